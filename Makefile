@@ -1,0 +1,41 @@
+# Front door. `make demo` and `make test` set up everything on a fresh Debian machine.
+JOBS ?= $(shell nproc)
+BUILD ?= build
+BUILD_ASAN ?= build-asan
+BUILD_FUZZ ?= build-fuzz
+CLI := $(BUILD)/src/devops-model
+
+.PHONY: all deps build test test-fast test-asan fuzz demo bench clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+# The whole suite: Release tests, then the fast tests under ASan+UBSan, then each fuzzer briefly.
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -LE slow
+	$(MAKE) --no-print-directory test-asan fuzz
+
+test-asan: deps
+	@cmake -S . -B $(BUILD_ASAN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDM_SANITIZE=ON -DDM_BUILD_BENCH=OFF >/dev/null
+	@cmake --build $(BUILD_ASAN) -j $(JOBS)
+	cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j $(JOBS) -LE 'slow|noasan'
+
+fuzz: deps
+	@CXX=clang++ cmake -S . -B $(BUILD_FUZZ) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDM_FUZZ=ON -DDM_BUILD_TESTS=OFF -DDM_BUILD_BENCH=OFF >/dev/null
+	@cmake --build $(BUILD_FUZZ) -j $(JOBS)
+	scripts/run-fuzzers.sh $(BUILD_FUZZ) 20
+
+demo: build
+	$(CLI) demo
+
+bench: build
+	$(BUILD)/bench/dm_bench
+
+clean:
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ)

@@ -1,0 +1,15 @@
+# Warnings and sanitizers applied to every target of ours (not to system headers).
+add_library(dm_options INTERFACE)
+target_compile_options(dm_options INTERFACE -Wall -Wextra)
+# GCC 12 reports a false -Wrestrict inside libstdc++ string code (GCC bug 105329).
+if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+  target_compile_options(dm_options INTERFACE -Wno-restrict)
+endif()
+if(DM_SANITIZE)
+  target_compile_options(dm_options INTERFACE -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+  target_link_options(dm_options INTERFACE -fsanitize=address,undefined)
+endif()
+if(DM_FUZZ)
+  target_compile_options(dm_options INTERFACE -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer)
+  target_link_options(dm_options INTERFACE -fsanitize=address,undefined)
+endif()

@@ -1,0 +1,35 @@
+// Read-only memory map of a whole file (RAII). Weights are viewed in place, never copied.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace dm {
+
+class MappedFile {
+ public:
+  // Throws Error(kIo) naming the path if it cannot be opened or mapped.
+  static std::shared_ptr<MappedFile> open(const std::string& path);
+  ~MappedFile();
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+
+  const uint8_t* data() const { return data_; }
+  size_t size() const { return size_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  MappedFile() = default;
+  const uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+  std::string path_;
+};
+
+// Reads a whole (small) file into a string; Error(kIo) naming the path on failure.
+std::string read_file(const std::string& path);
+
+// Writes atomically: a temp file beside `path`, fsync, then rename over it.
+void write_file_atomic(const std::string& path, const std::string& contents);
+
+}  // namespace dm

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs every Debian package the build, tests, fuzzers and benches need. Idempotent; quiet when all present.
+set -euo pipefail
+PKGS=(
+  cmake make g++ pkg-config clang libclang-rt-14-dev
+  libopenblas-dev libpcre2-dev libutf8proc-dev nlohmann-json3-dev libcli11-dev
+  libcpp-httplib-dev liblinear-dev libzstd-dev zstd libgtest-dev libgmock-dev libbenchmark-dev
+)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "install-deps: installing ${missing[*]}"
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q >/dev/null
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
