@@ -1,0 +1,45 @@
+// ModelConfig: the decoder's hyper-parameters and the switches that tell the families apart.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace dm {
+
+enum class ModelFamily { kQwen1, kQwen2, kQwen3 };
+const char* family_name(ModelFamily f);
+
+struct ModelConfig {
+  ModelFamily family = ModelFamily::kQwen2;
+  std::string architecture;  // as in config.json, e.g. "QWenLMHeadModel"
+  int hidden_size = 0;
+  int num_layers = 0;
+  int num_heads = 0;
+  int num_kv_heads = 0;
+  int head_dim = 0;           // explicit for Qwen3, hidden/heads otherwise
+  int intermediate_size = 0;  // SwiGLU width actually used (Qwen1: config value / 2)
+  int vocab_size = 0;         // rows of the embedding / lm_head
+  int max_position_embeddings = 0;
+  float rms_norm_eps = 1e-6f;
+  double rope_theta = 10000.0;
+  int rotary_dim = 0;  // = head_dim (Qwen1: head_dim * rotary_pct)
+
+  // Switches (the only differences between families in the forward pass).
+  bool qkv_bias = false;        // Qwen1, Qwen2
+  bool qk_norm = false;         // Qwen3: RMSNorm over head_dim on q and k before RoPE
+  bool tie_embeddings = false;  // lm_head = embed_tokens
+  bool logn_attn = false;       // Qwen1: q *= log(p+1)/log(seq_length) past seq_length
+  bool dynamic_ntk = false;     // Qwen1: rope base scaled by alpha fixed at prefill
+  int seq_length = 0;           // Qwen1 training length for logn / NTK
+
+  // Token ids from config.json (-1 = absent).
+  int bos_token_id = -1;
+  std::vector<int> eos_token_ids;
+
+  int q_dim() const { return num_heads * head_dim; }
+  int kv_dim() const { return num_kv_heads * head_dim; }
+  // Throws Error(kFormat) naming `what` when a value is impossible.
+  void validate(const std::string& what) const;
+};
+
+}  // namespace dm

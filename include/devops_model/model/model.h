@@ -1,0 +1,77 @@
+// The decoder: ONE forward pass for Qwen1 (QWenLMHeadModel), Qwen2 and Qwen3. Families differ only in
+// their loaders (tensor-name mapping + switches in ModelConfig), never in the forward.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "devops_model/model/config.h"
+
+namespace dm {
+
+class KVCache;
+struct ModelWeights;
+class WeightStore;
+
+struct LoadOptions {
+  // Keep weights as stored (bf16 stays bf16, zero-copy) or convert every matrix to f32 at load.
+  enum class WeightDType { kAsStored, kF32 } weights = WeightDType::kAsStored;
+};
+
+class Model {
+ public:
+  // Loads a Hugging Face directory (config.json + safetensors or PyTorch .bin, single or sharded).
+  static std::unique_ptr<Model> load(const std::string& dir, const LoadOptions& opts = {});
+  // Builds a model over weights already in memory (random init, training checkpoints).
+  Model(ModelConfig config, std::shared_ptr<WeightStore> store);
+  ~Model();
+
+  const ModelConfig& config() const { return config_; }
+  const std::string& dir() const { return dir_; }
+  const ModelWeights& weights() const { return *weights_; }
+  const WeightStore& store() const { return *store_; }
+
+  // A cache able to hold max_tokens positions (<= 0: the model's max_position_embeddings).
+  std::unique_ptr<KVCache> new_cache(int max_tokens = 0) const;
+
+  // Runs ids at positions cache.size() .. cache.size()+n-1, appending their keys/values to the cache.
+  // logits: [n, vocab] when all_positions, else [vocab] for the last position only.
+  // Qwen1 dynamic NTK: the alpha is fixed when the cache is empty (prefill) from n and kept after.
+  // Error(kCapacity) when the cache cannot take n more tokens.
+  void forward(std::span<const int32_t> ids, KVCache& cache, std::vector<float>& logits,
+               bool all_positions = false) const;
+
+  // The dynamic-NTK alpha a fresh prefill of `len` tokens would use (1 when not applicable).
+  double ntk_alpha_for(int len) const;
+
+ private:
+  ModelConfig config_;
+  std::string dir_;
+  std::shared_ptr<WeightStore> store_;
+  std::unique_ptr<ModelWeights> weights_;
+};
+
+// Post-RoPE keys and values of every layer, f32, [layers][max_tokens][kv_heads*head_dim].
+class KVCache {
+ public:
+  KVCache(const ModelConfig& c, int max_tokens);
+  int size() const { return size_; }
+  int capacity() const { return capacity_; }
+  // Rolls back to the first n positions (prefix reuse: shared few-shot prompts, chat turns).
+  void truncate(int n);
+  double ntk_alpha() const { return ntk_alpha_; }
+
+  float* k(int layer, int pos) { return k_.data() + (static_cast<size_t>(layer) * capacity_ + pos) * row_; }
+  float* v(int layer, int pos) { return v_.data() + (static_cast<size_t>(layer) * capacity_ + pos) * row_; }
+
+ private:
+  friend class Model;
+  int size_ = 0, capacity_ = 0;
+  size_t row_ = 0;
+  double ntk_alpha_ = 1.0;
+  std::vector<float> k_, v_;
+};
+
+}  // namespace dm

@@ -1,0 +1,55 @@
+// Byte-level BPE tokenizer of the Qwen family (one implementation for qwen.tiktoken, tokenizer.json and
+// vocab.json + merges.txt), with special/added tokens and Qwen's pre-tokenisation regex.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace dm {
+
+class Tokenizer {
+ public:
+  // From a model directory: tokenizer.json, else qwen.tiktoken (with Qwen1's special tokens),
+  // else vocab.json + merges.txt. Error(kIo/kFormat) naming the file when none is usable.
+  static std::unique_ptr<Tokenizer> from_dir(const std::string& dir);
+  // From one file: a tokenizer.json, a qwen.tiktoken or a vocab.json (merges.txt beside it).
+  static std::unique_ptr<Tokenizer> from_file(const std::string& path);
+  ~Tokenizer();
+
+  // allow_special: special/added tokens' surface strings become their ids; otherwise they are plain text.
+  // NFC-normalises first where the tokenizer asks for it (tokenizer.json normaliser; Qwen1 always).
+  std::vector<int32_t> encode(std::string_view text, bool allow_special = true) const;
+  // Concatenated token bytes (special ids -> their surface string unless skip_special). May hold
+  // incomplete UTF-8 at the end; use StreamDecoder for incremental printing.
+  std::string decode(std::span<const int32_t> ids, bool skip_special = false) const;
+  // Id of a whole token given by its surface text (special or regular), if any.
+  std::optional<int32_t> token_id(std::string_view token) const;
+  std::string token_bytes(int32_t id) const;
+  bool is_special(int32_t id) const;
+  int32_t vocab_size() const;  // 1 + the largest id (regular + special)
+
+  struct Impl;
+
+ private:
+  explicit Tokenizer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Incremental detokeniser: push ids as they are generated, get back only complete UTF-8 text.
+class StreamDecoder {
+ public:
+  explicit StreamDecoder(const Tokenizer& tok, bool skip_special = true);
+  std::string push(int32_t id);  // text that became complete with this token (possibly empty)
+  std::string flush();           // whatever is left (invalid tail bytes become U+FFFD)
+
+ private:
+  const Tokenizer& tok_;
+  bool skip_special_;
+  std::string pending_;
+};
+
+}  // namespace dm
