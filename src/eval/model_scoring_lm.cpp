@@ -3,7 +3,6 @@
 #include <algorithm>
 
 #include "devops_model/core/error.h"
-#include "devops_model/eval/perplexity.h"
 
 namespace dm {
 
@@ -25,17 +24,5 @@ void ModelScoringLm::run(int keep, std::span<const int32_t> ids, std::vector<flo
 }
 
 double ModelScoringLm::ntk_alpha_for(int len) const { return model_.ntk_alpha_for(len); }
-
-// The engine-facing half of perplexity.h lives here, beside the other adapter over dm::Model.
-PerplexityResult perplexity(const Model& model, std::span<const int32_t> ids, int window, int stride, bool progress) {
-  if (window <= 0) window = model.config().max_position_embeddings;
-  if (stride <= 0) stride = std::max(1, window / 2);
-  auto cache = model.new_cache(window);
-  WindowLogitsFn run = [&](std::span<const int32_t> w, std::vector<float>& logits) {
-    cache->truncate(0);
-    model.forward(w, *cache, logits, true);
-  };
-  return perplexity(run, model.config().vocab_size, ids, window, stride, progress);
-}
 
 }  // namespace dm
