@@ -5,6 +5,7 @@
 
 #include "devops_model/core/error.h"
 #include "devops_model/core/mapped_file.h"
+#include "devops_model/tokenizer/unicode.h"
 #include "tokenizer_impl.h"
 
 namespace dm {
@@ -120,6 +121,20 @@ const std::array<uint32_t, 256>& byte_to_unicode() {
     return t;
   }();
   return table;
+}
+
+std::string byte_level_encode(std::string_view bytes) {
+  std::string out;
+  for (unsigned char b : bytes) {
+    const uint32_t cp = byte_to_unicode()[b];
+    if (cp < 0x80) {
+      out.push_back(static_cast<char>(cp));
+    } else {
+      out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
+      out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    }
+  }
+  return out;
 }
 
 bool byte_level_decode(std::string_view s, std::string* out) {

@@ -22,3 +22,9 @@ std::string nfc_normalize(std::string_view s);
 std::string_view python_strip(std::string_view s);
 
 }  // namespace dm
+
+namespace dm {
+// GPT-2 byte-level form of raw token bytes (space -> "Ġ", LF -> "Ċ"), as vocab.json and HF's
+// convert_ids_to_tokens write them.
+std::string byte_level_encode(std::string_view bytes);
+}  // namespace dm
