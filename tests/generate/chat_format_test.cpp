@@ -7,7 +7,8 @@
 #include <nlohmann/json.hpp>
 
 #include "devops_model/core/mapped_file.h"
-#include "safetensors_mini.h"
+#include "devops_model/formats/safetensors.h"
+#include "test_util.h"
 
 namespace dm {
 namespace {
@@ -48,11 +49,11 @@ TEST(MakeContextQwen1, SpecVectorAndPiecewiseEncoding) {
 
 TEST(MakeContextQwen1, TinyQwen1GreedyPrompt) {
   auto tok = Tokenizer::from_dir(kFix + "/tiny-qwen1");
-  const test::MiniSafetensors st(kFix + "/tiny-qwen1/golden.safetensors");
+  const auto st = SafetensorsFile::open(kFix + "/tiny-qwen1/golden.safetensors");
   const auto params = generation_params_from_dir(kFix + "/tiny-qwen1");
   const ChatPrompt p = make_context_qwen1(*tok, "什么是持续集成？", {{"你是谁", "我是 DevOps 助手。"}},
                                           kDefaultSystemPrompt, params.max_window_size);
-  EXPECT_EQ(p.tokens, st.ids("greedy.prompt"));
+  EXPECT_EQ(p.tokens, test::golden_ids(*st, "greedy.prompt"));
   EXPECT_EQ(p.tokens.size(), 86u);
 }
 
@@ -66,8 +67,8 @@ TEST(ChatMl, TinyQwen2AndQwen3GreedyPrompts) {
     EXPECT_EQ(p.raw_text,
               "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n什么是持续集成？<|im_end|>\n"
               "<|im_start|>assistant\n");
-    const test::MiniSafetensors st(dir + "/golden.safetensors");
-    EXPECT_EQ(p.tokens, st.ids("greedy.prompt")) << model;
+    const auto st = SafetensorsFile::open(dir + "/golden.safetensors");
+    EXPECT_EQ(p.tokens, test::golden_ids(*st, "greedy.prompt")) << model;
   }
 }
 

@@ -9,7 +9,8 @@
 
 #include "devops_model/core/error.h"
 #include "devops_model/core/mapped_file.h"
-#include "safetensors_mini.h"
+#include "devops_model/formats/safetensors.h"
+#include "test_util.h"
 
 namespace dm {
 namespace {
@@ -28,13 +29,13 @@ GenerationParams params_of(const json& c) {
 
 TEST(Sampler, GoldenDistributions) {
   const json cases = json::parse(read_file(kFix + "/sampler/cases.json"));
-  const test::MiniSafetensors st(kFix + "/sampler/golden.safetensors");
+  const auto st = SafetensorsFile::open(kFix + "/sampler/golden.safetensors");
   ASSERT_GE(cases.size(), 6u);
   for (const auto& c : cases) {
     const std::string name = "case" + std::to_string(c["case"].get<int>());
-    const auto logits = st.f32(name + ".logits");
-    const auto prev = st.ids(name + ".prev_tokens");
-    const auto want = st.f32(name + ".probs");
+    const auto logits = test::golden_f32(*st, name + ".logits");
+    const auto prev = test::golden_ids(*st, name + ".prev_tokens");
+    const auto want = test::golden_f32(*st, name + ".probs");
     const auto got = probabilities(logits, prev, params_of(c));
     ASSERT_EQ(got.size(), want.size());
     size_t kept = 0;
@@ -49,12 +50,12 @@ TEST(Sampler, GoldenDistributions) {
 }
 
 TEST(Sampler, SameSeedSameChoicesAndMatchesDistribution) {
-  const test::MiniSafetensors st(kFix + "/sampler/golden.safetensors");
+  const auto st = SafetensorsFile::open(kFix + "/sampler/golden.safetensors");
   const json cases = json::parse(read_file(kFix + "/sampler/cases.json"));
   const json& c = cases[0];  // no filtering: 64 live tokens
-  const auto logits = st.f32("case0.logits");
-  const auto prev = st.ids("case0.prev_tokens");
-  const auto want = st.f32("case0.probs");
+  const auto logits = test::golden_f32(*st, "case0.logits");
+  const auto prev = test::golden_ids(*st, "case0.prev_tokens");
+  const auto want = test::golden_f32(*st, "case0.probs");
   GenerationParams p = params_of(c);
   p.seed = 1234;
   Sampler a(p), b(p);
