@@ -160,7 +160,10 @@ bool byte_level_decode(std::string_view s, std::string* out) {
 
 std::unique_ptr<Tokenizer::Impl> load_tokenizer_json(const std::string& path) {
   const json j = parse_json_file(path);
-  const json& model = j.contains("model") ? j["model"] : json();
+  static const json kNull;
+  // A reference, never `cond ? j[..] : json()`: that would copy the 151k-entry vocabulary.
+  auto field = [&](const char* key) -> const json& { return j.contains(key) ? j[key] : kNull; };
+  const json& model = field("model");
   if (!model.is_object() || model.value("type", "BPE") != "BPE") {
     fail(ErrorKind::kUnsupported, path, ": model.type must be BPE");
   }
@@ -182,8 +185,8 @@ std::unique_ptr<Tokenizer::Impl> load_tokenizer_json(const std::string& path) {
     }
     ++rank;
   }
-  set_normalizer(*impl, j.contains("normalizer") ? j["normalizer"] : json(), path);
-  set_pre_tokenizer(*impl, j.contains("pre_tokenizer") ? j["pre_tokenizer"] : json(), path);
+  set_normalizer(*impl, field("normalizer"), path);
+  set_pre_tokenizer(*impl, field("pre_tokenizer"), path);
   if (j.contains("added_tokens")) {
     for (const auto& t : j["added_tokens"]) {
       impl->add_token(t.at("content").get<std::string>(), t.at("id").get<int32_t>(), t.value("special", true));
