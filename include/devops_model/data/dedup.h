@@ -42,6 +42,8 @@ class LshIndex {
  public:
   explicit LshIndex(const NearDedup& cfg) : cfg_(cfg), buckets_(static_cast<size_t>(cfg.bands)) {}
   int64_t add(std::vector<uint64_t> sig);
+  // Takes a position without indexing anything (a document removed by another stage).
+  void skip() { sigs_.emplace_back(); }
   size_t size() const { return sigs_.size(); }
 
  private:
