@@ -3,8 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstring>
-#include <unordered_map>
-#include <unordered_set>
+#include <vector>
 
 #include "devops_model/data/text_util.h"
 
@@ -88,6 +87,50 @@ void scan_markup(std::string_view s, int64_t* url_chars, int64_t* html_chars) {
   }
 }
 
+
+// Open-addressing hash table of 64-bit keys (already well mixed) -> (count, first position), reused
+// per thread: the n-gram statistics insert ~10 keys per character and std::unordered_map's node
+// allocations dominated the profile.
+class FlatCounter {
+ public:
+  void reset(size_t expected) {
+    size_t cap = 16;
+    while (cap < expected * 2) cap <<= 1;
+    if (keys_.size() < cap || keys_.size() > 8 * cap) {
+      keys_.assign(cap, 0);
+      vals_.assign(cap, {});
+    } else {
+      std::fill(keys_.begin(), keys_.end(), 0);
+    }
+    mask_ = keys_.size() - 1;
+  }
+  // Returns the slot's (count, first) after counting one more occurrence at `pos`.
+  std::pair<int64_t, uint32_t>& add(uint64_t key, uint32_t pos) {
+    if (key == 0) key = 1;
+    size_t i = key & mask_;
+    while (keys_[i] != 0 && keys_[i] != key) i = (i + 1) & mask_;
+    if (keys_[i] == 0) keys_[i] = key, vals_[i] = {0, pos};
+    vals_[i].first++;
+    return vals_[i];
+  }
+  template <typename Fn>
+  void for_each(Fn fn) const {
+    for (size_t i = 0; i < keys_.size(); ++i) {
+      if (keys_[i]) fn(vals_[i]);
+    }
+  }
+
+ private:
+  std::vector<uint64_t> keys_;
+  std::vector<std::pair<int64_t, uint32_t>> vals_;
+  size_t mask_ = 0;
+};
+
+FlatCounter& thread_counter() {
+  thread_local FlatCounter c;
+  return c;
+}
+
 uint64_t hash_cps(std::u32string_view s) { return hash64(s.data(), s.size() * sizeof(char32_t)); }
 
 std::vector<uint64_t> token_hashes(std::u32string_view cps, const std::vector<std::pair<uint32_t, uint32_t>>& toks) {
@@ -97,9 +140,10 @@ std::vector<uint64_t> token_hashes(std::u32string_view cps, const std::vector<st
 }
 
 uint64_t ngram_hash(const std::vector<uint64_t>& th, size_t i, int n) {
+  // Token hashes are already mixed: a multiply-add chain and one final mix suffice.
   uint64_t h = 0x9e3779b97f4a7c15ULL * static_cast<uint64_t>(n);
-  for (int k = 0; k < n; ++k) h = mix64(h * 31 + th[i + k]);
-  return h;
+  for (int k = 0; k < n; ++k) h = h * 0x100000001b3ULL + th[i + k];
+  return mix64(h);
 }
 
 int64_t ngram_chars(const std::vector<std::pair<uint32_t, uint32_t>>& toks, size_t i, int n) {
@@ -110,17 +154,17 @@ int64_t ngram_chars(const std::vector<std::pair<uint32_t, uint32_t>>& toks, size
 
 }  // namespace
 
-double dup_ngram_char_ratio(std::u32string_view cps, const std::vector<std::pair<uint32_t, uint32_t>>& toks, int n,
-                            int64_t total_chars) {
+namespace {
+
+double dup_ngram_from_hashes(const std::vector<uint64_t>& th, const std::vector<std::pair<uint32_t, uint32_t>>& toks,
+                             int n, int64_t total_chars) {
   if (total_chars <= 0 || toks.size() < static_cast<size_t>(n)) return 0.0;
-  auto th = token_hashes(cps, toks);
-  std::unordered_set<uint64_t> seen;
-  seen.reserve(toks.size() * 2);
+  FlatCounter& seen = thread_counter();
+  seen.reset(toks.size());
   int64_t rep = 0;
   size_t i = 0;
   while (i + n <= toks.size()) {
-    uint64_t h = ngram_hash(th, i, n);
-    if (!seen.insert(h).second) {
+    if (seen.add(ngram_hash(th, i, n), static_cast<uint32_t>(i)).first > 1) {
       rep += ngram_chars(toks, i, n);
       i += n;
     } else {
@@ -130,24 +174,32 @@ double dup_ngram_char_ratio(std::u32string_view cps, const std::vector<std::pair
   return static_cast<double>(rep) / static_cast<double>(total_chars);
 }
 
-double top_ngram_char_ratio(std::u32string_view cps, const std::vector<std::pair<uint32_t, uint32_t>>& toks, int n,
-                            int64_t total_chars) {
+double top_ngram_from_hashes(const std::vector<uint64_t>& th, const std::vector<std::pair<uint32_t, uint32_t>>& toks,
+                             int n, int64_t total_chars) {
   if (total_chars <= 0 || toks.size() < static_cast<size_t>(n)) return 0.0;
-  auto th = token_hashes(cps, toks);
-  std::unordered_map<uint64_t, std::pair<int64_t, size_t>> counts;  // hash -> (count, first position)
-  counts.reserve(toks.size() * 2);
-  for (size_t i = 0; i + n <= toks.size(); ++i) {
-    auto [it, fresh] = counts.try_emplace(ngram_hash(th, i, n), 0, i);
-    it->second.first++;
-  }
+  FlatCounter& counts = thread_counter();
+  counts.reset(toks.size());
+  for (size_t i = 0; i + n <= toks.size(); ++i) counts.add(ngram_hash(th, i, n), static_cast<uint32_t>(i));
   // Most common, ties to the earliest (Python Counter.most_common keeps insertion order).
   int64_t best = 0;
-  size_t best_pos = 0;
-  for (const auto& [h, cp] : counts) {
+  uint32_t best_pos = 0;
+  counts.for_each([&](const std::pair<int64_t, uint32_t>& cp) {
     if (cp.first > best || (cp.first == best && cp.second < best_pos)) best = cp.first, best_pos = cp.second;
-  }
+  });
   if (best <= 1) return 0.0;
   return static_cast<double>(ngram_chars(toks, best_pos, n) * best) / static_cast<double>(total_chars);
+}
+
+}  // namespace
+
+double dup_ngram_char_ratio(std::u32string_view cps, const std::vector<std::pair<uint32_t, uint32_t>>& toks, int n,
+                            int64_t total_chars) {
+  return dup_ngram_from_hashes(token_hashes(cps, toks), toks, n, total_chars);
+}
+
+double top_ngram_char_ratio(std::u32string_view cps, const std::vector<std::pair<uint32_t, uint32_t>>& toks, int n,
+                            int64_t total_chars) {
+  return top_ngram_from_hashes(token_hashes(cps, toks), toks, n, total_chars);
 }
 
 TextStats compute_stats(std::string_view text, const StageRules& rules, const Recipe& recipe) {
@@ -156,14 +208,17 @@ TextStats compute_stats(std::string_view text, const StageRules& rules, const Re
   st.chars = static_cast<int64_t>(cps.size());
   std::u32string prose;  // prose lines (stripped), '\n'-joined; blank lines kept as "" for paragraphs
   prose.reserve(cps.size());
-  std::unordered_set<uint64_t> line_seen, para_seen;
+  thread_local FlatCounter line_seen, para_seen;
+  size_t n_lines = static_cast<size_t>(std::count(cps.begin(), cps.end(), U'\n')) + 1;
+  line_seen.reset(n_lines);
+  para_seen.reset(n_lines);
   int64_t dup_lines = 0, dup_line_chars = 0, paras = 0, dup_paras = 0, dup_para_chars = 0;
   uint64_t para_hash = 0;
   int64_t para_chars = 0;
   auto end_para = [&]() {
     if (para_chars == 0) return;
     ++paras;
-    if (!para_seen.insert(para_hash).second) ++dup_paras, dup_para_chars += para_chars;
+    if (para_seen.add(para_hash, 0).first > 1) ++dup_paras, dup_para_chars += para_chars;
     para_hash = 0;
     para_chars = 0;
   };
@@ -204,7 +259,7 @@ TextStats compute_stats(std::string_view text, const StageRules& rules, const Re
     st.ellipsis_lines += ends_with_ellipsis(line);
     st.punct_end_lines += is_terminal_punct(line.back());
     uint64_t lh = hash_cps(line);
-    if (!line_seen.insert(lh).second) ++dup_lines, dup_line_chars += nonspace;
+    if (line_seen.add(lh, 0).first > 1) ++dup_lines, dup_line_chars += nonspace;
     para_hash = mix64(para_hash * 31 + lh);
     para_chars += nonspace;
     if (rules.max_boilerplate_line_ratio >= 0 && nonspace <= rules.boilerplate_max_line_chars) {
@@ -237,11 +292,12 @@ TextStats compute_stats(std::string_view text, const StageRules& rules, const Re
   if (rules.max_url_char_ratio >= 0 || rules.max_html_char_ratio >= 0) scan_markup(prose8, &st.url_chars, &st.html_chars);
   if (!rules.max_top_ngram_char_ratio.empty() || !rules.max_dup_ngram_char_ratio.empty()) {
     auto toks = tokenize_for_repetition(prose);
+    auto th = token_hashes(prose, toks);  // once for every n
     for (const auto& [n, thr] : rules.max_top_ngram_char_ratio) {
-      if (thr >= 0) st.top_ngram_char_ratio[n] = top_ngram_char_ratio(prose, toks, n, st.prose_chars);
+      if (thr >= 0) st.top_ngram_char_ratio[n] = top_ngram_from_hashes(th, toks, n, st.prose_chars);
     }
     for (const auto& [n, thr] : rules.max_dup_ngram_char_ratio) {
-      if (thr >= 0) st.dup_ngram_char_ratio[n] = dup_ngram_char_ratio(prose, toks, n, st.prose_chars);
+      if (thr >= 0) st.dup_ngram_char_ratio[n] = dup_ngram_from_hashes(th, toks, n, st.prose_chars);
     }
   }
   return st;
