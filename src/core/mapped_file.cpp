@@ -57,29 +57,51 @@ std::string read_file(const std::string& path) {
 }
 
 void write_file_atomic(const std::string& path, const std::string& contents) {
-  std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) fail(ErrorKind::kIo, tmp, ": cannot create: ", std::strerror(errno));
+  AtomicFileWriter w(path);
+  w.write(contents.data(), contents.size());
+  w.commit();
+}
+
+AtomicFileWriter::AtomicFileWriter(std::string path) : path_(std::move(path)) {
+  tmp_ = path_ + ".tmp." + std::to_string(::getpid());
+  fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd_ < 0) fail(ErrorKind::kIo, tmp_, ": cannot create: ", std::strerror(errno));
+}
+
+AtomicFileWriter::~AtomicFileWriter() {
+  if (fd_ >= 0) {
+    ::close(fd_);
+    ::unlink(tmp_.c_str());
+  }
+}
+
+void AtomicFileWriter::write(const void* data, size_t n) {
+  DM_CHECK(fd_ >= 0, "write after commit");
+  const char* p = static_cast<const char*>(data);
   size_t off = 0;
-  while (off < contents.size()) {
-    ssize_t n = ::write(fd, contents.data() + off, contents.size() - off);
-    if (n < 0) {
+  while (off < n) {
+    ssize_t k = ::write(fd_, p + off, n - off);
+    if (k < 0) {
       if (errno == EINTR) continue;
-      int e = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      fail(ErrorKind::kIo, tmp, ": write failed: ", std::strerror(e));
+      fail(ErrorKind::kIo, tmp_, ": write failed: ", std::strerror(errno));
     }
-    off += static_cast<size_t>(n);
+    off += static_cast<size_t>(k);
   }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    ::unlink(tmp.c_str());
-    fail(ErrorKind::kIo, tmp, ": cannot flush");
+}
+
+void AtomicFileWriter::commit() {
+  DM_CHECK(fd_ >= 0, "commit twice");
+  if (::fsync(fd_) != 0) fail(ErrorKind::kIo, tmp_, ": fsync failed: ", std::strerror(errno));
+  int rc = ::close(fd_);
+  fd_ = -1;
+  if (rc != 0) {
+    ::unlink(tmp_.c_str());
+    fail(ErrorKind::kIo, tmp_, ": close failed");
   }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+  if (std::rename(tmp_.c_str(), path_.c_str()) != 0) {
     int e = errno;
-    ::unlink(tmp.c_str());
-    fail(ErrorKind::kIo, path, ": cannot rename into place: ", std::strerror(e));
+    ::unlink(tmp_.c_str());
+    fail(ErrorKind::kIo, path_, ": cannot rename into place: ", std::strerror(e));
   }
 }
 

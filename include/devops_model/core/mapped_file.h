@@ -32,4 +32,20 @@ std::string read_file(const std::string& path);
 // Writes atomically: a temp file beside `path`, fsync, then rename over it.
 void write_file_atomic(const std::string& path, const std::string& contents);
 
+// Streaming form of write_file_atomic for large outputs: nothing appears at `path` until commit();
+// destroying an uncommitted writer removes the temp file.
+class AtomicFileWriter {
+ public:
+  explicit AtomicFileWriter(std::string path);
+  ~AtomicFileWriter();
+  AtomicFileWriter(const AtomicFileWriter&) = delete;
+  AtomicFileWriter& operator=(const AtomicFileWriter&) = delete;
+  void write(const void* data, size_t n);
+  void commit();
+
+ private:
+  std::string path_, tmp_;
+  int fd_ = -1;
+};
+
 }  // namespace dm

@@ -37,6 +37,12 @@ struct ModelConfig {
   std::vector<int> eos_token_ids;
 
   int q_dim() const { return num_heads * head_dim; }
+  // Longest context the model serves: max_position_embeddings, or Qwen1's logn table (32767 positions)
+  // when dynamic NTK stretches RoPE past the training length.
+  int context_length() const {
+    if (dynamic_ntk && max_position_embeddings < 32767) return 32767;
+    return max_position_embeddings > 0 ? max_position_embeddings : 32768;
+  }
   int kv_dim() const { return num_kv_heads * head_dim; }
   // Throws Error(kFormat) naming `what` when a value is impossible.
   void validate(const std::string& what) const;

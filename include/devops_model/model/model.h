@@ -8,12 +8,11 @@
 #include <vector>
 
 #include "devops_model/model/config.h"
+#include "devops_model/model/weights.h"
 
 namespace dm {
 
 class KVCache;
-struct ModelWeights;
-class WeightStore;
 
 struct LoadOptions {
   // Keep weights as stored (bf16 stays bf16, zero-copy) or convert every matrix to f32 at load.
@@ -25,7 +24,7 @@ class Model {
   // Loads a Hugging Face directory (config.json + safetensors or PyTorch .bin, single or sharded).
   static std::unique_ptr<Model> load(const std::string& dir, const LoadOptions& opts = {});
   // Builds a model over weights already in memory (random init, training checkpoints).
-  Model(ModelConfig config, std::shared_ptr<WeightStore> store);
+  Model(ModelConfig config, std::shared_ptr<WeightStore> store, ModelWeights weights, std::string dir = "");
   ~Model();
 
   const ModelConfig& config() const { return config_; }
@@ -33,7 +32,8 @@ class Model {
   const ModelWeights& weights() const { return *weights_; }
   const WeightStore& store() const { return *store_; }
 
-  // A cache able to hold max_tokens positions (<= 0: the model's max_position_embeddings).
+  // A cache able to hold up to max_tokens positions (<= 0: the model's max_position_embeddings).
+  // Memory grows with use, not with the limit.
   std::unique_ptr<KVCache> new_cache(int max_tokens = 0) const;
 
   // Runs ids at positions cache.size() .. cache.size()+n-1, appending their keys/values to the cache.
@@ -53,7 +53,7 @@ class Model {
   std::unique_ptr<ModelWeights> weights_;
 };
 
-// Post-RoPE keys and values of every layer, f32, [layers][max_tokens][kv_heads*head_dim].
+// Post-RoPE keys and values of every layer, f32, per layer (positions, kv_heads*head_dim).
 class KVCache {
  public:
   KVCache(const ModelConfig& c, int max_tokens);
@@ -62,16 +62,23 @@ class KVCache {
   // Rolls back to the first n positions (prefix reuse: shared few-shot prompts, chat turns).
   void truncate(int n);
   double ntk_alpha() const { return ntk_alpha_; }
+  size_t bytes() const;  // memory held now
+  // The token ids whose keys/values the cache holds (positions 0..size()-1).
+  const std::vector<int32_t>& ids() const { return ids_; }
+  // Length of the longest common prefix of ids() and `tokens`.
+  int common_prefix(std::span<const int32_t> tokens) const;
 
-  float* k(int layer, int pos) { return k_.data() + (static_cast<size_t>(layer) * capacity_ + pos) * row_; }
-  float* v(int layer, int pos) { return v_.data() + (static_cast<size_t>(layer) * capacity_ + pos) * row_; }
+  float* k(int layer, int pos) { return k_[static_cast<size_t>(layer)].data() + static_cast<size_t>(pos) * row_; }
+  float* v(int layer, int pos) { return v_[static_cast<size_t>(layer)].data() + static_cast<size_t>(pos) * row_; }
 
  private:
   friend class Model;
-  int size_ = 0, capacity_ = 0;
+  void reserve(int n);  // grows storage geometrically to hold n positions
+  int size_ = 0, capacity_ = 0, allocated_ = 0;
   size_t row_ = 0;
   double ntk_alpha_ = 1.0;
-  std::vector<float> k_, v_;
+  std::vector<std::vector<float>> k_, v_;
+  std::vector<int32_t> ids_;
 };
 
 }  // namespace dm

@@ -1,0 +1,29 @@
+// PyTorch .bin checkpoints (torch.save zip archives): the restricted unpickler finds the tensors, the
+// zip reader maps their storages; views point straight into the mapping (no copies).
+#pragma once
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "devops_model/core/tensor.h"
+#include "devops_model/formats/zip_archive.h"
+
+namespace dm {
+
+class TorchBinFile {
+ public:
+  // Error(kFormat/kSecurity/kUnsupported) naming the file and the tensor.
+  static std::shared_ptr<TorchBinFile> open(const std::string& path);
+
+  bool has(const std::string& name) const { return tensors_.count(name) != 0; }
+  TensorView get(const std::string& name) const;
+  std::vector<std::string> names() const;
+
+ private:
+  std::string path_;
+  ZipArchive zip_;
+  std::map<std::string, TensorView> tensors_;
+};
+
+}  // namespace dm

@@ -1,0 +1,36 @@
+// Matrix multiply against stored weights, the engine's hot loop.
+// Shapes: x (T, K) f32 row-major; W (N, K) F32/BF16/F16 row-major (PyTorch Linear layout); y (T, N) f32.
+// Weights are converted to f32 in registers; accumulation is f32. One scalar reference kernel plus AVX2
+// and AVX-512 versions, chosen at run time from the CPU (DM_ISA=scalar|avx2|avx512 forces one).
+#pragma once
+#include <cstdint>
+
+#include "devops_model/core/tensor.h"
+
+namespace dm {
+
+enum class Isa { kScalar, kAvx2, kAvx512 };
+
+const char* isa_name(Isa isa);
+Isa best_isa();            // what this CPU supports
+Isa active_isa();          // what matmul() uses (best_isa() unless DM_ISA or set_active_isa says otherwise)
+void set_active_isa(Isa);  // tests and benches compare ISAs in one process
+
+// y[t, n] = sum_k x[t, k] * W[n, k] (+ bias[n]); multi-threaded over N. bias may be empty.
+void matmul(const float* x, int64_t T, const TensorView& w, const TensorView& bias, float* y);
+
+// Single-threaded kernel over weight rows [n0, n1): y[t, n] for t < T; y has row stride ldy.
+void matmul_rows(Isa isa, const float* x, int64_t T, int64_t K, DType wt, const void* w, int64_t n0, int64_t n1,
+                 float* y, int64_t ldy);
+
+namespace kernels {
+// Per-ISA implementations (matmul_<isa>.cpp), same contract as matmul_rows.
+void matmul_rows_scalar(const float* x, int64_t T, int64_t K, DType wt, const void* w, int64_t n0, int64_t n1,
+                        float* y, int64_t ldy);
+void matmul_rows_avx2(const float* x, int64_t T, int64_t K, DType wt, const void* w, int64_t n0, int64_t n1,
+                      float* y, int64_t ldy);
+void matmul_rows_avx512(const float* x, int64_t T, int64_t K, DType wt, const void* w, int64_t n0, int64_t n1,
+                        float* y, int64_t ldy);
+}  // namespace kernels
+
+}  // namespace dm

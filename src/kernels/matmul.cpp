@@ -1,0 +1,104 @@
+#include "devops_model/kernels/matmul.h"
+
+#include <cstdlib>
+#include <cstring>
+
+#include "devops_model/core/error.h"
+#include "devops_model/core/threads.h"
+
+namespace dm {
+
+namespace {
+
+Isa detect() {
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"))
+    return Isa::kAvx512;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::kAvx2;
+  return Isa::kScalar;
+}
+
+Isa initial_isa() {
+  Isa best = detect();
+  const char* env = std::getenv("DM_ISA");
+  if (env == nullptr) return best;
+  Isa want = best;
+  if (std::strcmp(env, "scalar") == 0) want = Isa::kScalar;
+  if (std::strcmp(env, "avx2") == 0) want = Isa::kAvx2;
+  if (std::strcmp(env, "avx512") == 0) want = Isa::kAvx512;
+  return static_cast<int>(want) <= static_cast<int>(best) ? want : best;
+}
+
+Isa g_isa = initial_isa();
+
+}  // namespace
+
+const char* isa_name(Isa isa) {
+  switch (isa) {
+    case Isa::kScalar: return "scalar";
+    case Isa::kAvx2: return "avx2";
+    case Isa::kAvx512: return "avx512";
+  }
+  return "?";
+}
+
+Isa best_isa() {
+  static Isa best = detect();
+  return best;
+}
+Isa active_isa() { return g_isa; }
+void set_active_isa(Isa isa) {
+  DM_CHECK(static_cast<int>(isa) <= static_cast<int>(best_isa()), "ISA not supported by this CPU");
+  g_isa = isa;
+}
+
+void matmul_rows(Isa isa, const float* x, int64_t T, int64_t K, DType wt, const void* w, int64_t n0, int64_t n1,
+                 float* y, int64_t ldy) {
+  switch (isa) {
+    case Isa::kAvx512: return kernels::matmul_rows_avx512(x, T, K, wt, w, n0, n1, y, ldy);
+    case Isa::kAvx2: return kernels::matmul_rows_avx2(x, T, K, wt, w, n0, n1, y, ldy);
+    case Isa::kScalar: return kernels::matmul_rows_scalar(x, T, K, wt, w, n0, n1, y, ldy);
+  }
+}
+
+void matmul(const float* x, int64_t T, const TensorView& w, const TensorView& bias, float* y) {
+  DM_CHECK(w.shape.size() == 2, "weight must be 2-D");
+  const int64_t N = w.shape[0], K = w.shape[1];
+  DM_CHECK(w.dtype == DType::kF32 || w.dtype == DType::kBF16 || w.dtype == DType::kF16);
+  // Blocks of 16 rows keep each worker's slice contiguous and SIMD tiles full.
+  const int64_t block = 16;
+  const int64_t nblocks = (N + block - 1) / block;
+  Isa isa = g_isa;
+  parallel_for(nblocks, [&](int64_t b0, int64_t b1) {
+    int64_t n0 = b0 * block, n1 = b1 * block < N ? b1 * block : N;
+    matmul_rows(isa, x, T, K, w.dtype, w.data, n0, n1, y, N);
+  });
+  if (!bias.empty()) {
+    std::vector<float> b = bias.to_f32();
+    for (int64_t t = 0; t < T; ++t) {
+      float* yr = y + t * N;
+      for (int64_t n = 0; n < N; ++n) yr[n] += b[static_cast<size_t>(n)];
+    }
+  }
+}
+
+namespace kernels {
+
+void matmul_rows_scalar(const float* x, int64_t T, int64_t K, DType wt, const void* w, int64_t n0, int64_t n1,
+                        float* y, int64_t ldy) {
+  std::vector<float> row(static_cast<size_t>(K));
+  const size_t esz = dtype_size(wt);
+  for (int64_t n = n0; n < n1; ++n) {
+    convert_to_f32(wt, static_cast<const uint8_t*>(w) + static_cast<size_t>(n * K) * esz, row.data(),
+                   static_cast<size_t>(K));
+    for (int64_t t = 0; t < T; ++t) {
+      const float* xr = x + t * K;
+      float acc = 0.0f;
+      for (int64_t k = 0; k < K; ++k) acc += xr[k] * row[static_cast<size_t>(k)];
+      y[t * ldy + n] = acc;
+    }
+  }
+}
+
+}  // namespace kernels
+}  // namespace dm

@@ -1,0 +1,85 @@
+// AVX-512 matmul: register tiles of R weight rows x TT tokens, 16 floats per vector, masked K tail.
+// Shape legend: x (T, K), W (N, K), y (T, N).
+// GCC 12's avx512fintrin.h self-initialises "undefined" vectors and warns about it (GCC bug 105593).
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+
+#include "devops_model/kernels/matmul.h"
+
+// Only the functions below get the wider ISA (a per-file -m flag could leak it into shared inline code).
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c")
+
+namespace dm::kernels {
+
+namespace {
+
+template <DType WT>
+inline __m512 load_w(const void* base, int64_t idx, __mmask16 m) {
+  if constexpr (WT == DType::kF32) {
+    return _mm512_maskz_loadu_ps(m, static_cast<const float*>(base) + idx);
+  } else if constexpr (WT == DType::kBF16) {
+    __m256i h = _mm256_maskz_loadu_epi16(m, static_cast<const uint16_t*>(base) + idx);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+  } else {
+    __m256i h = _mm256_maskz_loadu_epi16(m, static_cast<const uint16_t*>(base) + idx);
+    return _mm512_cvtph_ps(h);
+  }
+}
+
+// Computes the R x TT tile y[t0+j, n0+i] with full 16-wide steps and one masked tail step.
+template <DType WT, int R, int TT>
+void tile(const float* x, int64_t K, const void* w, int64_t n0, int64_t t0, float* y, int64_t ldy) {
+  __m512 acc[R][TT];
+  for (int i = 0; i < R; ++i)
+    for (int j = 0; j < TT; ++j) acc[i][j] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < K; k += 16) {
+    __mmask16 m = K - k >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << (K - k)) - 1);
+    __m512 xv[TT];
+    for (int j = 0; j < TT; ++j) xv[j] = _mm512_maskz_loadu_ps(m, x + (t0 + j) * K + k);
+    for (int i = 0; i < R; ++i) {
+      __m512 wv = load_w<WT>(w, (n0 + i) * K + k, m);
+      for (int j = 0; j < TT; ++j) acc[i][j] = _mm512_fmadd_ps(wv, xv[j], acc[i][j]);
+    }
+  }
+  for (int i = 0; i < R; ++i)
+    for (int j = 0; j < TT; ++j) y[(t0 + j) * ldy + n0 + i] = _mm512_reduce_add_ps(acc[i][j]);
+}
+
+template <DType WT>
+void rows(const float* x, int64_t T, int64_t K, const void* w, int64_t n0, int64_t n1, float* y, int64_t ldy) {
+  if (T == 1) {  // decode: memory-bound, many independent row streams
+    int64_t n = n0;
+    for (; n + 8 <= n1; n += 8) tile<WT, 8, 1>(x, K, w, n, 0, y, ldy);
+    for (; n < n1; ++n) tile<WT, 1, 1>(x, K, w, n, 0, y, ldy);
+    return;
+  }
+  int64_t n = n0;
+  for (; n + 4 <= n1; n += 4) {
+    int64_t t = 0;
+    for (; t + 4 <= T; t += 4) tile<WT, 4, 4>(x, K, w, n, t, y, ldy);
+    for (; t < T; ++t) tile<WT, 4, 1>(x, K, w, n, t, y, ldy);
+  }
+  for (; n < n1; ++n) {
+    int64_t t = 0;
+    for (; t + 4 <= T; t += 4) tile<WT, 1, 4>(x, K, w, n, t, y, ldy);
+    for (; t < T; ++t) tile<WT, 1, 1>(x, K, w, n, t, y, ldy);
+  }
+}
+
+}  // namespace
+
+void matmul_rows_avx512(const float* x, int64_t T, int64_t K, DType wt, const void* w, int64_t n0, int64_t n1,
+                        float* y, int64_t ldy) {
+  switch (wt) {
+    case DType::kF32: return rows<DType::kF32>(x, T, K, w, n0, n1, y, ldy);
+    case DType::kBF16: return rows<DType::kBF16>(x, T, K, w, n0, n1, y, ldy);
+    case DType::kF16: return rows<DType::kF16>(x, T, K, w, n0, n1, y, ldy);
+    default: return matmul_rows_scalar(x, T, K, wt, w, n0, n1, y, ldy);
+  }
+}
+
+}  // namespace dm::kernels
+
+#pragma GCC pop_options

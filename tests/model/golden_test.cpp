@@ -1,0 +1,106 @@
+// The decoder against the PyTorch goldens: logits of three sequences and 16 greedy tokens produced
+// through the KV cache, for every family, with weights as stored (bf16) and converted to f32.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "devops_model/kernels/matmul.h"
+#include "devops_model/model/model.h"
+#include "test_util.h"
+
+namespace dm {
+namespace {
+
+struct Case {
+  std::string model_dir;   // fixture dir with the weights
+  std::string golden_dir;  // fixture dir with golden.safetensors
+  LoadOptions::WeightDType weights;
+};
+
+void PrintTo(const Case& c, std::ostream* os) { *os << c.model_dir; }
+
+std::string case_name(const testing::TestParamInfo<Case>& i) {
+  std::string n = i.param.model_dir + (i.param.weights == LoadOptions::WeightDType::kF32 ? "_f32" : "_stored");
+  for (auto& ch : n)
+    if (ch == '-') ch = '_';
+  return n;
+}
+
+class GoldenTest : public testing::TestWithParam<Case> {
+ protected:
+  void SetUp() override {
+    LoadOptions o;
+    o.weights = GetParam().weights;
+    model_ = Model::load(test::fixture(GetParam().model_dir), o);
+    golden_ = SafetensorsFile::open(test::fixture(GetParam().golden_dir + "/golden.safetensors"));
+  }
+  std::unique_ptr<Model> model_;
+  std::shared_ptr<SafetensorsFile> golden_;
+};
+
+TEST_P(GoldenTest, LogitsOfFullForwardMatch) {
+  const int64_t V = model_->config().vocab_size;
+  for (int s = 0; s < 3; ++s) {
+    const std::string p = "seq" + std::to_string(s);
+    std::vector<int32_t> ids = test::golden_ids(*golden_, p + ".ids");
+    std::vector<float> want = test::golden_f32(*golden_, p + ".logits");
+    ASSERT_EQ(want.size(), ids.size() * static_cast<size_t>(V));
+    auto cache = model_->new_cache();
+    std::vector<float> got;
+    model_->forward(ids, *cache, got, /*all_positions=*/true);
+    ASSERT_EQ(got.size(), want.size());
+    double max_diff = 0;
+    for (size_t i = 0; i < got.size(); ++i) max_diff = std::max(max_diff, std::fabs(double(got[i]) - want[i]));
+    EXPECT_LE(max_diff, 1e-3) << p << " (T=" << ids.size() << ")";
+  }
+}
+
+TEST_P(GoldenTest, GreedyDecodeThroughKvCacheMatches) {
+  std::vector<int32_t> prompt = test::golden_ids(*golden_, "greedy.prompt");
+  std::vector<int32_t> want = test::golden_ids(*golden_, "greedy.output");
+  auto cache = model_->new_cache();
+  std::vector<float> logits;
+  std::vector<int32_t> got;
+  model_->forward(prompt, *cache, logits);  // prefill: all prompt tokens in one pass
+  for (size_t step = 0; step < want.size(); ++step) {
+    int32_t best = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+    got.push_back(best);
+    if (step + 1 < want.size()) {
+      int32_t next[1] = {best};
+      model_->forward(next, *cache, logits);  // one-token decode
+    }
+  }
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(cache->size(), static_cast<int>(prompt.size() + want.size() - 1));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Fixtures, GoldenTest,
+    testing::Values(Case{"tiny-qwen1", "tiny-qwen1", LoadOptions::WeightDType::kAsStored},
+                    Case{"tiny-qwen1", "tiny-qwen1", LoadOptions::WeightDType::kF32},
+                    Case{"tiny-qwen1-bin", "tiny-qwen1", LoadOptions::WeightDType::kAsStored},
+                    Case{"tiny-qwen1-bin", "tiny-qwen1", LoadOptions::WeightDType::kF32},
+                    Case{"tiny-qwen2", "tiny-qwen2", LoadOptions::WeightDType::kAsStored},
+                    Case{"tiny-qwen2", "tiny-qwen2", LoadOptions::WeightDType::kF32},
+                    Case{"tiny-qwen3", "tiny-qwen3", LoadOptions::WeightDType::kAsStored},
+                    Case{"tiny-qwen3", "tiny-qwen3", LoadOptions::WeightDType::kF32}),
+    case_name);
+
+TEST(GoldenScalar, Qwen2LogitsMatchWithScalarKernels) {
+  Isa saved = active_isa();
+  set_active_isa(Isa::kScalar);
+  auto model = Model::load(test::fixture("tiny-qwen2"));
+  auto golden = SafetensorsFile::open(test::fixture("tiny-qwen2/golden.safetensors"));
+  std::vector<int32_t> ids = test::golden_ids(*golden, "seq2.ids");
+  std::vector<float> want = test::golden_f32(*golden, "seq2.logits");
+  auto cache = model->new_cache();
+  std::vector<float> got;
+  model->forward(ids, *cache, got, true);
+  double max_diff = 0;
+  for (size_t i = 0; i < got.size(); ++i) max_diff = std::max(max_diff, std::fabs(double(got[i]) - want[i]));
+  set_active_isa(saved);
+  EXPECT_LE(max_diff, 1e-3);
+}
+
+}  // namespace
+}  // namespace dm
