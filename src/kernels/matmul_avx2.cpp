@@ -5,8 +5,12 @@
 #include "devops_model/kernels/matmul.h"
 
 // Only the functions below get the wider ISA (a per-file -m flag could leak it into shared inline code).
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c")
+#endif
 
 namespace dm::kernels {
 
@@ -98,4 +102,8 @@ void matmul_rows_avx2(const float* x, int64_t T, int64_t K, DType wt, const void
 
 }  // namespace dm::kernels
 
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif

@@ -2,14 +2,20 @@
 // Shape legend: x (T, K), W (N, K), y (T, N).
 // GCC 12's avx512fintrin.h self-initialises "undefined" vectors and warns about it (GCC bug 105593).
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#if !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
 
 #include "devops_model/kernels/matmul.h"
 
 // Only the functions below get the wider ISA (a per-file -m flag could leak it into shared inline code).
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c")
+#endif
 
 namespace dm::kernels {
 
@@ -82,4 +88,8 @@ void matmul_rows_avx512(const float* x, int64_t T, int64_t K, DType wt, const vo
 
 }  // namespace dm::kernels
 
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif

@@ -1,0 +1,25 @@
+// Options shared by the commands that load a model: --model DIR, --dtype, --threads.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cli/command.h"
+#include "devops_model/model/model.h"
+
+namespace dm::cli {
+
+struct ModelArgs {
+  std::string dir;
+  std::string dtype = "stored";  // stored | f32
+  int threads = 0;
+
+  void add(CLI::App& app, bool required = true);
+  std::unique_ptr<Model> load() const;  // applies --threads first
+};
+
+// "1,2,3" -> {1, 2, 3}; Error(kInvalidArgument) naming the bad item.
+std::vector<int32_t> parse_ids(const std::string& s, const char* option);
+
+}  // namespace dm::cli

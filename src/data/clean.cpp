@@ -1,0 +1,222 @@
+#include "devops_model/data/clean.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <unordered_set>
+
+#include "devops_model/core/error.h"
+#include "devops_model/core/mapped_file.h"
+#include "devops_model/core/threads.h"
+#include "devops_model/data/dedup.h"
+#include "devops_model/data/paragraph.h"
+#include "devops_model/data/pareto.h"
+#include "devops_model/data/rules.h"
+#include "devops_model/data/text_util.h"
+
+namespace dm::data {
+namespace fs = std::filesystem;
+namespace {
+
+int64_t count_cps(const std::string& s) {
+  int64_t n = 0;
+  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+  return n;
+}
+
+std::string file_key(size_t k, const std::string& path) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%05zu-", k);
+  return buf + file_stem(path);
+}
+
+// Sequential part for one file: stats, dedup, Pareto draws, writing; all in input order.
+class FileCleaner {
+ public:
+  FileCleaner(const CleanOptions& opts, std::unordered_set<uint64_t>* seen, uint32_t seed)
+      : opts_(opts), seen_(seen), rng_(seed) {}
+
+  void consume(const Document& doc, const DocVerdict& v, DocWriter* out, CleanStats* st) {
+    auto& src = st->source(doc.source);
+    src.docs_in++;
+    src.chars_in += v.chars;
+    int64_t n = static_cast<int64_t>(v.paragraphs.size());
+    int64_t pchars = 0;
+    for (auto c : v.paragraph_chars) pchars += c;
+    add(st, kInput, 1, n, v.chars);
+    if (!v.document_rule.empty()) {
+      auto& d = st->document_drops[v.document_rule];
+      d.count++, d.chars += v.chars;
+      return;
+    }
+    add(st, kDocumentRules, 1, n, pchars);
+    std::vector<int> alive;  // indices of paragraphs still kept
+    for (int64_t i = 0; i < n; ++i) {
+      if (!v.paragraph_rule[i].empty()) drop(st, v.paragraph_rule[i], v.paragraph_chars[i]);
+      else alive.push_back(static_cast<int>(i));
+    }
+    stage(st, kParagraphRules, v, alive);
+    if (opts_.recipe.paragraph_dedup.enabled) {
+      filter(&alive, [&](int i) {
+        if (v.paragraph_chars[i] < opts_.recipe.paragraph_dedup.min_chars) return true;
+        if (seen_->insert(v.dedup_hash[i]).second) return true;
+        drop(st, "dedup_exact", v.paragraph_chars[i]);
+        return false;
+      });
+    }
+    stage(st, kParagraphDedup, v, alive);
+    if (opts_.scorer) {
+      filter(&alive, [&](int i) {
+        double s = v.score[i];
+        st->score_histogram[std::min(9, std::max(0, static_cast<int>(s * 10)))]++;
+        if (pareto_keep(rng_, opts_.recipe.pareto.alpha, s)) return true;
+        drop(st, "pareto", v.paragraph_chars[i]);
+        return false;
+      });
+    }
+    stage(st, kScorer, v, alive);
+    if (alive.empty()) return;
+    std::vector<std::string> kept;
+    int64_t out_chars = 0;
+    for (int i : alive) kept.push_back(v.paragraphs[i]), out_chars += v.paragraph_chars[i];
+    out->write({doc.id, doc.source, join_paragraphs(kept)});
+    src.docs_out++;
+    src.chars_out += out_chars;
+  }
+
+ private:
+  static void add(CleanStats* st, int s, int64_t d, int64_t p, int64_t c) {
+    st->stages[s].docs += d, st->stages[s].paragraphs += p, st->stages[s].chars += c;
+  }
+  static void drop(CleanStats* st, const std::string& rule, int64_t chars) {
+    auto& d = st->paragraph_drops[rule];
+    d.count++, d.chars += chars;
+  }
+  static void stage(CleanStats* st, int s, const DocVerdict& v, const std::vector<int>& alive) {
+    int64_t c = 0;
+    for (int i : alive) c += v.paragraph_chars[i];
+    add(st, s, alive.empty() ? 0 : 1, static_cast<int64_t>(alive.size()), c);
+  }
+  template <typename Pred>
+  static void filter(std::vector<int>* v, Pred keep) {
+    std::vector<int> out;
+    for (int i : *v) {
+      if (keep(i)) out.push_back(i);
+    }
+    *v = std::move(out);
+  }
+
+  const CleanOptions& opts_;
+  std::unordered_set<uint64_t>* seen_;
+  NumpyRandomState rng_;
+};
+
+CleanStats clean_file(const CleanOptions& opts, const std::string& path, const std::string& out_path,
+                      std::unordered_set<uint64_t>* seen, uint32_t seed) {
+  auto t0 = std::chrono::steady_clock::now();
+  CleanStats st;
+  DocReader reader(path, opts.reader);
+  DocWriter writer(out_path);
+  FileCleaner cleaner(opts, seen, seed);
+  std::vector<Document> batch;
+  std::vector<DocVerdict> verdicts;
+  for (bool more = true; more;) {
+    batch.clear();
+    while (batch.size() < opts.batch_docs) {
+      Document d;
+      if (!reader.next(&d)) {
+        more = false;
+        break;
+      }
+      batch.push_back(std::move(d));
+    }
+    verdicts.assign(batch.size(), DocVerdict{});
+    parallel_for(static_cast<int64_t>(batch.size()), [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) verdicts[i] = judge_document(batch[i].text, opts.recipe, opts.scorer);
+    });
+    for (size_t i = 0; i < batch.size(); ++i) cleaner.consume(batch[i], verdicts[i], &writer, &st);
+  }
+  writer.close();
+  st.bad_input = reader.bad();
+  st.files = 1;
+  st.bytes_in = static_cast<int64_t>(fs::file_size(path));
+  st.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return st;
+}
+
+}  // namespace
+
+DocVerdict judge_document(const std::string& text, const Recipe& recipe, const Scorer* scorer) {
+  DocVerdict v;
+  v.chars = count_cps(text);
+  v.document_rule = check_text(text, recipe.document, recipe);
+  v.paragraphs = split_paragraphs(text);
+  size_t n = v.paragraphs.size();
+  v.paragraph_rule.resize(n);
+  v.paragraph_chars.resize(n);
+  v.dedup_hash.resize(n);
+  if (scorer) v.score.assign(n, 0.0);
+  if (!v.document_rule.empty()) {
+    for (size_t i = 0; i < n; ++i) v.paragraph_chars[i] = count_cps(v.paragraphs[i]);
+    return v;
+  }
+  for (size_t i = 0; i < n; ++i) {
+    const std::string& p = v.paragraphs[i];
+    v.paragraph_chars[i] = count_cps(p);
+    v.paragraph_rule[i] = check_text(p, recipe.paragraph, recipe);
+    if (!v.paragraph_rule[i].empty()) continue;
+    if (recipe.paragraph_dedup.enabled) v.dedup_hash[i] = exact_dedup_hash(p);
+    if (scorer) v.score[i] = scorer->score(p);
+  }
+  return v;
+}
+
+CleanStats write_clean_report(const std::string& output_dir) {
+  CleanStats total;
+  fs::path done = fs::path(output_dir) / ".done";
+  std::vector<fs::path> markers;
+  if (fs::exists(done)) {
+    for (const auto& e : fs::directory_iterator(done)) {
+      if (e.path().extension() == ".json") markers.push_back(e.path());
+    }
+  }
+  std::sort(markers.begin(), markers.end());
+  for (const auto& m : markers) {
+    auto j = nlohmann::json::parse(read_file(m.string()), nullptr, false);
+    if (j.is_discarded()) fail(ErrorKind::kFormat, m.string(), ": corrupt marker (delete it to redo that file)");
+    total.merge(CleanStats::from_json(j));
+  }
+  write_file_atomic((fs::path(output_dir) / "report.json").string(), total.to_json().dump(2) + "\n");
+  write_file_atomic((fs::path(output_dir) / "report.md").string(), total.to_markdown());
+  return total;
+}
+
+CleanStats run_clean(const CleanOptions& opts) {
+  if (opts.shard_count < 1 || opts.shard_index < 0 || opts.shard_index >= opts.shard_count)
+    fail(ErrorKind::kInvalidArgument, "--shard ", opts.shard_index, "/", opts.shard_count, ": need 0 <= i < n");
+  fs::create_directories(fs::path(opts.output_dir) / ".done");
+  std::unordered_set<uint64_t> seen;
+  CleanStats shard;
+  for (size_t k = 0; k < opts.inputs.size(); ++k) {
+    if (static_cast<int>(k % opts.shard_count) != opts.shard_index) continue;
+    const std::string& in = opts.inputs[k];
+    std::string key = file_key(k, in);
+    fs::path marker = fs::path(opts.output_dir) / ".done" / (key + ".json");
+    if (fs::exists(marker)) {
+      CleanStats prev = CleanStats::from_json(nlohmann::json::parse(read_file(marker.string())));
+      prev.files_skipped = 1;
+      shard.merge(prev);
+      continue;
+    }
+    std::string out = (fs::path(opts.output_dir) / (key + (opts.compress ? ".jsonl.zst" : ".jsonl"))).string();
+    uint32_t seed = static_cast<uint32_t>(opts.recipe.pareto.seed + k);
+    CleanStats st = clean_file(opts, in, out, &seen, seed);
+    write_file_atomic(marker.string(), st.to_json().dump() + "\n");
+    shard.merge(st);
+  }
+  write_clean_report(opts.output_dir);
+  return shard;
+}
+
+}  // namespace dm::data
