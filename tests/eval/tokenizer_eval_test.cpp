@@ -10,6 +10,7 @@
 #include "devops_model/core/progress.h"
 #include "devops_model/eval/evaluator.h"
 #include "devops_model/eval/model_scoring_lm.h"
+#include "devops_model/generate/chat_format.h"
 #include "devops_model/model/model.h"
 #include "devops_model/tokenizer/tokenizer.h"
 #include "test_util.h"
@@ -66,6 +67,21 @@ TEST(TokenizerEval, SplitPointTokenisesLikeTheFullPrompt) {
     auto a = t->encode(p.prefix), b = t->encode(p.question), full = t->encode(p.full());
     a.insert(a.end(), b.begin(), b.end());
     EXPECT_EQ(a, full);
+  }
+}
+
+// --chat renders ChatML as one string encoded with specials allowed; for Qwen1 that must give the ids
+// of Qwen1's make_context (role, "\n" and content encoded separately), which the seed's chat models saw.
+TEST(TokenizerEval, ChatPromptIdsMatchQwen1MakeContext) {
+  auto t = Tokenizer::from_dir(test::fixture("tiny-qwen1"));
+  McqDataset ds = load_mcq_dataset(kData + "ceval");
+  PromptStyle chat, plain;
+  chat.chat = true;
+  for (const auto& q : ds.subjects[0].questions) {
+    const auto shots = std::span(ds.subjects[0].dev).first(1);
+    const std::string user = render_prompt(plain, "计算机网络", shots, q).full();
+    ChatPrompt ref = make_context_qwen1(*t, user, {}, kEvalSystemPrompt, 1 << 20);
+    EXPECT_EQ(t->encode(render_prompt(chat, "计算机网络", shots, q).full(), true), ref.tokens);
   }
 }
 
