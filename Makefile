@@ -22,17 +22,17 @@ test: build
 	$(MAKE) --no-print-directory test-asan fuzz
 
 test-asan: deps
-	@cmake -S . -B $(BUILD_ASAN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDM_SANITIZE=ON -DDM_BUILD_BENCH=OFF >/dev/null
+	@cmake -S . -B $(BUILD_ASAN) -DCMAKE_BUILD_TYPE=Release -DDM_SANITIZE=ON -DDM_BUILD_BENCH=OFF >/dev/null
 	@cmake --build $(BUILD_ASAN) -j $(JOBS)
 	cd $(BUILD_ASAN) && OMP_WAIT_POLICY=PASSIVE ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j $(JOBS) -LE 'slow|noasan'
 
 fuzz: deps
-	@CXX=clang++ cmake -S . -B $(BUILD_FUZZ) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDM_FUZZ=ON -DDM_BUILD_TESTS=OFF -DDM_BUILD_BENCH=OFF >/dev/null
-	@cmake --build $(BUILD_FUZZ) -j $(JOBS)
+	@CXX=clang++ cmake -S . -B $(BUILD_FUZZ) -DCMAKE_BUILD_TYPE=Release -DDM_FUZZ=ON -DDM_BUILD_TESTS=OFF -DDM_BUILD_BENCH=OFF >/dev/null
+	@cmake --build $(BUILD_FUZZ) -j $(JOBS) --target fuzz_all
 	scripts/run-fuzzers.sh $(BUILD_FUZZ) 20
 
 demo: build
-	$(CLI) demo
+	scripts/demo.sh $(CLI)
 
 bench: build
 	$(BUILD)/bench/dm_bench

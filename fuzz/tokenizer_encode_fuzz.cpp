@@ -51,7 +51,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     for (int32_t id : ids) {
       if (id < 0 || id >= tok->vocab_size()) __builtin_trap();
     }
-    if (tok->decode(ids) != want) __builtin_trap();
+    // Invalid UTF-8 has no reference behaviour (Python strings cannot hold it): it must encode without
+    // failing, but the HF path NFC-normalises the valid runs between special tokens, so only valid
+    // input is checked for the exact round trip.
+    if (valid && tok->decode(ids) != want) __builtin_trap();
   }
   return 0;
 }

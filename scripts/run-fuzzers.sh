@@ -10,6 +10,6 @@ for bin in "$dir"/fuzz/fuzz_*; do
   seeds=()
   [ -d "fuzz/corpus/$name" ] && seeds+=("fuzz/corpus/$name")
   echo "fuzz: $name for ${secs}s"
-  "$bin" -max_total_time="$secs" -rss_limit_mb=2048 -detect_leaks=0 -print_final_stats=0 "$work" "${seeds[@]}" >"$work.log" 2>&1 || { tail -50 "$work.log"; exit 1; }
+  "$bin" -max_total_time="$secs" -rss_limit_mb=2048 -artifact_prefix="$work/" -print_final_stats=0 "$work" "${seeds[@]}" >"$work.log" 2>&1 || { tail -50 "$work.log"; echo "fuzz: $name failed; reproducer kept in $work"; exit 1; }
   rm -rf "$work" "$work.log"
 done

@@ -69,6 +69,15 @@ bool global_allowed(const Global& g) {
 class Machine {
  public:
   Machine(const uint8_t* d, size_t n, const std::string& where) : d_(d), n_(n), where_(where) {}
+  // A hostile pickle can make a container hold itself (through the memo); emptying every container
+  // we created breaks such cycles so nothing leaks.
+  ~Machine() {
+    for (auto& c : containers_) {
+      if (auto* t = std::get_if<Tuple>(&c->v)) t->items.clear();
+      if (auto* l = std::get_if<List>(&c->v)) l->items.clear();
+      if (auto* d = std::get_if<Dict>(&c->v)) d->items.clear();
+    }
+  }
   ValuePtr run();
 
  private:
@@ -123,7 +132,11 @@ class Machine {
     check_depth(depth);
     auto v = make(Tuple{std::move(items)});
     v->depth = depth;
-    stack_.push_back(v);
+    push_container(v);
+  }
+  void push_container(ValuePtr v) {
+    containers_.push_back(v);
+    stack_.push_back(std::move(v));
   }
   void check_depth(int depth) {
     if (depth > kMaxDepth) bad("objects nested deeper than " + std::to_string(kMaxDepth));
@@ -160,6 +173,7 @@ class Machine {
   std::vector<ValuePtr> stack_;
   std::vector<size_t> marks_;
   std::map<uint64_t, ValuePtr> memo_;
+  std::vector<ValuePtr> containers_;
 };
 
 void Machine::push_global(Global g) {
@@ -254,8 +268,8 @@ ValuePtr Machine::run() {
       case 'C': stack_.push_back(make(read_bytes(read<uint8_t>()))); break;
       case 'B': stack_.push_back(make(read_bytes(read<uint32_t>()))); break;
       case ')': stack_.push_back(make(Tuple{})); break;
-      case '}': stack_.push_back(make(Dict{})); break;
-      case ']': stack_.push_back(make(List{})); break;
+      case '}': push_container(make(Dict{})); break;
+      case ']': push_container(make(List{})); break;
       case 't': push_tuple(pop_mark()); break;
       case 0x85: { auto a = pop(); push_tuple({a}); break; }
       case 0x86: { auto b = pop(), a = pop(); push_tuple({a, b}); break; }
@@ -280,7 +294,7 @@ ValuePtr Machine::run() {
         break;
       }
       case 'Q': { auto pid = pop(); stack_.push_back(persistent_load(pid)); break; }
-      case 'R': { auto args = pop(), fn = pop(); stack_.push_back(reduce(fn, args)); break; }
+      case 'R': { auto args = pop(), fn = pop(); push_container(reduce(fn, args)); break; }
       case 'b': {  // BUILD: only the no-op state of OrderedDict/tensors (e.g. _metadata)
         pop();
         auto& t = top();

@@ -1,0 +1,55 @@
+// Matmul kernels per ISA and weight dtype, on the shapes of Qwen2.5-0.5B (K=896 -> N=4864 MLP up,
+// N=151936 lm_head) for decode (T=1) and prefill (T=128). Reports FLOP/s and, for decode, weight
+// bytes/s (the memory-bound ceiling); compare against the scalar ISA run in the same process.
+#include <benchmark/benchmark.h>
+
+#include <random>
+#include <vector>
+
+#include "devops_model/core/threads.h"
+#include "devops_model/kernels/matmul.h"
+
+namespace dm {
+namespace {
+
+void BM_Matmul(benchmark::State& state) {
+  const Isa isa = static_cast<Isa>(state.range(0));
+  const DType wt = static_cast<DType>(state.range(1));
+  const int64_t T = state.range(2), N = state.range(3), K = state.range(4);
+  if (static_cast<int>(isa) > static_cast<int>(best_isa())) {
+    state.SkipWithError("ISA not supported on this CPU");
+    return;
+  }
+  std::mt19937 rng(1);
+  std::uniform_real_distribution<float> u(-1, 1);
+  std::vector<float> x(static_cast<size_t>(T * K)), y(static_cast<size_t>(T * N));
+  for (auto& v : x) v = u(rng);
+  std::vector<uint8_t> w(static_cast<size_t>(N * K) * dtype_size(wt), 0x3c);
+  TensorView wv{wt, {N, K}, w.data()};
+  Isa saved = active_isa();
+  set_active_isa(isa);
+  for (auto _ : state) {
+    matmul(x.data(), T, wv, TensorView{}, y.data());
+    benchmark::DoNotOptimize(y.data());
+  }
+  set_active_isa(saved);
+  state.counters["FLOP/s"] = benchmark::Counter(2.0 * T * N * K, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["weight_B/s"] =
+      benchmark::Counter(static_cast<double>(w.size()), benchmark::Counter::kIsIterationInvariantRate);
+  state.SetLabel(std::string(isa_name(isa)) + " " + dtype_name(wt) + " threads=" + std::to_string(num_threads()));
+}
+
+void shapes(benchmark::internal::Benchmark* b) {
+  for (int isa : {0, 1, 2})
+    for (int wt : {static_cast<int>(DType::kF32), static_cast<int>(DType::kBF16)}) {
+      b->Args({isa, wt, 1, 4864, 896});     // decode, MLP up
+      b->Args({isa, wt, 128, 4864, 896});   // prefill, MLP up
+    }
+  b->Args({2, static_cast<int>(DType::kBF16), 1, 151936, 896});  // decode, lm_head
+  b->Unit(benchmark::kMillisecond)->UseRealTime();
+}
+
+BENCHMARK(BM_Matmul)->Apply(shapes);
+
+}  // namespace
+}  // namespace dm
