@@ -124,26 +124,49 @@ std::vector<std::string> SafetensorsFile::names() const {
   return out;
 }
 
-void write_safetensors(const std::string& path, const std::vector<std::pair<std::string, TensorView>>& tensors,
-                       const std::map<std::string, std::string>& metadata) {
+SafetensorsWriter::SafetensorsWriter(const std::string& path, std::vector<Spec> specs,
+                                     const std::map<std::string, std::string>& metadata)
+    : specs_(std::move(specs)) {
   nlohmann::ordered_json header;
   if (!metadata.empty()) header["__metadata__"] = metadata;
   uint64_t offset = 0;
-  for (const auto& [name, t] : tensors) {
+  for (const auto& sp : specs_) {
+    uint64_t n = static_cast<uint64_t>(shape_numel(sp.shape)) * dtype_size(sp.dtype);
     nlohmann::ordered_json e;
-    e["dtype"] = dtype_name(t.dtype);
-    e["shape"] = t.shape;
-    e["data_offsets"] = {offset, offset + t.nbytes()};
-    header[name] = e;
-    offset += t.nbytes();
+    e["dtype"] = dtype_name(sp.dtype);
+    e["shape"] = sp.shape;
+    e["data_offsets"] = {offset, offset + n};
+    header[sp.name] = e;
+    offset += n;
   }
   std::string h = header.dump();
   while ((8 + h.size()) % 8 != 0) h.push_back(' ');  // keep the data 8-byte aligned
-  AtomicFileWriter w(path);  // streamed: a 15 GB checkpoint never sits in memory twice
+  out_ = std::make_unique<AtomicFileWriter>(path);
   uint64_t n = h.size();
-  w.write(&n, 8);
-  w.write(h.data(), h.size());
-  for (const auto& [name, t] : tensors) w.write(t.data, t.nbytes());
+  out_->write(&n, 8);
+  out_->write(h.data(), h.size());
+}
+
+SafetensorsWriter::~SafetensorsWriter() = default;
+
+void SafetensorsWriter::write_next(const void* data, size_t nbytes) {
+  DM_CHECK(next_ < specs_.size(), "more tensors written than declared");
+  const Spec& sp = specs_[next_++];
+  DM_CHECK(nbytes == static_cast<size_t>(shape_numel(sp.shape)) * dtype_size(sp.dtype), "size of ", sp.name);
+  out_->write(data, nbytes);
+}
+
+void SafetensorsWriter::commit() {
+  DM_CHECK(next_ == specs_.size(), "fewer tensors written than declared");
+  out_->commit();
+}
+
+void write_safetensors(const std::string& path, const std::vector<std::pair<std::string, TensorView>>& tensors,
+                       const std::map<std::string, std::string>& metadata) {
+  std::vector<SafetensorsWriter::Spec> specs;
+  for (const auto& [name, t] : tensors) specs.push_back({name, t.dtype, t.shape});
+  SafetensorsWriter w(path, specs, metadata);  // streamed: a 15 GB checkpoint never sits in memory twice
+  for (const auto& [name, t] : tensors) w.write_next(t.data, t.nbytes());
   w.commit();
 }
 

@@ -99,6 +99,7 @@ void Model::forward(std::span<const int32_t> ids, KVCache& cache, std::vector<fl
     add_into(x.data(), tmp.data(), T * C);
   }
   cache.size_ = pos0 + static_cast<int>(T);
+  cache.ids_.insert(cache.ids_.end(), ids.begin(), ids.end());
 
   const int64_t first = all_positions ? 0 : T - 1, rows = T - first;
   rmsnorm(x.data() + first * C, rows, C, w.final_norm, c.rms_norm_eps, h.data());

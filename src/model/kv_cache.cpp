@@ -1,3 +1,5 @@
+#include <algorithm>
+
 #include "devops_model/core/error.h"
 #include "devops_model/model/model.h"
 
@@ -14,6 +16,7 @@ KVCache::KVCache(const ModelConfig& c, int max_tokens)
 void KVCache::truncate(int n) {
   if (n < 0 || n > size_) fail(ErrorKind::kInvalidArgument, "cannot truncate a KV cache of ", size_, " to ", n);
   size_ = n;
+  ids_.resize(static_cast<size_t>(n));
   if (n == 0) ntk_alpha_ = 1.0;
 }
 
@@ -26,6 +29,13 @@ void KVCache::reserve(int n) {
   for (auto* side : {&k_, &v_})
     for (auto& layer : *side) layer.resize(static_cast<size_t>(grow) * row_);
   allocated_ = grow;
+}
+
+int KVCache::common_prefix(std::span<const int32_t> tokens) const {
+  size_t n = std::min(ids_.size(), tokens.size());
+  size_t i = 0;
+  while (i < n && ids_[i] == tokens[i]) ++i;
+  return static_cast<int>(i);
 }
 
 size_t KVCache::bytes() const { return 2 * k_.size() * static_cast<size_t>(allocated_) * row_ * sizeof(float); }

@@ -35,6 +35,27 @@ class SafetensorsFile {
   std::map<std::string, std::string> metadata_;
 };
 
+// Streams tensors to a new file one at a time (for checkpoints larger than memory): declare every
+// tensor up front, then write each one's bytes in the same order, then commit (atomic rename).
+class SafetensorsWriter {
+ public:
+  struct Spec {
+    std::string name;
+    DType dtype;
+    Shape shape;
+  };
+  SafetensorsWriter(const std::string& path, std::vector<Spec> specs,
+                    const std::map<std::string, std::string>& metadata = {{"format", "pt"}});
+  ~SafetensorsWriter();
+  void write_next(const void* data, size_t nbytes);  // must match the next spec's size
+  void commit();
+
+ private:
+  std::vector<Spec> specs_;
+  size_t next_ = 0;
+  std::unique_ptr<AtomicFileWriter> out_;
+};
+
 // Writes tensors (in the given order) atomically to `path`.
 void write_safetensors(const std::string& path, const std::vector<std::pair<std::string, TensorView>>& tensors,
                        const std::map<std::string, std::string>& metadata = {{"format", "pt"}});

@@ -24,6 +24,9 @@ struct ModelFamilyLoader {
   std::function<std::string(const std::string& canonical_name)> checkpoint_name;
 };
 
+// config.json for a ModelConfig, in the family's own key names (what transformers expects).
+nlohmann::json config_to_hf_json(const ModelConfig& c);
+
 const ModelFamilyLoader& qwen1_family();
 const ModelFamilyLoader& qwen2_family();  // Qwen2 and Qwen3
 

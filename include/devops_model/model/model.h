@@ -63,6 +63,10 @@ class KVCache {
   void truncate(int n);
   double ntk_alpha() const { return ntk_alpha_; }
   size_t bytes() const;  // memory held now
+  // The token ids whose keys/values the cache holds (positions 0..size()-1).
+  const std::vector<int32_t>& ids() const { return ids_; }
+  // Length of the longest common prefix of ids() and `tokens`.
+  int common_prefix(std::span<const int32_t> tokens) const;
 
   float* k(int layer, int pos) { return k_[static_cast<size_t>(layer)].data() + static_cast<size_t>(pos) * row_; }
   float* v(int layer, int pos) { return v_[static_cast<size_t>(layer)].data() + static_cast<size_t>(pos) * row_; }
@@ -74,6 +78,7 @@ class KVCache {
   size_t row_ = 0;
   double ntk_alpha_ = 1.0;
   std::vector<std::vector<float>> k_, v_;
+  std::vector<int32_t> ids_;
 };
 
 }  // namespace dm
