@@ -56,7 +56,10 @@ class TrainModel {
   bool lora_enabled() const { return lora_on_; }
   const LoraConfig& lora_config() const { return lora_cfg_; }
   // Seed for LoRA dropout masks (changes every call of forward_backward).
-  void set_dropout_seed(uint64_t seed) { dropout_seed_ = seed; }
+  void set_dropout_seed(uint64_t seed) {
+    dropout_seed_ = seed;
+    dropout_calls_ = 0;
+  }
 
   // What the optimizer updates: base params (full fine-tuning) or only LoRA params. Stable order.
   std::vector<Param*> trainable();
