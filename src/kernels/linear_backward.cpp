@@ -19,7 +19,7 @@ constexpr int64_t kPc = 256;  // depth block, keeps a B panel (kPc x kNr) in L1/
 
 // C tile (mr x kNr) += A(mr rows, p0..p1) * B(p0..p1, kNr cols). Full-width tiles only.
 template <int MR>
-inline void micro_full(const float* a, int64_t a_ms, int64_t a_ps, const float* b, int64_t ldb, float* c,
+__attribute__((always_inline)) inline void micro_full(const float* a, int64_t a_ms, int64_t a_ps, const float* b, int64_t ldb, float* c,
                        int64_t ldc, int64_t P) {
   float acc[MR][kNr];
   for (int i = 0; i < MR; ++i)
@@ -36,7 +36,7 @@ inline void micro_full(const float* a, int64_t a_ms, int64_t a_ps, const float* 
 }
 
 // Edge tiles (fewer rows or columns): plain loops.
-inline void micro_edge(const float* a, int64_t a_ms, int64_t a_ps, const float* b, int64_t ldb, float* c,
+__attribute__((always_inline)) inline void micro_edge(const float* a, int64_t a_ms, int64_t a_ps, const float* b, int64_t ldb, float* c,
                        int64_t ldc, int64_t mr, int64_t nc, int64_t P) {
   for (int64_t i = 0; i < mr; ++i) {
     float* ci = c + i * ldc;
