@@ -1,6 +1,7 @@
 // `devops-model train`: LLaMA-Factory / HF TrainingArguments option names (dashes or underscores), or a
 // flat LLaMA-Factory YAML recipe as the single argument. Parses, builds, and prints per-step logs.
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -13,7 +14,10 @@
 #include "devops_model/model/model.h"
 #include "devops_model/model/random_init.h"
 #include "devops_model/train/dataset.h"
+#include "devops_model/tokenizer/tokenizer.h"
 #include "devops_model/train/trainer.h"
+
+namespace fs = std::filesystem;
 
 namespace dm::cli {
 namespace {
@@ -22,7 +26,7 @@ struct Opts {
   TrainArgs a;
   DataOptions d;
   LoraConfig lora;
-  std::string model, from_scratch, finetuning_type = "full", lora_target = "all", log_json, recipe;
+  std::string model, from_scratch, tokenizer, finetuning_type = "full", lora_target = "all", log_json, recipe;
   std::string resume;  // "", "true"/"auto" (latest in output_dir) or a checkpoint dir
   std::vector<std::string> data;
   int threads = 0;
@@ -73,6 +77,31 @@ void apply_recipe(Opts& o) {
   }
 }
 
+// The tokenizer of --tokenizer (dir or file), else of --model when it has one (pre-tokenized data needs
+// none). Sets the end / <|im_end|> ids the data options leave unset and where checkpoints copy it from.
+std::unique_ptr<Tokenizer> load_train_tokenizer(Opts& o, int64_t model_vocab) {
+  std::unique_ptr<Tokenizer> tok;
+  if (!o.tokenizer.empty()) {
+    const bool dir = fs::is_directory(o.tokenizer);
+    tok = dir ? Tokenizer::from_dir(o.tokenizer) : Tokenizer::from_file(o.tokenizer);
+    o.a.tokenizer_dir = dir ? o.tokenizer : fs::path(o.tokenizer).parent_path().string();
+  } else if (!o.model.empty()) {
+    try {
+      tok = Tokenizer::from_dir(o.model);
+    } catch (const Error&) {
+      return nullptr;  // no tokenizer files: records must be pre-tokenized
+    }
+  } else {
+    return nullptr;
+  }
+  if (tok->vocab_size() > model_vocab)
+    fail(ErrorKind::kInvalidArgument, "tokenizer has ", tok->vocab_size(), " ids but the model only ", model_vocab,
+         " embedding rows");
+  if (o.d.end_id < 0) o.d.end_id = tok->token_id("<|endoftext|>").value_or(-1);
+  if (o.d.im_end_id < 0) o.d.im_end_id = tok->token_id("<|im_end|>").value_or(-1);
+  return tok;
+}
+
 int run_train(Opts& o) {
   if (!o.recipe.empty()) apply_recipe(o);
   apply_threads(o.threads);
@@ -97,9 +126,11 @@ int run_train(Opts& o) {
     fail(ErrorKind::kInvalidArgument, "finetuning_type must be full or lora");
   }
   o.a.shuffle = !o.no_shuffle;
+  std::unique_ptr<Tokenizer> tok = load_train_tokenizer(o, tm->config().vocab_size);
+  EncodeFn encode;
+  if (tok) encode = [&tok](const std::string& text, bool allow_special) { return tok->encode(text, allow_special); };
   std::vector<BadRecord> bad;
-  // Raw text needs the tokenizer module; until it is linked in, records must be pre-tokenized.
-  auto ex = load_examples(o.data, o.d, nullptr, bad);
+  auto ex = load_examples(o.data, o.d, encode, bad);
   for (const BadRecord& b : bad) std::fprintf(stderr, "skipped %s: %s\n", b.where.c_str(), b.why.c_str());
   Trainer tr(o.a, *tm, std::move(ex));
   std::string ckpt = o.resume;
@@ -136,6 +167,8 @@ Registrar reg{{"train", "continued pretraining / SFT, full or LoRA", [](CLI::App
                  app.add_option("recipe", o->recipe, "LLaMA-Factory style YAML recipe (flat key: value)");
                  app.add_option("--model,--model_name_or_path,--model-name-or-path", o->model, "HF model dir");
                  app.add_option("--from-scratch,--from_scratch", o->from_scratch, "config.json for a new model");
+                 app.add_option("--tokenizer", o->tokenizer,
+                                "tokenizer dir or file (default: the --model dir); copied into checkpoints");
                  app.add_option("--data,--dataset", o->data, "data files (JSONL / text)");
                  app.add_option("--resume,--resume_from_checkpoint,--resume-from-checkpoint", o->resume,
                                 "checkpoint dir, or 'auto' for the latest in output_dir");

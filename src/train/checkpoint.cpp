@@ -89,11 +89,12 @@ void write_model_files(TrainModel& m, const std::string& dir, const std::string&
     if (!m.config().eos_token_ids.empty()) gen["eos_token_id"] = m.config().eos_token_ids;
   }
   write_file_atomic(dir + "/generation_config.json", gen.dump(2) + "\n");
-  if (!source_dir.empty()) {
-    for (const std::string& f : tokenizer_file_names())
-      if (fs::exists(source_dir + "/" + f))
-        fs::copy_file(source_dir + "/" + f, dir + "/" + f, fs::copy_options::overwrite_existing);
-  }
+  if (!source_dir.empty()) copy_tokenizer_files(source_dir, dir);
+}
+
+void copy_tokenizer_files(const std::string& from, const std::string& to) {
+  for (const std::string& f : tokenizer_file_names())
+    if (fs::exists(from + "/" + f)) fs::copy_file(from + "/" + f, to + "/" + f, fs::copy_options::overwrite_existing);
 }
 
 void write_lora_adapter(TrainModel& m, const std::string& dir, const std::string& base_model) {

@@ -120,6 +120,7 @@ std::string Trainer::save_checkpoint() {
     write_lora_adapter(model_, tmp, args_.source_dir);
   else
     write_model_files(model_, tmp, args_.source_dir);
+  if (!args_.tokenizer_dir.empty()) copy_tokenizer_files(args_.tokenizer_dir, tmp);
   // Optimizer moments by param name, then the trainer position.
   std::vector<std::pair<std::string, TensorView>> st;
   const std::vector<Param*> params = model_.trainable();

@@ -28,4 +28,13 @@ void commit_dir(const std::string& tmp_dir, const std::string& final_dir);
 // Files of the tokenizer that checkpoints carry along.
 const std::vector<std::string>& tokenizer_file_names();
 
+// Copies the tokenizer files present in `from` into `to` (overwriting).
+void copy_tokenizer_files(const std::string& from, const std::string& to);
+
+// A copy of the checkpoint in model_dir with `rows` rows in the embedding (and lm_head): old rows kept,
+// appended rows = the mean of the old rows (so new tokens start as an "average" token), written to out_dir
+// as f32 model.safetensors + config.json (vocab_size = rows) + generation_config.json + tokenizer files.
+// Error(kInvalidArgument) if rows is smaller than the current vocabulary.
+void resize_vocab_checkpoint(const std::string& model_dir, int64_t rows, const std::string& out_dir);
+
 }  // namespace dm
