@@ -19,14 +19,14 @@ namespace dm::demo {
 // Model and schedule sizes; quick() is the seconds-long variant for tests.
 struct DemoSizes {
   int vocab_size = 3000;  // BPE regular tokens (specials after; embedding rows padded to 64)
-  int hidden = 256, layers = 4, heads = 4, kv_heads = 2, intermediate = 688;
+  int hidden = 128, layers = 4, heads = 4, kv_heads = 2, intermediate = 384;
   int block = 256;        // pretraining block / SFT cutoff
   int batch = 8;
-  int pt_steps = 300;
-  double pt_lr = 2e-3;
-  int sft_epochs = 6;
+  int pt_steps = 200;
+  double pt_lr = 3e-3;
+  int sft_epochs = 12;
   int sft_max_steps = -1;  // > 0 caps SFT steps (quick runs)
-  double sft_lr = 1e-3;
+  double sft_lr = 2e-3;
   int eval_limit = 0;      // > 0: only the first N questions
   int chat_max_new_tokens = 160;
   size_t max_docs = 0;     // > 0: only the first N cleaned documents (quick runs)
