@@ -22,6 +22,11 @@ void write_model_files(TrainModel& m, const std::string& dir, const std::string&
 // adapter_model.safetensors (PEFT names: base_model.model.<module>.lora_A.weight) + adapter_config.json.
 void write_lora_adapter(TrainModel& m, const std::string& dir, const std::string& base_model);
 
+// Merges the PEFT LoRA adapter in adapter_dir (adapter_config.json + adapter_model.safetensors, as
+// write_lora_adapter writes them) into the checkpoint in model_dir: W' = W + (alpha / r) * B * A, written
+// as an f32 checkpoint (config, generation config and tokenizer files from model_dir) to out_dir.
+void merge_lora_checkpoint(const std::string& model_dir, const std::string& adapter_dir, const std::string& out_dir);
+
 // Atomically replaces `final_dir` with the directory `tmp_dir` (rename; an older final_dir is removed).
 void commit_dir(const std::string& tmp_dir, const std::string& final_dir);
 
