@@ -1,13 +1,12 @@
 // `devops-model tokenizer train|extend`: byte-level BPE vocabularies (see tokenizer/bpe_trainer.h).
 #include <cstdio>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "cli/command.h"
 #include "devops_model/core/error.h"
-#include "devops_model/data/doc_io.h"
-#include <nlohmann/json.hpp>
-
 #include "devops_model/core/mapped_file.h"
+#include "devops_model/data/doc_io.h"
 #include "devops_model/tokenizer/bpe_trainer.h"
 #include "devops_model/tokenizer/tokenizer.h"
 #include "devops_model/train/checkpoint.h"

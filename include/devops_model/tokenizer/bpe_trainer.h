@@ -55,7 +55,7 @@ struct BpeWord {
 };
 
 // The merge loop: up to `n_merges` merges over `words` (rewritten in place), new ids next_id,
-// next_id + 1, ... Returns the merged pairs in order. `on_merge(k)` reports progress (may be empty).
+// next_id + 1, ... Returns the merged pairs in order; `progress`: a bar on stderr.
 std::vector<std::pair<int32_t, int32_t>> learn_merges(std::vector<BpeWord>& words, int32_t next_id,
                                                       int64_t n_merges, int64_t min_frequency, bool progress);
 
