@@ -32,7 +32,7 @@ fuzz: deps
 	scripts/run-fuzzers.sh $(BUILD_FUZZ) 20
 
 demo: build
-	scripts/demo.sh $(CLI)
+	OMP_WAIT_POLICY=PASSIVE $(CLI) demo
 
 bench: build
 	$(BUILD)/bench/dm_bench

@@ -1,0 +1,60 @@
+// Training kernels: forward variants that keep what the backward needs, and hand-written backward passes
+// (llm.c style). Shape legend: N rows (tokens, B*T), K input features, M output features, C channels,
+// B batch, T sequence length, H query heads, KV key/value heads, D head dim, V vocab.
+// Convention: every gradient output ACCUMULATES (+=); callers zero buffers once per step.
+// Threading: static partitions with a fixed reduction order, so results are bit-reproducible for a given
+// thread count (dm::set_num_threads).
+#pragma once
+#include <cstdint>
+
+namespace dm {
+
+// C[m, j] += sum_p A(m, p) * B[p, j] for m < Mr, j < Nc, p < P.
+// A(m, p) = a[m * a_ms + p * a_ps] (any strides, so A may be a transposed view); B row-major (P, Nc) with row
+// stride ldb; C row-major with row stride ldc. Multi-threaded over rows of C; SIMD chosen at run time.
+void gemm_acc(const float* a, int64_t a_ms, int64_t a_ps, const float* b, int64_t ldb, float* c, int64_t ldc,
+              int64_t Mr, int64_t Nc, int64_t P);
+
+// Linear layer y = x W^T + bias, forward.  x (N, K), w (M, K), bias (M) or null, y (N, M) overwritten.
+void linear_forward(const float* x, const float* w, const float* bias, int64_t N, int64_t K, int64_t M, float* y);
+// Backward of the linear layer. dy (N, M). dx (N, K) += dy W; dw (M, K) += dy^T x; dbias (M) += sum_n dy.
+// Any of dx, dw, dbias may be null (frozen parameters / inputs that need no gradient).
+void linear_backward(const float* dy, const float* x, const float* w, int64_t N, int64_t K, int64_t M, float* dx,
+                     float* dw, float* dbias);
+
+// RMSNorm over rows: out[n] = x[n] * rstd[n] * w, rstd[n] = 1/sqrt(mean(x[n]^2) + eps).
+// x, out (N, C) (may alias); w (C); rstd (N) written (kept for the backward).
+void rmsnorm_forward(const float* x, const float* w, float eps, int64_t N, int64_t C, float* out, float* rstd);
+// dx (N, C) += ...; dw (C) += sum_n dout * x * rstd (dw may be null). x is the forward INPUT.
+void rmsnorm_backward(const float* dout, const float* x, const float* w, const float* rstd, int64_t N, int64_t C,
+                      float* dx, float* dw);
+
+// SwiGLU: out = silu(gate) * up, n elements.
+void swiglu_forward(const float* gate, const float* up, int64_t n, float* out);
+void swiglu_backward(const float* dout, const float* gate, const float* up, int64_t n, float* dgate, float* dup);
+
+// Embedding: out (N, C) = table rows ids; backward dtable (V, C) += dout rows (deterministic order).
+void embedding_forward(const float* table, const int32_t* ids, int64_t N, int64_t C, float* out);
+void embedding_backward(const float* dout, const int32_t* ids, int64_t N, int64_t C, float* dtable);
+
+// Rotate-half RoPE backward: x (N, heads, D) holds d(out) and becomes d(in) (rotation by -angle), with the
+// same f32 angles as dm::rope_rotate_half.
+void rope_rotate_half_backward(float* dx, int64_t N, int64_t heads, int64_t D, int64_t rot_dim,
+                               const int32_t* positions, const double* inv_freq);
+
+// Causal GQA self-attention over B independent sequences of T tokens (positions 0..T-1 each).
+// q (B, T, H, D); k, v (B, T, KV, D); out (B, T, H, D); lse (B, H, T) log-sum-exp of the scaled scores,
+// kept so the backward recomputes probabilities instead of storing (B, H, T, T).
+void attention_forward(const float* q, const float* k, const float* v, int64_t B, int64_t T, int64_t H, int64_t KV,
+                       int64_t D, float scale, float* out, float* lse);
+// dq (B, T, H, D), dk, dv (B, T, KV, D) += gradients. Parallel over (b, kv head): each worker owns its rows.
+void attention_backward(const float* dout, const float* q, const float* k, const float* v, const float* out,
+                        const float* lse, int64_t B, int64_t T, int64_t H, int64_t KV, int64_t D, float scale,
+                        float* dq, float* dk, float* dv);
+
+// Cross-entropy over rows of logits (N, V) against targets (N), target < 0 = ignored.
+// Returns the SUM of -log p(target) over non-ignored rows; logits are overwritten IN PLACE by
+// d(loss * grad_scale)/d(logits) (zero rows for ignored targets). grad_scale is typically 1/count.
+double cross_entropy_forward_backward(float* logits, const int32_t* targets, int64_t N, int64_t V, float grad_scale);
+
+}  // namespace dm

@@ -1,0 +1,95 @@
+// TrainModel: fp32 master weights, their gradients, optional LoRA adapters, and one forward+backward over
+// a batch (B sequences of T tokens, positions 0..T-1 each). Same math as the inference forward
+// (src/model/forward.cpp) for every family; Qwen1's logn attention and dynamic NTK are inference-only
+// (training runs at alpha 1 without logn, as the reference does).
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "devops_model/core/tensor.h"
+#include "devops_model/model/config.h"
+#include "devops_model/model/weights.h"
+
+namespace dm {
+
+class Model;
+
+// One trainable tensor: f32 value, gradient of the same shape, and whether AdamW decays it.
+struct Param {
+  std::string name;  // canonical HF-Qwen2 name, or PEFT-style "...q_proj.lora_A.weight"
+  Tensor value, grad;
+  bool decay = false;  // 2-D base weight matrices only (not norms, biases, LoRA)
+  float* v() { return value.f32(); }
+  float* g() { return grad.f32(); }
+  int64_t numel() const { return value.numel(); }
+};
+
+// LoRA: y = W x + (alpha / rank) * B (A dropout(x)), A (rank, in), B (out, rank).
+struct LoraConfig {
+  int rank = 8;
+  float alpha = 16.f;
+  float dropout = 0.f;
+  std::vector<std::string> targets;  // any of q_proj k_proj v_proj o_proj gate_proj up_proj down_proj ("all")
+};
+
+// Projection slots a LoRA adapter can attach to (order = LayerWeights fields).
+enum class Proj { kQ, kK, kV, kO, kGate, kUp, kDown, kCount };
+const char* proj_name(Proj p);                 // "q_proj", ...
+std::string proj_module(int layer, Proj p);    // "model.layers.0.self_attn.q_proj"
+
+class TrainModel {
+ public:
+  // Copies the weights (any dtype) into owned f32 master tensors.
+  TrainModel(const ModelConfig& config, const ModelWeights& weights);
+  static std::unique_ptr<TrainModel> from_model(const Model& m);
+  ~TrainModel();
+
+  const ModelConfig& config() const { return config_; }
+  // f32 views of the master weights (lm_head aliases embed when tied); usable by Model for inference.
+  const ModelWeights& weights() const { return w_; }
+
+  // Adds adapters on the configured targets of every layer with A ~ kaiming-uniform(seed), B = 0 (PEFT's
+  // init) and freezes the base. Error(kInvalidArgument) on an unknown target.
+  void enable_lora(const LoraConfig& cfg, uint64_t seed);
+  bool lora_enabled() const { return lora_on_; }
+  const LoraConfig& lora_config() const { return lora_cfg_; }
+  // Seed for LoRA dropout masks (changes every call of forward_backward).
+  void set_dropout_seed(uint64_t seed) {
+    dropout_seed_ = seed;
+    dropout_calls_ = 0;
+  }
+
+  // What the optimizer updates: base params (full fine-tuning) or only LoRA params. Stable order.
+  std::vector<Param*> trainable();
+  std::vector<Param>& base_params() { return base_; }
+  std::vector<Param>& lora_params() { return lora_; }
+  Param* find(const std::string& name);  // base or LoRA param by name, nullptr if absent
+
+  void zero_grad();
+  // One forward + backward over ids/labels (B, T) row-major; labels are UNshifted (HF convention:
+  // position t predicts labels[t+1]; -100 ignored). Gradients of (mean loss * grad_scale) accumulate into
+  // trainable params. Returns the mean loss over non-ignored labels (0 if none).
+  // grad_scale = 1 / gradient_accumulation_steps for accumulation.
+  double forward_backward(const int32_t* ids, const int32_t* labels, int64_t B, int64_t T, float grad_scale = 1.f);
+  // Forward only (no gradients): the mean loss.
+  double loss_only(const int32_t* ids, const int32_t* labels, int64_t B, int64_t T);
+
+  struct Impl;  // activations and per-layer adapter tables (train_step.cpp)
+
+ private:
+  ModelConfig config_;
+  std::vector<Param> base_;
+  std::vector<Param> lora_;
+  ModelWeights w_, g_;  // views into base_ values / grads
+  LoraConfig lora_cfg_;
+  bool lora_on_ = false;
+  uint64_t dropout_seed_ = 0;
+  uint64_t dropout_calls_ = 0;
+  std::unique_ptr<Impl> impl_;
+  friend struct Impl;
+  double run(const int32_t* ids, const int32_t* labels, int64_t B, int64_t T, float grad_scale, bool backward);
+};
+
+}  // namespace dm

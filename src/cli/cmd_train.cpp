@@ -1,0 +1,208 @@
+// `devops-model train`: LLaMA-Factory / HF TrainingArguments option names (dashes or underscores), or a
+// flat LLaMA-Factory YAML recipe as the single argument. Parses, builds, and prints per-step logs.
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "cli/command.h"
+#include "devops_model/core/error.h"
+#include "devops_model/core/mapped_file.h"
+#include "devops_model/model/family.h"
+#include "devops_model/model/model.h"
+#include "devops_model/model/random_init.h"
+#include "devops_model/train/dataset.h"
+#include "devops_model/tokenizer/tokenizer.h"
+#include "devops_model/train/trainer.h"
+
+namespace fs = std::filesystem;
+
+namespace dm::cli {
+namespace {
+
+struct Opts {
+  TrainArgs a;
+  DataOptions d;
+  LoraConfig lora;
+  std::string model, from_scratch, tokenizer, finetuning_type = "full", lora_target = "all", log_json, recipe;
+  std::string resume;  // "", "true"/"auto" (latest in output_dir) or a checkpoint dir
+  std::vector<std::string> data;
+  int threads = 0;
+  bool no_shuffle = false;
+  int64_t logging_steps = 1;
+  std::map<std::string, std::function<void(const std::string&)>> setters;  // YAML keys
+};
+
+// Registers --name and --name-with-dashes bound to `v`, and the YAML key `name`.
+template <typename T>
+void opt(CLI::App& app, Opts& o, const std::string& name, T* v, const std::string& help) {
+  std::string dashed = name;
+  for (char& c : dashed) c = c == '_' ? '-' : c;
+  app.add_option(dashed == name ? "--" + name : "--" + name + ",--" + dashed, *v, help);
+  o.setters[name] = [v, name](const std::string& s) {
+    std::istringstream in(s);
+    if constexpr (std::is_same_v<T, std::string>) *v = s;
+    else if (!(in >> *v)) fail(ErrorKind::kInvalidArgument, "recipe: bad value for ", name, ": ", s);
+  };
+}
+
+// Flat `key: value` YAML (LLaMA-Factory recipes); comments and quotes stripped.
+void apply_recipe(Opts& o) {
+  std::ifstream in(o.recipe);
+  if (!in) fail(ErrorKind::kIo, o.recipe, ": cannot open");
+  std::string line;
+  for (int ln = 1; std::getline(in, line); ++ln) {
+    if (auto h = line.find(" #"); h != std::string::npos) line.resize(h);
+    if (line.empty() || line[0] == '#' || line.find(':') == std::string::npos) continue;
+    std::string k = line.substr(0, line.find(':')), v = line.substr(line.find(':') + 1);
+    auto trim = [](std::string s) {
+      s.erase(0, s.find_first_not_of(" \t\"'"));
+      s.erase(s.find_last_not_of(" \t\r\"'") + 1);
+      return s;
+    };
+    k = trim(k), v = trim(v);
+    if (k == "dataset" || k == "data") {
+      o.data.push_back(v);
+    } else if (k == "model_name_or_path") {
+      o.model = v;
+    } else if (auto it = o.setters.find(k); it != o.setters.end()) {
+      if (v == "true") v = "1";
+      if (v == "false") v = "0";
+      it->second(v);
+    } else {
+      std::fprintf(stderr, "%s:%d: ignoring unknown key '%s'\n", o.recipe.c_str(), ln, k.c_str());
+    }
+  }
+}
+
+// The tokenizer of --tokenizer (dir or file), else of --model when it has one (pre-tokenized data needs
+// none). Sets the end / <|im_end|> ids the data options leave unset and where checkpoints copy it from.
+std::unique_ptr<Tokenizer> load_train_tokenizer(Opts& o, int64_t model_vocab) {
+  std::unique_ptr<Tokenizer> tok;
+  if (!o.tokenizer.empty()) {
+    const bool dir = fs::is_directory(o.tokenizer);
+    tok = dir ? Tokenizer::from_dir(o.tokenizer) : Tokenizer::from_file(o.tokenizer);
+    o.a.tokenizer_dir = dir ? o.tokenizer : fs::path(o.tokenizer).parent_path().string();
+  } else if (!o.model.empty()) {
+    try {
+      tok = Tokenizer::from_dir(o.model);
+    } catch (const Error&) {
+      return nullptr;  // no tokenizer files: records must be pre-tokenized
+    }
+  } else {
+    return nullptr;
+  }
+  if (tok->vocab_size() > model_vocab)
+    fail(ErrorKind::kInvalidArgument, "tokenizer has ", tok->vocab_size(), " ids but the model only ", model_vocab,
+         " embedding rows");
+  if (o.d.end_id < 0) o.d.end_id = tok->token_id("<|endoftext|>").value_or(-1);
+  if (o.d.im_end_id < 0) o.d.im_end_id = tok->token_id("<|im_end|>").value_or(-1);
+  return tok;
+}
+
+int run_train(Opts& o) {
+  if (!o.recipe.empty()) apply_recipe(o);
+  apply_threads(o.threads);
+  if (o.data.empty() || o.a.output_dir.empty()) fail(ErrorKind::kInvalidArgument, "--data and --output_dir are required");
+  std::unique_ptr<Model> base;
+  if (!o.model.empty()) {
+    base = Model::load(o.model);
+    o.a.source_dir = o.model;
+  } else if (!o.from_scratch.empty()) {
+    const auto cfg = nlohmann::json::parse(read_file(o.from_scratch));
+    base = random_model(parse_model_config(cfg, o.from_scratch), o.a.seed);
+  } else {
+    fail(ErrorKind::kInvalidArgument, "give --model DIR or --from-scratch CONFIG.json");
+  }
+  auto tm = TrainModel::from_model(*base);
+  base.reset();
+  if (o.finetuning_type == "lora") {
+    std::stringstream ss(o.lora_target);
+    for (std::string t; std::getline(ss, t, ',');) o.lora.targets.push_back(t);
+    tm->enable_lora(o.lora, o.a.seed);
+  } else if (o.finetuning_type != "full") {
+    fail(ErrorKind::kInvalidArgument, "finetuning_type must be full or lora");
+  }
+  o.a.shuffle = !o.no_shuffle;
+  std::unique_ptr<Tokenizer> tok = load_train_tokenizer(o, tm->config().vocab_size);
+  EncodeFn encode;
+  if (tok) encode = [&tok](const std::string& text, bool allow_special) { return tok->encode(text, allow_special); };
+  std::vector<BadRecord> bad;
+  auto ex = load_examples(o.data, o.d, encode, bad);
+  for (const BadRecord& b : bad) std::fprintf(stderr, "skipped %s: %s\n", b.where.c_str(), b.why.c_str());
+  Trainer tr(o.a, *tm, std::move(ex));
+  std::string ckpt = o.resume;
+  if (o.resume == "true" || o.resume == "auto" || o.resume == "1") ckpt = latest_checkpoint(o.a.output_dir);
+  if (!ckpt.empty()) {
+    tr.resume(ckpt);
+    std::printf("resumed from %s at step %lld\n", ckpt.c_str(), static_cast<long long>(tr.step()));
+  }
+  std::FILE* jl = o.log_json.empty() ? nullptr : std::fopen(o.log_json.c_str(), "a");
+  if (!o.log_json.empty() && !jl) fail(ErrorKind::kIo, o.log_json, ": cannot open");
+  tr.train([&](const StepLog& l) {
+    const int width = 30;
+    const int done = static_cast<int>(width * l.step / tr.total_steps());
+    std::printf("[%s%s] step %lld/%lld loss %.4f lr %.3g grad_norm %.4f tokens/s %.0f\n",
+                std::string(static_cast<size_t>(done), '#').c_str(),
+                std::string(static_cast<size_t>(width - done), '.').c_str(), static_cast<long long>(l.step),
+                static_cast<long long>(tr.total_steps()), l.loss, l.lr, l.grad_norm,
+                l.seconds > 0 ? static_cast<double>(l.tokens) / l.seconds : 0.0);
+    std::fflush(stdout);
+    if (jl) {
+      nlohmann::json j = {{"step", l.step}, {"loss", l.loss}, {"grad_norm", l.grad_norm}, {"lr", l.lr},
+                          {"tokens", l.tokens}, {"seconds", l.seconds}};
+      std::fprintf(jl, "%s\n", j.dump().c_str());
+      std::fflush(jl);
+    }
+  });
+  if (jl) std::fclose(jl);
+  std::printf("saved %s\n", latest_checkpoint(o.a.output_dir).c_str());
+  return 0;
+}
+
+Registrar reg{{"train", "continued pretraining / SFT, full or LoRA", [](CLI::App& app) {
+                 auto o = std::make_shared<Opts>();
+                 app.add_option("recipe", o->recipe, "LLaMA-Factory style YAML recipe (flat key: value)");
+                 app.add_option("--model,--model_name_or_path,--model-name-or-path", o->model, "HF model dir");
+                 app.add_option("--from-scratch,--from_scratch", o->from_scratch, "config.json for a new model");
+                 app.add_option("--tokenizer", o->tokenizer,
+                                "tokenizer dir or file (default: the --model dir); copied into checkpoints");
+                 app.add_option("--data,--dataset", o->data, "data files (JSONL / text)");
+                 app.add_option("--resume,--resume_from_checkpoint,--resume-from-checkpoint", o->resume,
+                                "checkpoint dir, or 'auto' for the latest in output_dir");
+                 app.add_flag("--no-shuffle,--no_shuffle", o->no_shuffle, "batches in file order");
+                 app.add_option("--log-json,--log_json", o->log_json, "append one JSON object per step");
+                 add_threads_option(app, &o->threads);
+                 Opts& r = *o;
+                 opt(app, r, "stage", &r.d.stage, "pt | sft");
+                 opt(app, r, "output_dir", &r.a.output_dir, "where checkpoints go");
+                 opt(app, r, "learning_rate", &r.a.learning_rate, "peak learning rate");
+                 opt(app, r, "per_device_train_batch_size", &r.a.batch_size, "sequences per micro-batch");
+                 opt(app, r, "gradient_accumulation_steps", &r.a.grad_accum, "micro-batches per step");
+                 opt(app, r, "lr_scheduler_type", &r.a.lr_scheduler_type, "constant | linear | cosine");
+                 opt(app, r, "warmup_ratio", &r.a.warmup_ratio, "warmup fraction of steps");
+                 opt(app, r, "max_steps", &r.a.max_steps, "optimizer steps (overrides epochs)");
+                 opt(app, r, "num_train_epochs", &r.a.num_train_epochs, "epochs");
+                 opt(app, r, "weight_decay", &r.a.weight_decay, "AdamW decoupled decay (2-D weights)");
+                 opt(app, r, "adam_beta1", &r.a.adam_beta1, "AdamW beta1");
+                 opt(app, r, "adam_beta2", &r.a.adam_beta2, "AdamW beta2");
+                 opt(app, r, "adam_epsilon", &r.a.adam_epsilon, "AdamW eps");
+                 opt(app, r, "max_grad_norm", &r.a.max_grad_norm, "global-norm clip (0 = off)");
+                 opt(app, r, "seed", &r.a.seed, "data order / init seed");
+                 opt(app, r, "save_steps", &r.a.save_steps, "checkpoint every N steps");
+                 opt(app, r, "cutoff_len", &r.d.cutoff_len, "pt block size / sft max length");
+                 opt(app, r, "block_size", &r.d.cutoff_len, "alias of cutoff_len for pt");
+                 opt(app, r, "finetuning_type", &r.finetuning_type, "full | lora");
+                 opt(app, r, "lora_rank", &r.lora.rank, "LoRA rank");
+                 opt(app, r, "lora_alpha", &r.lora.alpha, "LoRA alpha");
+                 opt(app, r, "lora_dropout", &r.lora.dropout, "LoRA dropout");
+                 opt(app, r, "lora_target", &r.lora_target, "comma list of q_proj,...,down_proj or all");
+                 opt(app, r, "fail_on_bad_record", &r.d.fail_on_bad_record, "stop at the first bad record");
+                 opt(app, r, "logging_steps", &r.logging_steps, "accepted; every step is logged");
+                 return [o]() { return run_train(*o); };
+               }}};
+
+}  // namespace
+}  // namespace dm::cli

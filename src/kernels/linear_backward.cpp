@@ -1,0 +1,106 @@
+// Linear layer forward/backward and the f32 GEMM they share. Legend: N rows, K in features, M out features.
+// The GEMM is a register-blocked loop (MR rows x 32 columns of C kept in registers) that the compiler
+// vectorises (explicit fma: the build is ISO C++, which turns contraction off); target_clones picks AVX-512 / AVX2+FMA / baseline at run time.
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "devops_model/core/threads.h"
+#include "devops_model/kernels/matmul.h"
+#include "devops_model/kernels/ops_backward.h"
+
+namespace dm {
+
+namespace {
+
+constexpr int64_t kNr = 32;   // columns of C per micro tile
+constexpr int64_t kMr = 4;    // rows of C per micro tile
+constexpr int64_t kPc = 256;  // depth block, keeps a B panel (kPc x kNr) in L1/L2
+
+// C tile (mr x kNr) += A(mr rows, p0..p1) * B(p0..p1, kNr cols). Full-width tiles only.
+template <int MR>
+__attribute__((always_inline)) inline void micro_full(const float* a, int64_t a_ms, int64_t a_ps, const float* b, int64_t ldb, float* c,
+                       int64_t ldc, int64_t P) {
+  float acc[MR][kNr];
+  for (int i = 0; i < MR; ++i)
+    for (int64_t j = 0; j < kNr; ++j) acc[i][j] = c[i * ldc + j];
+  for (int64_t p = 0; p < P; ++p) {
+    const float* bp = b + p * ldb;
+    for (int i = 0; i < MR; ++i) {
+      const float av = a[i * a_ms + p * a_ps];
+      for (int64_t j = 0; j < kNr; ++j) acc[i][j] = std::fma(av, bp[j], acc[i][j]);
+    }
+  }
+  for (int i = 0; i < MR; ++i)
+    for (int64_t j = 0; j < kNr; ++j) c[i * ldc + j] = acc[i][j];
+}
+
+// Edge tiles (fewer rows or columns): plain loops.
+__attribute__((always_inline)) inline void micro_edge(const float* a, int64_t a_ms, int64_t a_ps, const float* b, int64_t ldb, float* c,
+                       int64_t ldc, int64_t mr, int64_t nc, int64_t P) {
+  for (int64_t i = 0; i < mr; ++i) {
+    float* ci = c + i * ldc;
+    for (int64_t p = 0; p < P; ++p) {
+      const float av = a[i * a_ms + p * a_ps];
+      const float* bp = b + p * ldb;
+      for (int64_t j = 0; j < nc; ++j) ci[j] = std::fma(av, bp[j], ci[j]);
+    }
+  }
+}
+
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void gemm_rows(
+    const float* a, int64_t a_ms, int64_t a_ps, const float* b, int64_t ldb, float* c, int64_t ldc, int64_t m0,
+    int64_t m1, int64_t Nc, int64_t P) {
+  // Depth blocks in fixed order: the sum over p is always accumulated in the same sequence.
+  for (int64_t p0 = 0; p0 < P; p0 += kPc) {
+    const int64_t pc = std::min(kPc, P - p0);
+    for (int64_t j0 = 0; j0 < Nc; j0 += kNr) {
+      const int64_t nc = std::min(kNr, Nc - j0);
+      for (int64_t m = m0; m < m1; m += kMr) {
+        const int64_t mr = std::min(kMr, m1 - m);
+        const float* ap = a + m * a_ms + p0 * a_ps;
+        const float* bp = b + p0 * ldb + j0;
+        float* cp = c + m * ldc + j0;
+        if (mr == kMr && nc == kNr)
+          micro_full<kMr>(ap, a_ms, a_ps, bp, ldb, cp, ldc, pc);
+        else
+          micro_edge(ap, a_ms, a_ps, bp, ldb, cp, ldc, mr, nc, pc);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void gemm_acc(const float* a, int64_t a_ms, int64_t a_ps, const float* b, int64_t ldb, float* c, int64_t ldc,
+              int64_t Mr, int64_t Nc, int64_t P) {
+  if (Mr <= 0 || Nc <= 0 || P <= 0) return;
+  // Partition rows of C in whole micro tiles; each worker owns its rows (no shared writes).
+  const int64_t tiles = (Mr + kMr - 1) / kMr;
+  parallel_for(tiles, [&](int64_t t0, int64_t t1) {
+    gemm_rows(a, a_ms, a_ps, b, ldb, c, ldc, t0 * kMr, std::min(Mr, t1 * kMr), Nc, P);
+  });
+}
+
+void linear_forward(const float* x, const float* w, const float* bias, int64_t N, int64_t K, int64_t M, float* y) {
+  TensorView wv{DType::kF32, {M, K}, w};
+  TensorView bv;
+  if (bias) bv = TensorView{DType::kF32, {M}, bias};
+  matmul(x, N, wv, bv, y);
+}
+
+void linear_backward(const float* dy, const float* x, const float* w, int64_t N, int64_t K, int64_t M, float* dx,
+                     float* dw, float* dbias) {
+  // dx (N, K) += dy (N, M) . W (M, K)
+  if (dx) gemm_acc(dy, M, 1, w, K, dx, K, N, K, M);
+  // dw (M, K) += dy^T (M, N) . x (N, K)
+  if (dw) gemm_acc(dy, 1, M, x, K, dw, K, M, K, N);
+  if (dbias) {
+    parallel_for(M, [&](int64_t m0, int64_t m1) {
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t m = m0; m < m1; ++m) dbias[m] += dy[n * M + m];
+    });
+  }
+}
+
+}  // namespace dm

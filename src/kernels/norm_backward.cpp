@@ -1,0 +1,90 @@
+// RMSNorm, SwiGLU and embedding: training forward + backward. Legend: N rows, C channels, V vocab.
+#include <cmath>
+
+#include "devops_model/core/threads.h"
+#include "devops_model/kernels/ops_backward.h"
+
+namespace dm {
+
+void rmsnorm_forward(const float* x, const float* w, float eps, int64_t N, int64_t C, float* out, float* rstd) {
+  parallel_for(N, [&](int64_t n0, int64_t n1) {
+    for (int64_t n = n0; n < n1; ++n) {
+      const float* xr = x + n * C;
+      float* o = out + n * C;
+      // Same arithmetic as the inference rmsnorm / HF: variance in f32, rsqrt(var + eps).
+      float ss = 0.f;
+      for (int64_t c = 0; c < C; ++c) ss += xr[c] * xr[c];
+      const float r = 1.0f / std::sqrt(ss / static_cast<float>(C) + eps);
+      rstd[n] = r;
+      for (int64_t c = 0; c < C; ++c) o[c] = w[c] * (xr[c] * r);
+    }
+  });
+}
+
+void rmsnorm_backward(const float* dout, const float* x, const float* w, const float* rstd, int64_t N, int64_t C,
+                      float* dx, float* dw) {
+  // y = w * x * r, r = (mean(x^2)+eps)^-1/2  =>  dx = r * (w*dy) - x * r^3 / C * sum(w*dy*x)
+  parallel_for(N, [&](int64_t n0, int64_t n1) {
+    for (int64_t n = n0; n < n1; ++n) {
+      const float* xr = x + n * C;
+      const float* dy = dout + n * C;
+      const float r = rstd[n];
+      float dot = 0.f;
+      for (int64_t c = 0; c < C; ++c) dot += w[c] * dy[c] * xr[c];
+      const float k = dot * r * r * r / static_cast<float>(C);
+      float* d = dx + n * C;
+      for (int64_t c = 0; c < C; ++c) d[c] += r * w[c] * dy[c] - k * xr[c];
+    }
+  });
+  if (dw) {
+    // Parallel over channels: each worker owns dw[c0..c1), rows summed in order.
+    parallel_for(C, [&](int64_t c0, int64_t c1) {
+      for (int64_t n = 0; n < N; ++n) {
+        const float r = rstd[n];
+        for (int64_t c = c0; c < c1; ++c) dw[c] += dout[n * C + c] * x[n * C + c] * r;
+      }
+    });
+  }
+}
+
+void swiglu_forward(const float* gate, const float* up, int64_t n, float* out) {
+  parallel_for(n, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const float g = gate[i];
+      out[i] = g / (1.0f + std::exp(-g)) * up[i];
+    }
+  });
+}
+
+void swiglu_backward(const float* dout, const float* gate, const float* up, int64_t n, float* dgate, float* dup) {
+  parallel_for(n, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const float g = gate[i];
+      const float s = 1.0f / (1.0f + std::exp(-g));
+      const float silu = g * s;
+      dup[i] += dout[i] * silu;
+      dgate[i] += dout[i] * up[i] * s * (1.0f + g * (1.0f - s));
+    }
+  });
+}
+
+void embedding_forward(const float* table, const int32_t* ids, int64_t N, int64_t C, float* out) {
+  parallel_for(N, [&](int64_t n0, int64_t n1) {
+    for (int64_t n = n0; n < n1; ++n) {
+      const float* row = table + static_cast<int64_t>(ids[n]) * C;
+      for (int64_t c = 0; c < C; ++c) out[n * C + c] = row[c];
+    }
+  });
+}
+
+void embedding_backward(const float* dout, const int32_t* ids, int64_t N, int64_t C, float* dtable) {
+  // Columns split across workers; tokens visited in order, so repeated ids sum deterministically.
+  parallel_for(C, [&](int64_t c0, int64_t c1) {
+    for (int64_t n = 0; n < N; ++n) {
+      float* row = dtable + static_cast<int64_t>(ids[n]) * C;
+      for (int64_t c = c0; c < c1; ++c) row[c] += dout[n * C + c];
+    }
+  });
+}
+
+}  // namespace dm

@@ -1,0 +1,130 @@
+// HF checkpoint directories written from a TrainModel (see checkpoint.h).
+#include "devops_model/train/checkpoint.h"
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "devops_model/core/error.h"
+#include "devops_model/core/mapped_file.h"
+#include "devops_model/formats/safetensors.h"
+#include "devops_model/model/family.h"
+
+namespace fs = std::filesystem;
+
+namespace dm {
+
+namespace {
+
+const ModelFamilyLoader& loader_for(const ModelConfig& c) {
+  return c.family == ModelFamily::kQwen1 ? qwen1_family() : qwen2_family();
+}
+
+nlohmann::json read_json_or_null(const std::string& path) {
+  if (!fs::exists(path)) return nullptr;
+  try {
+    return nlohmann::json::parse(read_file(path));
+  } catch (const nlohmann::json::exception& e) {
+    fail(ErrorKind::kFormat, path, ": invalid JSON: ", e.what());
+  }
+}
+
+}  // namespace
+
+const std::vector<std::string>& tokenizer_file_names() {
+  static const std::vector<std::string> kFiles = {"tokenizer.json",          "tokenizer_config.json", "vocab.json",
+                                                  "merges.txt",              "qwen.tiktoken",         "special_tokens_map.json",
+                                                  "added_tokens.json",       "tokenization_qwen.py"};
+  return kFiles;
+}
+
+std::vector<std::pair<std::string, TensorView>> family_tensors(TrainModel& m, std::vector<Tensor>& keep) {
+  const ModelConfig& c = m.config();
+  const ModelFamilyLoader& fam = loader_for(c);
+  std::vector<std::pair<std::string, TensorView>> out;
+  const std::string prefix = "model.layers.";
+  for (Param& p : m.base_params()) {
+    if (c.family == ModelFamily::kQwen1 && p.name.find(".self_attn.") != std::string::npos &&
+        p.name.find("o_proj") == std::string::npos) {
+      // Qwen1: q/k/v (weight and bias) saved as one c_attn tensor, rows in q, k, v order.
+      const bool is_q = p.name.find("q_proj") != std::string::npos;
+      if (!is_q) continue;
+      const bool bias = p.name.ends_with(".bias");
+      const std::string stem = p.name.substr(0, p.name.find("q_proj"));
+      const std::string suffix = bias ? "bias" : "weight";
+      Param* parts[3] = {&p, m.find(stem + "k_proj." + suffix), m.find(stem + "v_proj." + suffix)};
+      int64_t rows = 0;
+      for (Param* q : parts) rows += q->value.shape()[0];
+      Shape s = p.value.shape();
+      s[0] = rows;
+      Tensor fused = Tensor::zeros_f32(s);
+      float* dst = fused.f32();
+      for (Param* q : parts) {
+        std::memcpy(dst, q->v(), static_cast<size_t>(q->numel()) * sizeof(float));
+        dst += q->numel();
+      }
+      const std::string layer = p.name.substr(prefix.size(), p.name.find('.', prefix.size()) - prefix.size());
+      keep.push_back(fused);
+      out.emplace_back("transformer.h." + layer + ".attn.c_attn." + suffix, fused.view());
+      continue;
+    }
+    out.emplace_back(fam.checkpoint_name(p.name), p.value.view());
+  }
+  return out;
+}
+
+void write_model_files(TrainModel& m, const std::string& dir, const std::string& source_dir) {
+  std::vector<Tensor> keep;
+  write_safetensors(dir + "/model.safetensors", family_tensors(m, keep));
+  // config.json: the source's own (keeps family-specific keys) with torch_dtype float32, else generated.
+  nlohmann::json cfg = source_dir.empty() ? nullptr : read_json_or_null(source_dir + "/config.json");
+  if (cfg.is_null()) cfg = config_to_hf_json(m.config());
+  cfg["torch_dtype"] = "float32";
+  write_file_atomic(dir + "/config.json", cfg.dump(2) + "\n");
+  nlohmann::json gen = source_dir.empty() ? nullptr : read_json_or_null(source_dir + "/generation_config.json");
+  if (gen.is_null()) {
+    gen = nlohmann::json::object();
+    if (m.config().bos_token_id >= 0) gen["bos_token_id"] = m.config().bos_token_id;
+    if (!m.config().eos_token_ids.empty()) gen["eos_token_id"] = m.config().eos_token_ids;
+  }
+  write_file_atomic(dir + "/generation_config.json", gen.dump(2) + "\n");
+  if (!source_dir.empty()) copy_tokenizer_files(source_dir, dir);
+}
+
+void copy_tokenizer_files(const std::string& from, const std::string& to) {
+  for (const std::string& f : tokenizer_file_names())
+    if (fs::exists(from + "/" + f)) fs::copy_file(from + "/" + f, to + "/" + f, fs::copy_options::overwrite_existing);
+}
+
+void write_lora_adapter(TrainModel& m, const std::string& dir, const std::string& base_model) {
+  std::vector<std::pair<std::string, TensorView>> t;
+  std::vector<std::string> targets;
+  for (Param& p : m.lora_params()) {
+    t.emplace_back("base_model.model." + p.name, p.value.view());
+    // module name = the projection ("q_proj") before ".lora_A.weight"
+    const std::string mod = p.name.substr(0, p.name.find(".lora_"));
+    const std::string leaf = mod.substr(mod.rfind('.') + 1);
+    if (std::find(targets.begin(), targets.end(), leaf) == targets.end()) targets.push_back(leaf);
+  }
+  write_safetensors(dir + "/adapter_model.safetensors", t);
+  const LoraConfig& lc = m.lora_config();
+  nlohmann::json j = {{"peft_type", "LORA"},         {"task_type", "CAUSAL_LM"},
+                      {"r", lc.rank},                {"lora_alpha", lc.alpha},
+                      {"lora_dropout", lc.dropout},  {"target_modules", targets},
+                      {"bias", "none"},              {"fan_in_fan_out", false},
+                      {"inference_mode", true},      {"base_model_name_or_path", base_model}};
+  write_file_atomic(dir + "/adapter_config.json", j.dump(2) + "\n");
+}
+
+void commit_dir(const std::string& tmp_dir, const std::string& final_dir) {
+  std::error_code ec;
+  const std::string old = final_dir + ".old";
+  fs::remove_all(old, ec);
+  if (fs::exists(final_dir)) fs::rename(final_dir, old, ec);
+  fs::rename(tmp_dir, final_dir, ec);
+  if (ec) fail(ErrorKind::kIo, final_dir, ": cannot move checkpoint into place: ", ec.message());
+  fs::remove_all(old, ec);
+}
+
+}  // namespace dm

@@ -1,0 +1,98 @@
+// AdamW, gradient clipping and LR schedules, with the exact formula order of the PyTorch / HF code.
+#include "devops_model/train/optimizer.h"
+
+#include <cmath>
+
+#include "devops_model/core/error.h"
+#include "devops_model/core/threads.h"
+
+namespace dm {
+
+void AdamW::step(const std::vector<Param*>& params, double lr) {
+  if (m_.size() != params.size()) {
+    m_.clear(), v_.clear();
+    for (Param* p : params) {
+      m_.push_back(Tensor::zeros_f32(p->value.shape()));
+      v_.push_back(Tensor::zeros_f32(p->value.shape()));
+    }
+  }
+  ++step_;
+  // torch _single_tensor_adamw: bias corrections in double (Python floats), tensors in f32.
+  const double bc1 = 1.0 - std::pow(cfg_.beta1, static_cast<double>(step_));
+  const double bc2 = 1.0 - std::pow(cfg_.beta2, static_cast<double>(step_));
+  const float step_size = static_cast<float>(lr / bc1);
+  const float bc2_sqrt = static_cast<float>(std::sqrt(bc2));
+  const float b1 = static_cast<float>(cfg_.beta1), b2 = static_cast<float>(cfg_.beta2);
+  const float eps = static_cast<float>(cfg_.eps);
+  const float decay = static_cast<float>(1.0 - lr * cfg_.weight_decay);
+  for (size_t i = 0; i < params.size(); ++i) {
+    Param& p = *params[i];
+    float* w = p.v();
+    const float* g = p.g();
+    float* m = m_[i].f32();
+    float* v = v_[i].f32();
+    const bool wd = p.decay && cfg_.weight_decay != 0.0;
+    parallel_for(p.numel(), [&](int64_t a, int64_t b) {
+      for (int64_t k = a; k < b; ++k) {
+        if (wd) w[k] *= decay;
+        m[k] += (g[k] - m[k]) * (1.0f - b1);  // exp_avg.lerp_(grad, 1 - beta1)
+        v[k] = v[k] * b2 + (1.0f - b2) * g[k] * g[k];
+        const float denom = std::sqrt(v[k]) / bc2_sqrt + eps;
+        w[k] += -step_size * (m[k] / denom);
+      }
+    });
+  }
+}
+
+double clip_grad_norm(const std::vector<Param*>& params, double max_norm) {
+  // Per-tensor norms then the norm of norms, as torch does; accumulated in double in a fixed order.
+  double total_sq = 0.0;
+  for (Param* p : params) {
+    const float* g = p->g();
+    double s = 0.0;
+    for (int64_t k = 0; k < p->numel(); ++k) s += static_cast<double>(g[k]) * g[k];
+    total_sq += s;
+  }
+  const double norm = std::sqrt(total_sq);
+  if (max_norm > 0) {
+    const double coef = max_norm / (norm + 1e-6);
+    if (coef < 1.0) {
+      const float cf = static_cast<float>(coef);
+      for (Param* p : params) {
+        float* g = p->g();
+        for (int64_t k = 0; k < p->numel(); ++k) g[k] *= cf;
+      }
+    }
+  }
+  return norm;
+}
+
+LrSchedule parse_lr_schedule(const std::string& name) {
+  if (name == "constant" || name == "constant_with_warmup") return LrSchedule::kConstant;
+  if (name == "linear") return LrSchedule::kLinear;
+  if (name == "cosine") return LrSchedule::kCosine;
+  fail(ErrorKind::kInvalidArgument, "lr_scheduler_type: unknown '", name, "' (constant|linear|cosine)");
+}
+
+int64_t warmup_steps_for(double warmup_ratio, int64_t total) {
+  return static_cast<int64_t>(std::ceil(warmup_ratio * static_cast<double>(total)));
+}
+
+double lr_at(LrSchedule s, double base_lr, int64_t step, int64_t total, int64_t warmup) {
+  // HF LambdaLR factors; `step` is the number of optimizer steps already taken.
+  if (step < warmup) return base_lr * static_cast<double>(step) / static_cast<double>(std::max<int64_t>(1, warmup));
+  const double progress =
+      static_cast<double>(step - warmup) / static_cast<double>(std::max<int64_t>(1, total - warmup));
+  switch (s) {
+    case LrSchedule::kConstant:
+      return base_lr;
+    case LrSchedule::kLinear:
+      return base_lr * std::max(0.0, static_cast<double>(total - step) /
+                                         static_cast<double>(std::max<int64_t>(1, total - warmup)));
+    case LrSchedule::kCosine:
+      return base_lr * std::max(0.0, 0.5 * (1.0 + std::cos(M_PI * 0.5 * 2.0 * progress)));
+  }
+  return base_lr;
+}
+
+}  // namespace dm

@@ -1,0 +1,69 @@
+// Vocabulary resizing of a checkpoint (see checkpoint.h): used by `tokenizer extend`.
+#include <cstring>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "devops_model/core/error.h"
+#include "devops_model/core/mapped_file.h"
+#include "devops_model/formats/safetensors.h"
+#include "devops_model/model/family.h"
+#include "devops_model/model/model.h"
+#include "devops_model/train/checkpoint.h"
+
+namespace fs = std::filesystem;
+
+namespace dm {
+
+namespace {
+
+bool is_vocab_tensor(const std::string& name) {
+  return name == "lm_head.weight" || name.ends_with("embed_tokens.weight") || name.ends_with("wte.weight");
+}
+
+// [old_rows, H] -> [rows, H]; new rows = the mean of the old ones.
+Tensor grow_rows(const TensorView& t, int64_t rows) {
+  const int64_t old = t.shape[0], h = t.shape[1];
+  Tensor out = Tensor::zeros_f32({rows, h});
+  float* dst = out.f32();
+  const float* src = t.f32();
+  std::memcpy(dst, src, static_cast<size_t>(old * h) * sizeof(float));
+  std::vector<double> mean(static_cast<size_t>(h), 0.0);
+  for (int64_t r = 0; r < old; ++r)
+    for (int64_t c = 0; c < h; ++c) mean[static_cast<size_t>(c)] += src[r * h + c];
+  for (int64_t r = old; r < rows; ++r)
+    for (int64_t c = 0; c < h; ++c) dst[r * h + c] = static_cast<float>(mean[static_cast<size_t>(c)] / static_cast<double>(old));
+  return out;
+}
+
+}  // namespace
+
+void resize_vocab_checkpoint(const std::string& model_dir, int64_t rows, const std::string& out_dir) {
+  auto base = Model::load(model_dir);
+  auto tm = TrainModel::from_model(*base);
+  base.reset();
+  const int64_t old_rows = tm->config().vocab_size;
+  if (rows < old_rows) fail(ErrorKind::kInvalidArgument, "new vocabulary ", rows, " < current ", old_rows);
+  std::vector<Tensor> keep;
+  auto tensors = family_tensors(*tm, keep);
+  for (auto& [name, view] : tensors) {
+    if (!is_vocab_tensor(name)) continue;
+    if (view.shape.size() != 2 || view.shape[0] != old_rows)
+      fail(ErrorKind::kFormat, model_dir, ": ", name, " is not [vocab, hidden]");
+    keep.push_back(grow_rows(view, rows));
+    view = keep.back().view();
+  }
+  fs::create_directories(out_dir);
+  write_safetensors(out_dir + "/model.safetensors", tensors);
+  nlohmann::json cfg = nullptr;
+  if (fs::exists(model_dir + "/config.json")) cfg = nlohmann::json::parse(read_file(model_dir + "/config.json"));
+  if (cfg.is_null()) cfg = config_to_hf_json(tm->config());
+  cfg["vocab_size"] = rows;
+  cfg["torch_dtype"] = "float32";
+  write_file_atomic(out_dir + "/config.json", cfg.dump(2) + "\n");
+  if (fs::exists(model_dir + "/generation_config.json"))
+    fs::copy_file(model_dir + "/generation_config.json", out_dir + "/generation_config.json",
+                  fs::copy_options::overwrite_existing);
+  copy_tokenizer_files(model_dir, out_dir);
+}
+
+}  // namespace dm

@@ -1,0 +1,33 @@
+// Private state of TrainModel: LoRA tables and the activations one forward keeps for its backward.
+// Legend: N = B*T rows, C hidden, Q = H*D, KVD = KV*D, F MLP width, r LoRA rank.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include "devops_model/train/train_model.h"
+
+namespace dm {
+
+struct LoraActs {
+  std::vector<float> xd;       // (N, in) dropped-out input (only with dropout)
+  std::vector<uint8_t> mask;   // (N, in) kept elements (only with dropout)
+  std::vector<float> ax;       // (N, r) A applied to the (dropped-out) input
+};
+
+struct LayerActs {
+  std::vector<float> x_in, h1, rstd1;          // (N,C), (N,C), (N)
+  std::vector<float> q_lin, qn_rstd, k_lin, kn_rstd;  // pre-norm q/k (N,Q)/(N,KVD), rstd (N*H)/(N*KV): qk_norm
+  std::vector<float> q, k, v, att, lse;        // post-RoPE q (N,Q), k/v (N,KVD), att (N,Q), lse (B,H,T)
+  std::vector<float> x_mid, h2, rstd2;         // (N,C), (N,C), (N)
+  std::vector<float> gate, up, act;            // (N,F) each
+  std::array<LoraActs, static_cast<size_t>(Proj::kCount)> lora;
+};
+
+struct TrainModel::Impl {
+  std::vector<std::array<int, static_cast<size_t>(Proj::kCount)>> lora;  // index of lora_A in lora_, -1 = none
+  std::vector<LayerActs> acts;
+  std::vector<float> xf, hf, rstdf;  // final norm input (N,C), output (N,C), rstd (N)
+};
+
+}  // namespace dm
