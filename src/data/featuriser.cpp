@@ -1,8 +1,8 @@
 // Hashed character n-gram featuriser and the featuriser factory (the JSON a scorer saves).
 #include "devops_model/data/featuriser.h"
 
+#include <algorithm>
 #include <cmath>
-#include <map>
 
 #include "devops_model/core/error.h"
 #include "devops_model/core/threads.h"
@@ -23,20 +23,23 @@ SparseFeatures HashedNgramFeaturiser::featurise_one(std::string_view text) const
     if (c >= 'A' && c <= 'Z') c += 32;
     cps.push_back(c);
   }
-  std::map<int, double> counts;
+  std::vector<int> idx;  // bucket of every n-gram; sorted runs give the counts (cheaper than a map)
   for (int n = n_min; n <= n_max; ++n) {
     for (size_t i = 0; i + n <= cps.size(); ++i) {
       uint64_t h = hash64(cps.data() + i, n * sizeof(char32_t), static_cast<uint64_t>(n));
-      counts[static_cast<int>(h % static_cast<uint64_t>(dims))] += 1.0;
+      idx.push_back(static_cast<int>(h % static_cast<uint64_t>(dims)));
     }
   }
+  std::sort(idx.begin(), idx.end());
   SparseFeatures f;
-  f.reserve(counts.size());
   double norm = 0;
-  for (auto& [i, c] : counts) {
-    double v = std::log1p(c);
-    f.emplace_back(i, v);
+  for (size_t i = 0; i < idx.size();) {
+    size_t j = i;
+    while (j < idx.size() && idx[j] == idx[i]) ++j;
+    double v = std::log1p(static_cast<double>(j - i));
+    f.emplace_back(idx[i], v);
     norm += v * v;
+    i = j;
   }
   norm = std::sqrt(norm);
   if (norm > 0) {

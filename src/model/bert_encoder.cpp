@@ -246,13 +246,20 @@ Tensor BertEncoder::encode(const std::vector<std::vector<int32_t>>& seqs, int64_
   std::vector<int64_t> order(static_cast<size_t>(N));
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return seqs[a].size() < seqs[b].size(); });
-  std::vector<int32_t> ids, mask;
-  for (int64_t b0 = 0; b0 < N; b0 += batch_size) {
+  // Validate first: nothing may throw inside the parallel region below.
+  for (const auto& s : seqs) {
+    if (s.empty() || static_cast<int64_t>(s.size()) > cfg_.max_position_embeddings)
+      fail(ErrorKind::kInvalidArgument, "BERT input of ", s.size(), " tokens (need 1..", cfg_.max_position_embeddings, ")");
+    for (int32_t id : s) {
+      if (id < 0 || id >= cfg_.vocab_size)
+        fail(ErrorKind::kInvalidArgument, "token id ", id, " outside the vocabulary [0, ", cfg_.vocab_size, ")");
+    }
+  }
+  auto run_batch = [&](int64_t b0) {
     const int64_t B = std::min(batch_size, N - b0);
     int64_t L = 1;
     for (int64_t i = 0; i < B; ++i) L = std::max<int64_t>(L, static_cast<int64_t>(seqs[order[b0 + i]].size()));
-    ids.assign(static_cast<size_t>(B * L), 0);
-    mask.assign(ids.size(), 0);
+    std::vector<int32_t> ids(static_cast<size_t>(B * L), 0), mask(ids.size(), 0);
     for (int64_t i = 0; i < B; ++i) {
       const auto& s = seqs[order[b0 + i]];
       std::copy(s.begin(), s.end(), ids.begin() + i * L);
@@ -261,6 +268,21 @@ Tensor BertEncoder::encode(const std::vector<std::vector<int32_t>>& seqs, int64_
     Tensor pooled = pool(forward(ids.data(), mask.data(), B, L), mask.data(), B, L);
     for (int64_t i = 0; i < B; ++i)
       std::copy(pooled.f32() + i * C, pooled.f32() + (i + 1) * C, out.f32() + order[b0 + i] * C);
+  };
+  // Several batches: one worker per thread, each taking every workers-th batch (lengths interleave, so
+  // the load balances) with single-threaded kernels inside (nested regions are inactive): far fewer
+  // barriers than threading every op. Each row's arithmetic is the same either way, so the result does
+  // not depend on the thread count.
+  const int64_t nb = (N + batch_size - 1) / batch_size;
+  const int64_t workers = std::min<int64_t>(num_threads(), nb);
+  if (workers <= 1) {
+    for (int64_t b = 0; b < nb; ++b) run_batch(b * batch_size);
+  } else {
+    parallel_for(workers, [&](int64_t w0, int64_t w1) {
+      for (int64_t w = w0; w < w1; ++w) {
+        for (int64_t b = w; b < nb; b += workers) run_batch(b * batch_size);
+      }
+    });
   }
   return out;
 }

@@ -54,7 +54,8 @@ class BertEncoder {
   // Sentence vectors (B, C) from hidden states (B, L, C): mean over the mask or the [CLS] row.
   Tensor pool(const Tensor& hidden, const int32_t* mask, int64_t B, int64_t L) const;
   // Embeds many token sequences (each [CLS] ... [SEP], at most max_position_embeddings long): sorted
-  // by length into batches of `batch_size`, padded per batch. Returns (N, C) in input order.
+  // by length into batches of `batch_size`, padded per batch; with several batches, one batch per
+  // thread at a time. Returns (N, C) in input order, identical for any thread count.
   Tensor encode(const std::vector<std::vector<int32_t>>& seqs, int64_t batch_size = 32) const;
 
   const BertConfig& config() const { return cfg_; }
