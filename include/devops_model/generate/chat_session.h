@@ -1,0 +1,72 @@
+// ChatSession: the seed's `resp, history = model.chat(tokenizer, query, history)` as a C++ object.
+// Builds the family's prompt (Qwen1 make_context; ChatML for Qwen2/3), generates with Hugging Face
+// sampling until a stop id / stop word / max_new_tokens / the context limit, strips the reply and
+// appends (query, reply) to the history. The KV cache is kept between turns, so each turn only
+// computes the tokens that are new since the last one.
+#pragma once
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "devops_model/generate/chat_format.h"
+#include "devops_model/generate/generation_params.h"
+#include "devops_model/generate/generator.h"
+#include "devops_model/generate/sampler.h"
+#include "devops_model/model/model.h"
+#include "devops_model/tokenizer/tokenizer.h"
+
+namespace dm {
+
+class ChatSession {
+ public:
+  // `system` empty: the family's default system prompt ("You are a helpful assistant.", or the model's
+  // chat_template default for Qwen2.5-style templates).
+  ChatSession(const Model& model, const Tokenizer& tok, GenerationParams params, std::string system = "");
+  ~ChatSession();
+
+  // One turn. on_text receives the reply as it is generated (complete UTF-8 only); return false from it
+  // to stop the reply early (the partial reply is kept). Returns the stripped reply.
+  std::string chat(std::string_view query, const std::function<bool(std::string_view)>& on_text = {});
+
+  const std::vector<ChatTurn>& history() const { return history_; }
+  void set_history(std::vector<ChatTurn> h) { history_ = std::move(h); }
+  void reset() { history_.clear(); }
+  const std::string& system() const { return system_; }
+  void set_system(std::string s);
+  GenerationParams& params() { return sampler_.params(); }
+  void reseed(uint64_t seed) { sampler_.reseed(seed); }
+
+  // About the last turn: the exact context the model saw, the generated ids (stop token excluded),
+  // and why it stopped.
+  const std::vector<int32_t>& last_prompt_ids() const { return last_prompt_ids_; }
+  const std::vector<int32_t>& last_reply_ids() const { return last_reply_ids_; }
+  StopReason last_stop_reason() const { return last_stop_; }
+  int last_reused_tokens() const { return last_reused_; }
+
+  // The prompt for `query` after the current history (exposed for tests and the server).
+  ChatPrompt build_prompt(std::string_view query) const;
+
+ private:
+  const Model& model_;
+  const Tokenizer& tok_;
+  Sampler sampler_;
+  std::string system_;
+  std::vector<ChatTurn> history_;
+  std::unique_ptr<KVCache> cache_;
+  std::vector<int32_t> last_prompt_ids_, last_reply_ids_;
+  StopReason last_stop_ = StopReason::kMaxTokens;
+  int last_reused_ = 0;
+};
+
+// The family's prompt for a list of OpenAI-style messages (system/user/assistant; the last must be the
+// user's). Qwen1: make_context over (user, assistant) pairs; Qwen2/3: ChatML. Error(kInvalidArgument)
+// for an unknown role or a conversation that does not end with a user message.
+ChatPrompt build_chat_prompt(const Model& model, const Tokenizer& tok, const GenerationParams& params,
+                             const std::vector<ChatMessage>& messages, std::string_view default_system);
+
+// The system prompt a model uses when none is given.
+std::string default_system_prompt(const Model& model);
+
+}  // namespace dm

@@ -1,0 +1,122 @@
+#include "devops_model/generate/chat_session.h"
+
+#include <algorithm>
+
+#include "devops_model/core/error.h"
+
+namespace dm {
+
+namespace {
+
+bool is_qwen1(const Model& m) { return m.config().family == ModelFamily::kQwen1; }
+
+// Qwen2/3 have no history window of their own: drop the oldest turns until prompt + 1 token fits.
+ChatPrompt chatml_prompt_within(const Model& model, const Tokenizer& tok, std::string_view system,
+                                std::vector<ChatTurn> history, std::string_view query) {
+  const int limit = model.config().context_length();
+  while (true) {
+    ChatPrompt p = encode_chatml(tok, chat_messages(system, history, query), system);
+    if (static_cast<int>(p.tokens.size()) < limit || history.empty()) return p;
+    history.erase(history.begin());
+  }
+}
+
+}  // namespace
+
+std::string default_system_prompt(const Model& model) {
+  if (is_qwen1(model) || model.dir().empty()) return std::string(kDefaultSystemPrompt);
+  return chat_template_from_dir(model.dir()).default_system;
+}
+
+ChatPrompt build_chat_prompt(const Model& model, const Tokenizer& tok, const GenerationParams& params,
+                             const std::vector<ChatMessage>& messages, std::string_view default_system) {
+  std::string system(default_system);
+  std::vector<ChatTurn> history;
+  std::string pending_user;
+  bool have_user = false;
+  for (size_t i = 0; i < messages.size(); ++i) {
+    const ChatMessage& m = messages[i];
+    if (m.role == "system") {
+      if (i != 0) fail(ErrorKind::kInvalidArgument, "messages[", i, "]: a system message must come first");
+      system = m.content;
+    } else if (m.role == "user") {
+      if (have_user) history.push_back({pending_user, ""});  // two user turns in a row: empty reply between
+      pending_user = m.content;
+      have_user = true;
+    } else if (m.role == "assistant") {
+      if (!have_user) fail(ErrorKind::kInvalidArgument, "messages[", i, "]: an assistant message must follow a user message");
+      history.push_back({pending_user, m.content});
+      have_user = false;
+    } else {
+      fail(ErrorKind::kInvalidArgument, "messages[", i, "].role: unknown role \"", m.role,
+           "\" (expected system, user or assistant)");
+    }
+  }
+  if (!have_user) fail(ErrorKind::kInvalidArgument, "messages: the last message must be the user's");
+  if (is_qwen1(model))
+    return make_context_qwen1(tok, pending_user, history, system, params.max_window_size, params.chat_format);
+  return chatml_prompt_within(model, tok, system, history, pending_user);
+}
+
+ChatSession::ChatSession(const Model& model, const Tokenizer& tok, GenerationParams params, std::string system)
+    : model_(model), tok_(tok), sampler_(params), system_(std::move(system)) {
+  if (system_.empty()) system_ = default_system_prompt(model);
+  cache_ = model_.new_cache();
+}
+
+ChatSession::~ChatSession() = default;
+
+void ChatSession::set_system(std::string s) { system_ = s.empty() ? default_system_prompt(model_) : std::move(s); }
+
+ChatPrompt ChatSession::build_prompt(std::string_view query) const {
+  const GenerationParams& p = const_cast<ChatSession*>(this)->sampler_.params();
+  if (is_qwen1(model_)) return make_context_qwen1(tok_, query, history_, system_, p.max_window_size, p.chat_format);
+  return chatml_prompt_within(model_, tok_, system_, history_, query);
+}
+
+std::string ChatSession::chat(std::string_view query, const std::function<bool(std::string_view)>& on_text) {
+  ChatPrompt prompt = build_prompt(query);
+  const GenerationParams& params = sampler_.params();
+  StopRules rules = stop_rules(tok_, params);
+  StreamDecoder stream(tok_, /*skip_special=*/true);
+  std::vector<int32_t> produced;
+  GenerateRequest req;
+  req.max_new_tokens = params.max_new_tokens;
+  req.stop_ids = rules.stop_ids;
+  req.choose = [&](std::span<const float> logits, std::span<const int32_t> seq) { return sampler_.sample(logits, seq); };
+  bool stopped_by_sequence = false;
+  req.on_token = [&](int32_t id) {
+    produced.push_back(id);
+    if (rules.should_stop(produced)) {  // a multi-token stop word ("Human:" in raw format)
+      stopped_by_sequence = true;
+      return false;
+    }
+    if (on_text) {
+      std::string piece = stream.push(id);
+      if (!piece.empty() && !on_text(piece)) return false;
+    }
+    return true;
+  };
+  GenerateResult r = generate(model_, *cache_, prompt.tokens, req);
+  if (on_text && r.reason != StopReason::kCancelled) {
+    std::string tail = stream.flush();
+    if (!tail.empty()) on_text(tail);
+  }
+  last_prompt_ids_ = prompt.tokens;
+  last_reply_ids_ = r.tokens;
+  last_stop_ = stopped_by_sequence ? StopReason::kStopToken : r.reason;
+  last_reused_ = r.reused_tokens;
+  std::string reply;
+  if (is_qwen1(model_) && params.chat_format == "chatml") {
+    // Qwen1's own decoding (spec C.2), fed the stop token too so that it cuts there.
+    std::vector<int32_t> gen = r.tokens;
+    if (r.stop_token >= 0) gen.push_back(r.stop_token);
+    reply = decode_chatml_qwen1(tok_, gen);
+  } else {
+    reply = clean_reply(tok_, r.tokens, rules);
+  }
+  history_.push_back({std::string(query), reply});
+  return reply;
+}
+
+}  // namespace dm
