@@ -17,6 +17,8 @@ namespace {
 
 struct DataArgs {
   std::string recipe, output, shard = "0/1", scorer, labels, text_field = "text";
+  std::string featuriser = "hashed", bert_model;
+  int64_t max_length = 0, batch = 32;
   std::vector<std::string> inputs;
   bool strict = false, no_compress = false;
   int threads = 0, folds = 5;
@@ -67,7 +69,7 @@ int run_clean_like(const DataArgs& a, bool score_only) {
   parse_shard(a.shard, &o.shard_index, &o.shard_count);
   data::Scorer scorer;
   if (!a.scorer.empty()) {
-    scorer = data::Scorer::load(a.scorer);
+    scorer = data::Scorer::load(a.scorer, a.bert_model);
     o.scorer = &scorer;
   } else if (score_only) {
     fail(ErrorKind::kInvalidArgument, "data score needs --scorer");
@@ -94,8 +96,13 @@ int run_sample(const DataArgs& a) {
 }
 
 int run_train(const DataArgs& a) {
+  apply_threads(a.threads);
   auto data = data::load_labels(a.labels);
   data::TrainOptions o;
+  if (a.featuriser == "sbert") {
+    if (a.bert_model.empty()) fail(ErrorKind::kInvalidArgument, "--featuriser sbert needs --bert-model DIR");
+    o.featuriser = std::make_shared<data::SbertFeaturiser>(a.bert_model, a.max_length, a.batch);
+  }
   o.c = a.c;
   o.folds = a.folds;
   o.seed = a.seed;
@@ -140,6 +147,7 @@ Registrar reg{{"data", "corpus cleaning: clean, sample, train-scorer, score, ded
   clean->add_option("--alpha", a->alpha, "Pareto alpha (default: recipe, 9)");
   clean->add_option("--seed", a->pareto_seed, "Pareto seed (default: recipe, 42)");
   clean->add_flag("--no-compress", a->no_compress, "write .jsonl instead of .jsonl.zst");
+  clean->add_option("--bert-model", a->bert_model, "BERT dir replacing the one an sbert scorer recorded");
   auto* score = app.add_subcommand("score", "score paragraphs and keep iff pareto(alpha) > 1 - score");
   common(score, true);
   score->add_option("--output", a->output, "output directory")->required();
@@ -148,6 +156,7 @@ Registrar reg{{"data", "corpus cleaning: clean, sample, train-scorer, score, ded
   score->add_option("--alpha", a->alpha, "Pareto alpha (default 9)");
   score->add_option("--seed", a->pareto_seed, "Pareto seed (numpy legacy seed, default 42)");
   score->add_flag("--no-compress", a->no_compress, "write .jsonl instead of .jsonl.zst");
+  score->add_option("--bert-model", a->bert_model, "BERT dir replacing the one an sbert scorer recorded");
   auto* sample = app.add_subcommand("sample", "stratified random sample of paragraphs to label");
   common(sample, true);
   sample->add_option("--n", a->n, "paragraphs to sample");
@@ -159,6 +168,12 @@ Registrar reg{{"data", "corpus cleaning: clean, sample, train-scorer, score, ded
   train->add_option("--folds", a->folds, "k for k-fold cross-validation");
   train->add_option("--c", a->c, "inverse regularisation strength");
   train->add_option("--seed", a->seed, "fold assignment seed");
+  train->add_option("--featuriser", a->featuriser, "hashed (character n-grams) or sbert (BERT embeddings)")
+      ->check(CLI::IsMember({"hashed", "sbert"}));
+  train->add_option("--bert-model", a->bert_model, "Sentence-BERT model dir (for --featuriser sbert)");
+  train->add_option("--max-length", a->max_length, "sbert: tokens per paragraph (default: the model's)");
+  train->add_option("--batch", a->batch, "sbert: paragraphs per encoder pass")->check(CLI::PositiveNumber);
+  add_threads_option(*train, &a->threads);
   auto* dedup = app.add_subcommand("dedup", "exact + MinHash-LSH near-duplicate document removal");
   common(dedup, true);
   dedup->add_option("--output", a->output, "output directory")->required();

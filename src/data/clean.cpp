@@ -112,6 +112,28 @@ class FileCleaner {
   NumpyRandomState rng_;
 };
 
+// Scores every paragraph that passed the rules, the whole batch at once: the featuriser batches and
+// threads internally (a BERT encoder wants many paragraphs per forward pass). Same set and values as
+// judge_document with a scorer.
+void score_verdicts(const Scorer& scorer, std::vector<DocVerdict>* verdicts) {
+  std::vector<std::string_view> texts;
+  for (auto& v : *verdicts) {
+    v.score.assign(v.paragraphs.size(), 0.0);
+    if (!v.document_rule.empty()) continue;
+    for (size_t i = 0; i < v.paragraphs.size(); ++i) {
+      if (v.paragraph_rule[i].empty()) texts.push_back(v.paragraphs[i]);
+    }
+  }
+  std::vector<double> scores = scorer.score_batch(texts);
+  size_t k = 0;
+  for (auto& v : *verdicts) {
+    if (!v.document_rule.empty()) continue;
+    for (size_t i = 0; i < v.paragraphs.size(); ++i) {
+      if (v.paragraph_rule[i].empty()) v.score[i] = scores[k++];
+    }
+  }
+}
+
 CleanStats clean_file(const CleanOptions& opts, const std::string& path, const std::string& out_path,
                       std::unordered_set<uint64_t>* seen, uint32_t seed) {
   auto t0 = std::chrono::steady_clock::now();
@@ -133,8 +155,9 @@ CleanStats clean_file(const CleanOptions& opts, const std::string& path, const s
     }
     verdicts.assign(batch.size(), DocVerdict{});
     parallel_for(static_cast<int64_t>(batch.size()), [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) verdicts[i] = judge_document(batch[i].text, opts.recipe, opts.scorer);
+      for (int64_t i = b; i < e; ++i) verdicts[i] = judge_document(batch[i].text, opts.recipe, nullptr);
     });
+    if (opts.scorer) score_verdicts(*opts.scorer, &verdicts);
     for (size_t i = 0; i < batch.size(); ++i) cleaner.consume(batch[i], verdicts[i], &writer, &st);
   }
   writer.close();

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
-#include <map>
 #include <nlohmann/json.hpp>
 #include <numeric>
 #include <random>
@@ -36,7 +35,7 @@ struct Problem {
   }
 };
 
-std::vector<feature_node> to_row(const std::vector<std::pair<int, double>>& f, int dims) {
+std::vector<feature_node> to_row(const SparseFeatures& f, int dims) {
   std::vector<feature_node> r;
   r.reserve(f.size() + 2);
   for (auto& [i, v] : f) r.push_back({i + 1, v});
@@ -69,7 +68,7 @@ std::pair<std::vector<float>, double> fit(const std::vector<std::vector<feature_
   return {std::move(w), b};
 }
 
-double apply(const std::vector<float>& w, double b, const std::vector<std::pair<int, double>>& f) {
+double apply(const std::vector<float>& w, double b, const SparseFeatures& f) {
   double z = b;
   for (auto& [i, v] : f) z += w[i] * v;
   return 1.0 / (1.0 + std::exp(-z));
@@ -77,47 +76,24 @@ double apply(const std::vector<float>& w, double b, const std::vector<std::pair<
 
 }  // namespace
 
-std::vector<std::pair<int, double>> HashedNgramFeaturiser::featurise(std::string_view text) const {
-  std::u32string cps;
-  bool space = false;
-  for (char32_t c : decode_utf8(text)) {
-    if (is_space(c)) {
-      space = true;
-      continue;
-    }
-    if (space && !cps.empty()) cps.push_back(U' ');
-    space = false;
-    if (c >= 'A' && c <= 'Z') c += 32;
-    cps.push_back(c);
-  }
-  std::map<int, double> counts;
-  for (int n = n_min; n <= n_max; ++n) {
-    for (size_t i = 0; i + n <= cps.size(); ++i) {
-      uint64_t h = hash64(cps.data() + i, n * sizeof(char32_t), static_cast<uint64_t>(n));
-      counts[static_cast<int>(h % static_cast<uint64_t>(dims))] += 1.0;
-    }
-  }
-  std::vector<std::pair<int, double>> f;
-  f.reserve(counts.size());
-  double norm = 0;
-  for (auto& [i, c] : counts) {
-    double v = std::log1p(c);
-    f.emplace_back(i, v);
-    norm += v * v;
-  }
-  norm = std::sqrt(norm);
-  if (norm > 0) {
-    for (auto& kv : f) kv.second /= norm;
-  }
-  return f;
-}
+double Scorer::score(std::string_view text) const { return score_batch({text})[0]; }
 
-double Scorer::score(std::string_view text) const { return apply(weights, bias, featuriser.featurise(text)); }
+std::vector<double> Scorer::score_batch(const std::vector<std::string_view>& texts) const {
+  constexpr size_t kChunk = 1024;  // bounds the dense sbert rows held at once
+  std::vector<double> out;
+  out.reserve(texts.size());
+  for (size_t b = 0; b < texts.size(); b += kChunk) {
+    std::vector<std::string_view> part(texts.begin() + b, texts.begin() + std::min(texts.size(), b + kChunk));
+    for (const auto& f : featuriser->featurise(part)) out.push_back(apply(weights, bias, f));
+  }
+  return out;
+}
 
 void Scorer::save(const std::string& path) const {
   nlohmann::json j;
-  j["type"] = "hashed_char_ngram_logistic_regression";
-  j["featuriser"] = {{"n_min", featuriser.n_min}, {"n_max", featuriser.n_max}, {"dims", featuriser.dims}};
+  j["type"] = "paragraph_scorer";
+  j["model"] = "logistic_regression";
+  j["featuriser"] = featuriser->to_json();
   j["bias"] = bias;
   nlohmann::json w = nlohmann::json::array();
   for (size_t i = 0; i < weights.size(); ++i) {
@@ -127,23 +103,20 @@ void Scorer::save(const std::string& path) const {
   write_file_atomic(path, j.dump() + "\n");
 }
 
-Scorer Scorer::load(const std::string& path) {
+Scorer Scorer::load(const std::string& path, const std::string& bert_model) {
   auto j = nlohmann::json::parse(read_file(path), nullptr, false);
-  if (j.is_discarded() || j.value("type", "") != "hashed_char_ngram_logistic_regression")
-    fail(ErrorKind::kFormat, path, ": not a scorer file (type hashed_char_ngram_logistic_regression)");
+  const std::string type = j.is_object() ? j.value("type", "") : "";
+  if (j.is_discarded() || (type != "paragraph_scorer" && type != "hashed_char_ngram_logistic_regression"))
+    fail(ErrorKind::kFormat, path, ": not a scorer file (type paragraph_scorer)");
   Scorer s;
   try {
-    s.featuriser.n_min = j.at("featuriser").at("n_min");
-    s.featuriser.n_max = j.at("featuriser").at("n_max");
-    s.featuriser.dims = j.at("featuriser").at("dims");
+    s.featuriser = featuriser_from_json(j.at("featuriser"), path, bert_model);
     s.bias = j.at("bias");
-    if (s.featuriser.dims < 1 || s.featuriser.dims > (1 << 26) || s.featuriser.n_min < 1 ||
-        s.featuriser.n_max < s.featuriser.n_min)
-      fail(ErrorKind::kFormat, path, ": bad featuriser settings");
-    s.weights.assign(static_cast<size_t>(s.featuriser.dims), 0.0f);
+    const int dims = s.featuriser->dimensions();
+    s.weights.assign(static_cast<size_t>(dims), 0.0f);
     for (const auto& e : j.at("weights")) {
       int64_t i = e.at(0);
-      if (i < 0 || i >= s.featuriser.dims) fail(ErrorKind::kFormat, path, ": weight index ", i, " out of range");
+      if (i < 0 || i >= dims) fail(ErrorKind::kFormat, path, ": weight index ", i, " out of range");
       s.weights[static_cast<size_t>(i)] = e.at(1).get<float>();
     }
   } catch (const nlohmann::json::exception& e) {
@@ -174,14 +147,16 @@ double roc_auc(const std::vector<double>& scores, const std::vector<int>& labels
 }
 
 Scorer train_scorer(const std::vector<LabelledText>& data, const TrainOptions& opts, TrainReport* report) {
-  const int dims = opts.featuriser.dims;
-  std::vector<std::vector<std::pair<int, double>>> feats;
+  const int dims = opts.featuriser->dimensions();
+  std::vector<std::string_view> texts;
+  for (const auto& d : data) texts.push_back(d.text);
+  std::vector<SparseFeatures> feats = opts.featuriser->featurise(texts);
   std::vector<std::vector<feature_node>> rows;
   std::vector<double> y;
   int64_t pos = 0;
-  for (const auto& d : data) {
-    feats.push_back(opts.featuriser.featurise(d.text));
-    rows.push_back(to_row(feats.back(), dims));
+  for (size_t i = 0; i < data.size(); ++i) {
+    const auto& d = data[i];
+    rows.push_back(to_row(feats[i], dims));
     y.push_back(d.label == 1 ? 1.0 : 0.0);
     pos += d.label == 1;
   }

@@ -58,6 +58,7 @@ class DocReader {
   bool next(Document* doc);
   const BadInputStats& bad() const { return bad_; }
   uint64_t bytes_read() const { return bytes_read_; }
+  int64_t line_number() const { return line_no_; }  // 1-based line of the last document returned
 
  private:
   bool read_line(std::string* line, bool* huge);

@@ -1,22 +1,17 @@
-// Paragraph quality scorer: hashed character n-gram features + logistic regression (liblinear),
-// trained on ~1000 paragraphs labelled by engineers. score(text) = P(good | text) in [0, 1].
+// Paragraph quality scorer: featuriser (hashed character n-grams or Sentence-BERT embeddings, see
+// featuriser.h) + logistic regression (liblinear), trained on ~1000 paragraphs labelled by engineers.
+// score(text) = P(good | text) in [0, 1].
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
-namespace dm::data {
+#include "devops_model/data/featuriser.h"
 
-// Character n-grams (n_min..n_max, code points, ASCII lower-cased, whitespace runs as one ' '),
-// hashed into `dims` buckets; values log(1 + count), L2-normalised. Needs no model.
-struct HashedNgramFeaturiser {
-  int n_min = 1, n_max = 3;
-  int dims = 1 << 18;
-  // Sparse features sorted by index (0-based).
-  std::vector<std::pair<int, double>> featurise(std::string_view text) const;
-};
+namespace dm::data {
 
 struct LabelledText {
   std::string text;
@@ -27,7 +22,7 @@ struct TrainOptions {
   double c = 1.0;      // inverse regularisation strength (liblinear -c)
   int folds = 5;       // k of the k-fold cross-validation (0/1 = none)
   uint32_t seed = 1;   // fold assignment
-  HashedNgramFeaturiser featuriser;
+  std::shared_ptr<const Featuriser> featuriser = std::make_shared<HashedNgramFeaturiser>();
 };
 
 struct TrainReport {
@@ -39,11 +34,15 @@ struct TrainReport {
 class Scorer {
  public:
   double score(std::string_view text) const;  // sigmoid(w . x + b)
-  void save(const std::string& path) const;   // JSON, atomically
-  static Scorer load(const std::string& path);
+  // Scores of many texts, in order; featurises in chunks (bounded memory) on all threads.
+  std::vector<double> score_batch(const std::vector<std::string_view>& texts) const;
+  // JSON {"type": "paragraph_scorer", "featuriser": {...}, "bias", "weights": [[i, w], ...]}, atomically.
+  void save(const std::string& path) const;
+  // Also reads the older hashed-n-gram-only files. bert_model: see featuriser_from_json().
+  static Scorer load(const std::string& path, const std::string& bert_model = "");
 
-  HashedNgramFeaturiser featuriser;
-  std::vector<float> weights;  // dims entries, oriented so that positive = good
+  std::shared_ptr<const Featuriser> featuriser;
+  std::vector<float> weights;  // featuriser->dimensions() entries, oriented so that positive = good
   double bias = 0;
 };
 
