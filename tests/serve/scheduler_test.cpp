@@ -27,6 +27,13 @@ struct Fixture {
     prompt = test::golden_ids(*st, "greedy.prompt");
     golden = test::golden_ids(*st, "greedy.output");
   }
+  // Token ids as the server renders them: complete UTF-8, invalid bytes as U+FFFD.
+  std::string text_of(std::span<const int32_t> ids) const {
+    StreamDecoder d(*tok);
+    std::string s;
+    for (int32_t id : ids) s += d.push(id);
+    return s + d.flush();
+  }
   Job greedy_job(int max_tokens = 16) const {
     Job j;
     j.prompt = prompt;
@@ -48,7 +55,7 @@ TEST(Scheduler, GreedyReplyIsTheGoldenOutput) {
       streamed += t;
       return true;
     });
-    EXPECT_EQ(r.text, f.tok->decode(f.golden, /*skip_special=*/true)) << name;
+    EXPECT_EQ(r.text, f.text_of(f.golden)) << name;
     EXPECT_EQ(streamed, r.text) << name;
     EXPECT_EQ(r.completion_tokens, 16) << name;
     EXPECT_EQ(r.prompt_tokens, static_cast<int>(f.prompt.size())) << name;
@@ -61,7 +68,7 @@ TEST(Scheduler, PicksTheSlotWithTheLongestCommonPrefix) {
   Scheduler s(*f.model, *f.tok, {2, 4});
   Job a = f.greedy_job(4);
   Job b = a;
-  b.prompt = f.tok->encode("<|im_start|>user\nhello<|im_end|>\n<|im_start|>assistant\n");
+  b.prompt = f.tok->encode("hello world");  // shares no prefix with a
   int slot_a, slot_b;
   {
     auto l = s.acquire(a.prompt);
@@ -81,7 +88,7 @@ TEST(Scheduler, PicksTheSlotWithTheLongestCommonPrefix) {
   EXPECT_EQ(l->slot(), slot_a);
   JobResult r = s.run(*l, a2);
   EXPECT_EQ(r.reused_tokens, static_cast<int>(a.prompt.size()));
-  EXPECT_EQ(r.text, f.tok->decode(std::vector<int32_t>(f.golden.begin() + 1, f.golden.begin() + 5), true));
+  EXPECT_EQ(r.text, f.text_of(std::span<const int32_t>(f.golden).subspan(1, 4)));
 }
 
 TEST(Scheduler, BoundedQueueRefusesAndCancelFreesTheSlot) {
@@ -128,7 +135,7 @@ TEST(Scheduler, WaitersAreServedAndAbandonedWaitersLeave) {
 TEST(Scheduler, ConcurrentJobsGiveTheSerialTokens) {
   Fixture f("tiny-qwen1");
   Scheduler s(*f.model, *f.tok, {3, 8});
-  const std::string want = f.tok->decode(f.golden, true);
+  const std::string want = f.text_of(f.golden);
   std::vector<std::string> got(6);
   std::vector<std::thread> ts;
   for (size_t i = 0; i < got.size(); ++i) {

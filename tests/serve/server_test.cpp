@@ -41,6 +41,15 @@ struct Served {
     server = std::make_unique<Server>(*model, *tok, generation_params_from_dir(dir), o);
     server->start();
   }
+  ~Served() { server.reset(); }  // stop serving before the log the access logger writes to goes away
+  // The golden reply as text: complete UTF-8, invalid bytes as U+FFFD (what the server sends).
+  std::string golden_text() const { return text_of(golden_output); }
+  std::string text_of(const std::vector<int32_t>& ids) const {
+    StreamDecoder d(*tok);
+    std::string s;
+    for (int32_t id : ids) s += d.push(id);
+    return s + d.flush();
+  }
   httplib::Client client() const {
     httplib::Client c("127.0.0.1", server->port());
     c.set_read_timeout(60);
@@ -49,7 +58,15 @@ struct Served {
   httplib::Result post(const std::string& path, const json& body, const httplib::Headers& h = {}) const {
     return client().Post(path.c_str(), h, body.dump(), "application/json");
   }
-  std::vector<json> log_lines() {
+  // The access log once it has at least n lines (the logger runs just after the response is sent).
+  std::vector<json> log_lines(size_t n = 0) {
+    for (int i = 0; i < 500; ++i) {
+      {
+        std::lock_guard<std::mutex> lk(log_mu);
+        if (log.size() >= n) return log;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
     std::lock_guard<std::mutex> lk(log_mu);
     return log;
   }
@@ -83,7 +100,7 @@ TEST(ServeHttp, ChatGreedyIsTheGoldenReply) {
   EXPECT_EQ(j["object"], "chat.completion");
   EXPECT_EQ(j["model"], "tiny-qwen2");
   EXPECT_EQ(j["choices"][0]["message"]["role"], "assistant");
-  EXPECT_EQ(j["choices"][0]["message"]["content"], s.tok->decode(s.golden_output, true));
+  EXPECT_EQ(j["choices"][0]["message"]["content"], s.golden_text());
   EXPECT_EQ(j["choices"][0]["finish_reason"], "length");
   EXPECT_EQ(j["usage"]["prompt_tokens"], s.golden_prompt.size());
   EXPECT_EQ(j["usage"]["completion_tokens"], 16);
@@ -103,7 +120,7 @@ TEST(ServeHttp, Qwen1ChatWithHistoryIsTheGoldenReply) {
   ASSERT_EQ(res->status, 200) << res->body;
   json j = json::parse(res->body);
   EXPECT_EQ(j["usage"]["prompt_tokens"], 86);  // make_context with max_window_size 64 from generation_config
-  EXPECT_EQ(j["choices"][0]["message"]["content"], s.tok->decode(s.golden_output, true));
+  EXPECT_EQ(j["choices"][0]["message"]["content"], s.golden_text());
 }
 
 TEST(ServeHttp, StreamedDeltasConcatenateToTheReply) {
@@ -123,12 +140,14 @@ TEST(ServeHttp, StreamedDeltasConcatenateToTheReply) {
   EXPECT_EQ(first["choices"][0]["delta"]["role"], "assistant");
   std::string text;
   for (size_t i = 1; i + 3 < events.size(); ++i) text += json::parse(events[i])["choices"][0]["delta"]["content"].get<std::string>();
-  EXPECT_EQ(text, s.tok->decode(s.golden_output, true));
+  EXPECT_EQ(text, s.golden_text());
   EXPECT_EQ(json::parse(events[events.size() - 3])["choices"][0]["finish_reason"], "length");
   json usage = json::parse(events[events.size() - 2]);
   EXPECT_EQ(usage["usage"]["completion_tokens"], 16);
   for (const auto& e : events) {  // one id for the whole stream
-    if (e != "[DONE]") EXPECT_EQ(json::parse(e)["id"], first["id"]);
+    if (e != "[DONE]") {
+      EXPECT_EQ(json::parse(e)["id"], first["id"]);
+    }
   }
   // The non-streamed reply to the same request is the same text.
   auto whole = s.post("/v1/chat/completions", kQwen2Golden);
@@ -142,14 +161,22 @@ TEST(ServeHttp, CompletionsAndStopStrings) {
   auto res = s.post("/v1/completions", body);
   ASSERT_EQ(res->status, 200) << res->body;
   json j = json::parse(res->body);
-  const std::string want = s.tok->decode(s.golden_output, true);
+  const std::string want = s.golden_text();
   EXPECT_EQ(j["object"], "text_completion");
   EXPECT_EQ(j["choices"][0]["text"], want);
   // A stop string taken from the middle of the golden reply cuts it there with finish_reason "stop".
-  ASSERT_GE(want.size(), 6u);
-  body["stop"] = want.substr(4, 2);
+  // The stop: the first whole UTF-8 character (not U+FFFD) from byte 3 on.
+  std::string stop;
+  for (size_t at = 0; at < want.size() && stop.empty();) {
+    const auto lead = static_cast<unsigned char>(want[at]);
+    const size_t len = lead < 0x80 ? 1 : lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2;
+    if (at >= 3 && want.compare(at, len, "\xEF\xBF\xBD") != 0) stop = want.substr(at, len);
+    at += len;
+  }
+  ASSERT_FALSE(stop.empty());
+  body["stop"] = stop;
   j = json::parse(s.post("/v1/completions", body)->body);
-  EXPECT_EQ(j["choices"][0]["text"], want.substr(0, want.find(want.substr(4, 2))));
+  EXPECT_EQ(j["choices"][0]["text"], want.substr(0, want.find(stop)));
   EXPECT_EQ(j["choices"][0]["finish_reason"], "stop");
 }
 
@@ -235,8 +262,7 @@ TEST(ServeHttp, ClientDisconnectMidStreamFreesTheSlot) {
   EXPECT_EQ(s.server->stats().cancelled, 1);
   json next = {{"messages", {{{"role", "user"}, {"content", "q"}}}}, {"max_tokens", 2}};
   EXPECT_EQ(s.post("/v1/chat/completions", next)->status, 200);
-  for (int i = 0; i < 100 && s.log_lines().size() < 2; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  auto log = s.log_lines();
+  auto log = s.log_lines(2);
   ASSERT_GE(log.size(), 1u);
   EXPECT_EQ(log[0]["finish"], "cancelled");
   EXPECT_LT(log[0]["completion_tokens"].get<int>(), max_tokens);
@@ -292,7 +318,7 @@ TEST(ServeHttp, NextTurnReusesTheConversationsCache) {
   body["messages"].push_back({{"role", "user"}, {"content", "再说一遍"}});
   body["max_tokens"] = 2;
   ASSERT_EQ(s.post("/v1/chat/completions", body)->status, 200);
-  auto log = s.log_lines();
+  auto log = s.log_lines(2);
   ASSERT_EQ(log.size(), 2u);
   EXPECT_GE(log[1]["reused_tokens"].get<int>(), static_cast<int>(s.golden_prompt.size()));
 }
@@ -309,7 +335,7 @@ TEST(ServeHttp, AccessLogModelsHealthAndPage) {
   EXPECT_EQ(page->body.find("http://"), std::string::npos);  // nothing fetched from elsewhere
   EXPECT_EQ(page->body.find("https://cdn"), std::string::npos);
   s.post("/v1/chat/completions", kQwen2Golden);
-  auto log = s.log_lines();
+  auto log = s.log_lines(3);
   ASSERT_EQ(log.size(), 3u);
   EXPECT_EQ(log[0]["route"], "/v1/models");
   EXPECT_EQ(log[2]["route"], "/v1/chat/completions");

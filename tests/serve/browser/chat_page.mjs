@@ -83,5 +83,11 @@ async function main() {
   ws.close();
 }
 
-main().then(() => { browser.kill(); rmSync(profile, { recursive: true, force: true }); process.exit(0); },
-  (e) => { console.error("browser test failed: " + e.message); browser.kill(); process.exit(1); });
+async function finish(code) {
+  const exited = new Promise((r) => browser.once("exit", r));
+  browser.kill();
+  await Promise.race([exited, sleep(5000)]);
+  try { rmSync(profile, { recursive: true, force: true }); } catch (e) { /* chromium still writing: leave it */ }
+  process.exit(code);
+}
+main().then(() => finish(0), (e) => { console.error("browser test failed: " + e.message); finish(1); });
