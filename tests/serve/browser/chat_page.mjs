@@ -47,6 +47,13 @@ async function main() {
   while (!(await evaluate("document.getElementById('status').textContent")).startsWith("model:")) {
     check(Date.now() < deadline, "the page did not read /v1/models"); await sleep(50);
   }
+  // The page's Markdown renderer: headings, fenced code with its language, lists, inline marks, escaping.
+  const src = "## 部署\n```bash\nkubectl get pods\n```\n- a **b** `c`\n<script>x</script>";
+  const md = await evaluate(`markdown(${JSON.stringify(src)})`);
+  for (const want of ["<h2>部署</h2>", '<pre><span class="lang">bash</span><code>kubectl get pods</code></pre>',
+                      "<li>a <strong>b</strong> <code>c</code></li>", "&lt;script&gt;x&lt;/script&gt;"]) {
+    check(md.includes(want), "markdown: " + want + " not in " + md);
+  }
   // Short greedy replies; the settings are plain inputs of the page.
   await evaluate("document.getElementById('temperature').value = '0'; document.getElementById('max_tokens').value = '48'; 1");
   await evaluate("document.getElementById('input').focus(); 1");
