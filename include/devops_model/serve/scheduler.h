@@ -1,0 +1,114 @@
+// Scheduling for the server, separate from any transport (it knows nothing of HTTP):
+//  - N slots, each with its own KV cache; a request takes the free slot whose cache shares the longest
+//    prefix with its prompt (the previous turn of the same conversation), so only new tokens are computed;
+//  - a bounded FIFO of requests waiting for a slot; past the bound a request is refused at once
+//    (Error kCapacity, which the transport maps to 503);
+//  - one forward at a time, handed round-robin token by token between the running slots (a FIFO ticket
+//    lock), so every forward gets all the threads and concurrent replies progress evenly;
+//  - cancellation: the job's text callback returning false (client gone) ends the job at that token and
+//    frees its slot.
+// The Model is shared read-only; each slot owns its cache. Thread-safe: call acquire/run from any thread.
+#pragma once
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "devops_model/generate/chat_format.h"
+#include "devops_model/generate/generation_params.h"
+#include "devops_model/model/model.h"
+#include "devops_model/tokenizer/tokenizer.h"
+
+namespace dm {
+
+struct SchedulerOptions {
+  int slots = 1;       // requests generating at once
+  int max_queue = 32;  // requests allowed to wait for a slot; more are refused
+};
+
+// One generation: the prompt ids, sampling settings (params.max_new_tokens is the length limit, params.seed
+// the RNG seed), the family's stop rules and extra stop strings (OpenAI `stop`).
+struct Job {
+  std::vector<int32_t> prompt;
+  GenerationParams params;
+  StopRules rules;
+  std::vector<std::string> stop;
+};
+
+enum class FinishReason { kStop, kLength, kCancelled };
+const char* finish_reason_name(FinishReason r);  // "stop", "length", "cancelled"
+
+struct JobResult {
+  std::string text;  // the reply: generated text up to the first stop, special tokens skipped, not stripped
+  int prompt_tokens = 0;
+  int completion_tokens = 0;
+  int reused_tokens = 0;  // prompt tokens taken from the slot's cache
+  FinishReason finish = FinishReason::kLength;
+};
+
+struct SchedulerStats {
+  int slots = 0, busy = 0, waiting = 0;
+  long long completed = 0, cancelled = 0, refused = 0;
+};
+
+class Scheduler {
+ public:
+  Scheduler(const Model& model, const Tokenizer& tok, SchedulerOptions opts);
+  ~Scheduler();
+
+  // Holds one slot until destroyed.
+  class Lease {
+   public:
+    ~Lease();
+    int slot() const { return slot_; }
+    Lease(const Lease&) = delete;
+    Lease& operator=(const Lease&) = delete;
+
+   private:
+    friend class Scheduler;
+    Lease(Scheduler& s, int slot) : s_(s), slot_(slot) {}
+    Scheduler& s_;
+    int slot_;
+  };
+
+  // Waits (FIFO) for a free slot, preferring the one whose cache shares the longest prefix with `prompt`.
+  // Error(kCapacity) at once when max_queue requests already wait. `abandoned` is polled while waiting
+  // (e.g. the client went away): when it returns true the request leaves the queue and nullptr is returned.
+  std::unique_ptr<Lease> acquire(std::span<const int32_t> prompt, const std::function<bool()>& abandoned = {});
+
+  // Runs `job` on the leased slot. on_text receives the reply as it is produced (complete UTF-8, held
+  // back while it could be the start of a stop string); returning false cancels the job. Error(kCapacity)
+  // when the prompt does not fit the context.
+  JobResult run(Lease& lease, const Job& job, const std::function<bool(std::string_view)>& on_text = {});
+
+  SchedulerStats stats() const;
+  int context_length() const { return model_.config().context_length(); }
+
+ private:
+  struct Slot;
+  void release(int slot);
+  void turn_acquire();
+  void turn_release();
+
+  const Model& model_;
+  const Tokenizer& tok_;
+  SchedulerOptions opts_;
+  std::vector<std::unique_ptr<Slot>> slots_;
+  mutable std::mutex mu_;
+  std::condition_variable slot_freed_;
+  std::deque<uint64_t> waiting_;  // tickets of queued requests, FIFO
+  uint64_t next_wait_ticket_ = 0, use_clock_ = 0;
+  SchedulerStats stats_;
+  // The compute turn: a FIFO ticket lock so forwards alternate between running slots.
+  std::mutex turn_mu_;
+  std::condition_variable turn_cv_;
+  uint64_t turn_next_ = 0, turn_serving_ = 0;
+};
+
+}  // namespace dm

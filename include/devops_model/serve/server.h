@@ -1,0 +1,51 @@
+// devops-model serve: the OpenAI-compatible HTTP transport over a Scheduler, plus the web chat page.
+//   POST /v1/chat/completions, POST /v1/completions (stream=true: server-sent events ending "data: [DONE]"),
+//   GET /v1/models, GET /health, GET / (the page).
+// Errors are OpenAI error objects: 400 bad request / prompt over the context, 401 API key, 404 unknown
+// model or route, 413 body too large, 503 queue full. One JSON line per request goes to the access log.
+#pragma once
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "devops_model/generate/generation_params.h"
+#include "devops_model/model/model.h"
+#include "devops_model/serve/scheduler.h"
+#include "devops_model/tokenizer/tokenizer.h"
+
+namespace dm {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";  // loopback unless told otherwise
+  int port = 8080;                 // 0: any free port (read it back from start())
+  std::string api_key;             // non-empty: /v1/* needs "Authorization: Bearer <key>"
+  int parallel = 1;                // scheduler slots
+  int max_queue = 32;              // requests waiting for a slot before 503
+  size_t max_body_bytes = 1 << 20;
+  std::string model_id;  // the name /v1/models reports and requests must use (empty: the model dir's name)
+  // Receives one JSON line per request (no newline); default: stderr.
+  std::function<void(const std::string&)> access_log;
+};
+
+class Server {
+ public:
+  // `model` and `tok` must outlive the server. `defaults`: generation_config.json, overridden per request.
+  Server(const Model& model, const Tokenizer& tok, GenerationParams defaults, ServerOptions opts);
+  ~Server();  // stops
+
+  // Binds and serves on a background thread; returns the port. Error(kIo) when the address cannot be bound.
+  int start();
+  void wait();  // blocks until stop()
+  void stop();
+  int port() const;
+  const std::string& model_id() const;
+  SchedulerStats stats() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace dm

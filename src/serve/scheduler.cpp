@@ -1,0 +1,174 @@
+#include "devops_model/serve/scheduler.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "devops_model/core/error.h"
+#include "devops_model/generate/generator.h"
+#include "devops_model/generate/sampler.h"
+#include "devops_model/serve/stop_strings.h"
+
+namespace dm {
+
+const char* finish_reason_name(FinishReason r) {
+  switch (r) {
+    case FinishReason::kStop: return "stop";
+    case FinishReason::kLength: return "length";
+    case FinishReason::kCancelled: return "cancelled";
+  }
+  return "?";
+}
+
+struct Scheduler::Slot {
+  std::unique_ptr<KVCache> cache;
+  bool busy = false;
+  uint64_t last_used = 0;
+};
+
+Scheduler::Scheduler(const Model& model, const Tokenizer& tok, SchedulerOptions opts)
+    : model_(model), tok_(tok), opts_(opts) {
+  if (opts_.slots < 1) fail(ErrorKind::kInvalidArgument, "scheduler: slots must be >= 1 (got ", opts_.slots, ")");
+  if (opts_.max_queue < 0) fail(ErrorKind::kInvalidArgument, "scheduler: max_queue must be >= 0");
+  for (int i = 0; i < opts_.slots; ++i) {
+    auto s = std::make_unique<Slot>();
+    s->cache = model_.new_cache(model_.config().context_length());
+    slots_.push_back(std::move(s));
+  }
+  stats_.slots = opts_.slots;
+}
+
+Scheduler::~Scheduler() = default;
+
+Scheduler::Lease::~Lease() { s_.release(slot_); }
+
+std::unique_ptr<Scheduler::Lease> Scheduler::acquire(std::span<const int32_t> prompt,
+                                                     const std::function<bool()>& abandoned) {
+  std::unique_lock<std::mutex> lk(mu_);
+  auto free_slot = [&]() -> int {
+    int best = -1, best_prefix = -1;
+    for (int i = 0; i < static_cast<int>(slots_.size()); ++i) {
+      const Slot& s = *slots_[static_cast<size_t>(i)];
+      if (s.busy) continue;
+      int p = s.cache->common_prefix(prompt);
+      // Longest shared prefix; on a tie the least recently used slot, keeping other conversations' caches.
+      if (p > best_prefix || (p == best_prefix && s.last_used < slots_[static_cast<size_t>(best)]->last_used)) {
+        best = i;
+        best_prefix = p;
+      }
+    }
+    return best;
+  };
+  int slot = waiting_.empty() ? free_slot() : -1;
+  if (slot < 0) {
+    if (static_cast<int>(waiting_.size()) >= opts_.max_queue) {
+      ++stats_.refused;
+      fail(ErrorKind::kCapacity, "server busy: ", slots_.size(), " slots in use and ", waiting_.size(),
+           " requests waiting; retry later");
+    }
+    const uint64_t ticket = next_wait_ticket_++;
+    waiting_.push_back(ticket);
+    while (true) {
+      if (waiting_.front() == ticket && (slot = free_slot()) >= 0) break;
+      slot_freed_.wait_for(lk, std::chrono::milliseconds(100));
+      if (abandoned && abandoned()) {
+        waiting_.erase(std::find(waiting_.begin(), waiting_.end(), ticket));
+        ++stats_.cancelled;
+        slot_freed_.notify_all();  // the next in line may be able to go now
+        return nullptr;
+      }
+    }
+    waiting_.pop_front();
+    slot_freed_.notify_all();  // another slot may be free for the next in line
+  }
+  Slot& s = *slots_[static_cast<size_t>(slot)];
+  s.busy = true;
+  s.last_used = ++use_clock_;
+  return std::unique_ptr<Lease>(new Lease(*this, slot));
+}
+
+void Scheduler::release(int slot) {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    slots_[static_cast<size_t>(slot)]->busy = false;
+  }
+  slot_freed_.notify_all();
+}
+
+SchedulerStats Scheduler::stats() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  SchedulerStats s = stats_;
+  s.busy = static_cast<int>(std::count_if(slots_.begin(), slots_.end(), [](const auto& x) { return x->busy; }));
+  s.waiting = static_cast<int>(waiting_.size());
+  return s;
+}
+
+void Scheduler::turn_acquire() {
+  std::unique_lock<std::mutex> lk(turn_mu_);
+  const uint64_t t = turn_next_++;
+  turn_cv_.wait(lk, [&] { return turn_serving_ == t; });
+}
+
+void Scheduler::turn_release() {
+  {
+    std::lock_guard<std::mutex> lk(turn_mu_);
+    ++turn_serving_;
+  }
+  turn_cv_.notify_all();
+}
+
+JobResult Scheduler::run(Lease& lease, const Job& job, const std::function<bool(std::string_view)>& on_text) {
+  KVCache& cache = *slots_[static_cast<size_t>(lease.slot())]->cache;
+  Sampler sampler(job.params);
+  StreamDecoder decoder(tok_, /*skip_special=*/true);
+  std::vector<std::string> stops = job.stop;
+  for (const auto& seq : job.rules.stop_sequences) stops.push_back(tok_.decode(seq));  // Qwen1 "Human:" etc.
+  StopStringFilter filter(std::move(stops));
+  JobResult res;
+  bool cancelled = false;
+  auto emit = [&](const std::string& piece) {
+    if (piece.empty() || cancelled) return;
+    res.text += piece;
+    if (on_text && !on_text(piece)) cancelled = true;
+  };
+  GenerateRequest req;
+  req.max_new_tokens = job.params.max_new_tokens;
+  req.stop_ids = job.rules.stop_ids;
+  req.choose = [&](std::span<const float> logits, std::span<const int32_t> seq) { return sampler.sample(logits, seq); };
+  req.on_token = [&](int32_t id) {
+    // Give the compute turn to the next slot while this one decodes and writes its token.
+    turn_release();
+    try {
+      emit(filter.push(decoder.push(id)));
+    } catch (...) {
+      turn_acquire();
+      throw;
+    }
+    turn_acquire();
+    return !cancelled && !filter.stopped();
+  };
+  GenerateResult r;
+  turn_acquire();
+  try {
+    r = generate(model_, cache, job.prompt, req);
+  } catch (...) {
+    turn_release();
+    throw;
+  }
+  turn_release();
+  if (!cancelled && !filter.stopped()) emit(filter.push(decoder.flush()) + filter.finish());
+  res.prompt_tokens = r.prompt_tokens;
+  res.completion_tokens = static_cast<int>(r.tokens.size());
+  res.reused_tokens = r.reused_tokens;
+  if (cancelled) {
+    res.finish = FinishReason::kCancelled;
+  } else if (filter.stopped() || r.reason == StopReason::kStopToken) {
+    res.finish = FinishReason::kStop;
+  } else {
+    res.finish = FinishReason::kLength;
+  }
+  std::lock_guard<std::mutex> lk(mu_);
+  ++(cancelled ? stats_.cancelled : stats_.completed);
+  return res;
+}
+
+}  // namespace dm

@@ -1,0 +1,278 @@
+#include "devops_model/serve/server.h"
+
+#include <httplib.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <ctime>
+#include <thread>
+
+#include "devops_model/core/error.h"
+#include "devops_model/generate/chat_session.h"
+#include "devops_model/serve/openai_api.h"
+#include "devops_model/serve/web_page.h"
+
+namespace dm {
+
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// What the access log needs to know about the request this worker thread is serving. httplib runs the
+// handler, the streaming provider and the logger of one request on the same thread.
+struct RequestLog {
+  Clock::time_point start{};
+  bool started = false;
+  json fields = json::object();
+};
+thread_local RequestLog t_log;
+
+std::string utc_now() {
+  auto now = std::chrono::system_clock::now();
+  std::time_t t = std::chrono::system_clock::to_time_t(now);
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
+  return buf;
+}
+
+bool equal_constant_time(const std::string& a, const std::string& b) {
+  unsigned diff = a.size() == b.size() ? 0u : 1u;
+  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned>(a[i] ^ (i < b.size() ? b[i] : 0));
+  return diff == 0;
+}
+
+std::string dir_name(const std::string& dir) {
+  std::string d = dir;
+  while (d.size() > 1 && d.back() == '/') d.pop_back();
+  size_t slash = d.rfind('/');
+  std::string name = slash == std::string::npos ? d : d.substr(slash + 1);
+  return name.empty() ? "devops-model" : name;
+}
+
+void set_json(httplib::Response& res, int status, const json& j) {
+  res.status = status;
+  res.set_content(j.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
+}
+
+void log_result(const JobResult& r) {
+  t_log.fields["prompt_tokens"] = r.prompt_tokens;
+  t_log.fields["completion_tokens"] = r.completion_tokens;
+  t_log.fields["reused_tokens"] = r.reused_tokens;
+  t_log.fields["finish"] = finish_reason_name(r.finish);
+}
+
+}  // namespace
+
+struct Server::Impl {
+  const Model& model;
+  const Tokenizer& tok;
+  GenerationParams defaults;
+  ServerOptions opts;
+  std::string system_prompt;
+  Scheduler sched;
+  httplib::Server svr;
+  std::thread listener;
+  int port = -1;
+
+  Impl(const Model& m, const Tokenizer& t, GenerationParams d, ServerOptions o)
+      : model(m), tok(t), defaults(std::move(d)), opts(std::move(o)), system_prompt(default_system_prompt(m)),
+        sched(m, t, SchedulerOptions{opts.parallel, opts.max_queue}) {
+    if (opts.model_id.empty()) opts.model_id = dir_name(m.dir());
+    if (!opts.access_log) opts.access_log = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
+    setup();
+  }
+
+  void setup();
+  Job make_job(const ApiRequest& ar);
+  void generate(const httplib::Request& req, httplib::Response& res, bool chat);
+  void stream(httplib::Response& res, std::shared_ptr<Scheduler::Lease> lease, Job job, ResponseMeta meta, bool chat,
+              bool include_usage);
+};
+
+Job Server::Impl::make_job(const ApiRequest& ar) {
+  if (!ar.model.empty() && ar.model != opts.model_id)
+    throw ApiError(404, "The model '" + ar.model + "' does not exist; this server serves '" + opts.model_id + "'",
+                   "model", "model_not_found");
+  Job job;
+  job.params = request_params(ar, defaults);
+  if (ar.chat) {
+    try {
+      job.prompt = build_chat_prompt(model, tok, job.params, ar.messages, system_prompt).tokens;
+    } catch (const Error& e) {
+      throw ApiError(400, e.what(), "messages");
+    }
+  } else {
+    job.prompt = tok.encode(ar.prompt, /*allow_special=*/true);
+  }
+  const int ctx = sched.context_length();
+  if (static_cast<int>(job.prompt.size()) >= ctx)
+    throw ApiError(400,
+                   "This model's maximum context length is " + std::to_string(ctx) + " tokens, but the prompt has " +
+                       std::to_string(job.prompt.size()) + " tokens (at least one must be left for the reply)",
+                   ar.chat ? "messages" : "prompt", "context_length_exceeded");
+  if (!ar.ignore_eos) job.rules = stop_rules(tok, job.params);
+  job.stop = ar.stop;
+  return job;
+}
+
+void Server::Impl::generate(const httplib::Request& req, httplib::Response& res, bool chat) {
+  ApiRequest ar = chat ? parse_chat_request(req.body) : parse_completion_request(req.body);
+  Job job = make_job(ar);
+  t_log.fields["stream"] = ar.stream;
+  t_log.fields["prompt_tokens"] = job.prompt.size();
+  std::shared_ptr<Scheduler::Lease> lease;
+  try {
+    lease = sched.acquire(job.prompt);
+  } catch (const Error& e) {
+    if (e.kind() != ErrorKind::kCapacity) throw;
+    res.set_header("Retry-After", "1");
+    throw ApiError(503, e.what(), "", "server_busy", "server_error");
+  }
+  ResponseMeta meta = new_response_meta(chat, opts.model_id);
+  if (ar.stream) return stream(res, std::move(lease), std::move(job), std::move(meta), chat, ar.include_usage);
+  JobResult r = sched.run(*lease, job);
+  lease.reset();
+  log_result(r);
+  set_json(res, 200, chat ? chat_response(meta, r) : completion_response(meta, r));
+}
+
+// SSE: the reply is generated inside the content provider, writing one event per text piece. A failed
+// write (client gone) cancels the job at that token and frees the slot.
+void Server::Impl::stream(httplib::Response& res, std::shared_ptr<Scheduler::Lease> lease, Job job, ResponseMeta meta,
+                          bool chat, bool include_usage) {
+  auto job_ptr = std::make_shared<Job>(std::move(job));
+  res.set_header("Cache-Control", "no-cache");
+  res.set_header("X-Accel-Buffering", "no");
+  res.set_chunked_content_provider(
+      "text/event-stream", [this, lease, job_ptr, meta, chat, include_usage](size_t, httplib::DataSink& sink) mutable {
+        auto write = [&](const std::string& ev) { return sink.write(ev.data(), ev.size()); };
+        if (!lease) return false;  // already served (provider called again)
+        if (chat && !write(sse_event(chat_chunk_role(meta)))) {
+          lease.reset();
+          return false;
+        }
+        JobResult r;
+        try {
+          r = sched.run(*lease, *job_ptr, [&](std::string_view t) { return write(sse_event(stream_chunk_text(meta, chat, t))); });
+        } catch (const std::exception& e) {
+          lease.reset();
+          t_log.fields["error"] = e.what();
+          write(sse_event(error_body(e.what(), "server_error", "", "")));
+          write(std::string(kSseDone));
+          sink.done();
+          return true;
+        }
+        lease.reset();  // free the slot before the last writes
+        log_result(r);
+        if (r.finish == FinishReason::kCancelled) return false;
+        bool ok = write(sse_event(stream_chunk_finish(meta, chat, r.finish)));
+        if (ok && include_usage) ok = write(sse_event(stream_chunk_usage(meta, chat, r)));
+        if (ok) ok = write(std::string(kSseDone));
+        if (ok) sink.done();
+        return ok;
+      });
+}
+
+void Server::Impl::setup() {
+  const size_t threads = static_cast<size_t>(opts.parallel + opts.max_queue + 4);
+  svr.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  svr.set_payload_max_length(opts.max_body_bytes);
+  svr.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    t_log = RequestLog{Clock::now(), true, json::object()};
+    if (opts.api_key.empty() || req.path.rfind("/v1/", 0) != 0) return httplib::Server::HandlerResponse::Unhandled;
+    const std::string auth = req.get_header_value("Authorization");
+    if (!equal_constant_time(auth, "Bearer " + opts.api_key)) {
+      set_json(res, 401,
+               error_body(auth.empty() ? "Missing API key: send 'Authorization: Bearer <key>'" : "Incorrect API key provided",
+                          "invalid_request_error", "", "invalid_api_key"));
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+  auto guarded = [this](bool chat) {
+    return [this, chat](const httplib::Request& req, httplib::Response& res) {
+      try {
+        generate(req, res, chat);
+      } catch (const ApiError& e) {
+        set_json(res, e.status, error_body(e.what(), e.type, e.param, e.code));
+      } catch (const Error& e) {
+        const bool client = e.kind() == ErrorKind::kInvalidArgument || e.kind() == ErrorKind::kCapacity;
+        set_json(res, client ? 400 : 500, error_body(e.what(), client ? "invalid_request_error" : "server_error", "", ""));
+      } catch (const std::exception& e) {
+        set_json(res, 500, error_body(e.what(), "server_error", "", ""));
+      }
+    };
+  };
+  svr.Post("/v1/chat/completions", guarded(true));
+  svr.Post("/v1/completions", guarded(false));
+  svr.Get("/v1/models", [this](const httplib::Request&, httplib::Response& res) {
+    set_json(res, 200, models_list(opts.model_id, 0));
+  });
+  svr.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
+    SchedulerStats s = sched.stats();
+    set_json(res, 200, {{"status", "ok"}, {"model", opts.model_id}, {"slots", s.slots}, {"busy", s.busy},
+                        {"waiting", s.waiting}, {"completed", s.completed}, {"cancelled", s.cancelled},
+                        {"refused", s.refused}});
+  });
+  svr.Get("/", [](const httplib::Request&, httplib::Response& res) {
+    std::string_view page = web_page_html();
+    res.set_content(page.data(), page.size(), "text/html; charset=utf-8");
+  });
+  // Statuses httplib sets itself (404 route, 413 body, 400 malformed HTTP) get an OpenAI error body too.
+  svr.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+    if (!res.body.empty()) return;
+    std::string msg = res.status == 413   ? "request body too large"
+                      : res.status == 404 ? "no route " + req.method + " " + req.path
+                                          : "request failed";
+    set_json(res, res.status, error_body(msg, "invalid_request_error", "", res.status == 413 ? "body_too_large" : ""));
+  });
+  svr.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
+    json line = {{"time", utc_now()}, {"method", req.method}, {"route", req.path}, {"status", res.status}};
+    for (auto& [k, v] : t_log.fields.items()) line[k] = v;
+    if (!line.contains("prompt_tokens")) line["prompt_tokens"] = 0;
+    if (!line.contains("completion_tokens")) line["completion_tokens"] = 0;
+    line["ms"] = t_log.started ? std::chrono::duration<double, std::milli>(Clock::now() - t_log.start).count() : 0.0;
+    t_log = RequestLog{};
+    opts.access_log(line.dump(-1, ' ', false, json::error_handler_t::replace));
+  });
+}
+
+Server::Server(const Model& model, const Tokenizer& tok, GenerationParams defaults, ServerOptions opts)
+    : impl_(std::make_unique<Impl>(model, tok, std::move(defaults), std::move(opts))) {}
+
+Server::~Server() { stop(); }
+
+int Server::start() {
+  std::signal(SIGPIPE, SIG_IGN);  // a client that hangs up must not kill the process on the next write
+  Impl& m = *impl_;
+  if (m.opts.port == 0) {
+    m.port = m.svr.bind_to_any_port(m.opts.host);
+  } else {
+    m.port = m.svr.bind_to_port(m.opts.host, m.opts.port) ? m.opts.port : -1;
+  }
+  if (m.port < 0) fail(ErrorKind::kIo, "cannot listen on ", m.opts.host, ":", m.opts.port);
+  m.listener = std::thread([&m] { m.svr.listen_after_bind(); });
+  return m.port;
+}
+
+void Server::wait() {
+  if (impl_->listener.joinable()) impl_->listener.join();
+}
+
+void Server::stop() {
+  if (!impl_) return;
+  impl_->svr.stop();
+  wait();
+}
+
+int Server::port() const { return impl_->port; }
+const std::string& Server::model_id() const { return impl_->opts.model_id; }
+SchedulerStats Server::stats() const { return impl_->sched.stats(); }
+
+}  // namespace dm
