@@ -32,9 +32,16 @@ GenerateResult generate(const Model& model, KVCache& cache, std::span<const int3
   if (start > 0 && model.ntk_alpha_for(static_cast<int>(prompt.size())) != cache.ntk_alpha()) start = 0;
   cache.truncate(start);
   r.reused_tokens = start;
+  auto forward = [&](std::span<const int32_t> ids, std::vector<float>& logits) {
+    if (req.forward) {
+      req.forward(ids, cache, logits);
+    } else {
+      model.forward(ids, cache, logits);
+    }
+  };
   std::vector<int32_t> seq(prompt.begin(), prompt.end());
   std::vector<float> logits;
-  model.forward(prompt.subspan(static_cast<size_t>(start)), cache, logits);
+  forward(prompt.subspan(static_cast<size_t>(start)), logits);
   for (int step = 0; step < req.max_new_tokens; ++step) {
     int32_t next = req.choose ? req.choose(logits, seq) : argmax(logits);
     if (std::find(req.stop_ids.begin(), req.stop_ids.end(), next) != req.stop_ids.end()) {
@@ -54,7 +61,7 @@ GenerateResult generate(const Model& model, KVCache& cache, std::span<const int3
       return r;
     }
     int32_t one[1] = {next};
-    model.forward(one, cache, logits);
+    forward(one, logits);
   }
   r.reason = StopReason::kMaxTokens;
   return r;

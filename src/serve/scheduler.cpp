@@ -26,7 +26,7 @@ struct Scheduler::Slot {
 };
 
 Scheduler::Scheduler(const Model& model, const Tokenizer& tok, SchedulerOptions opts)
-    : model_(model), tok_(tok), opts_(opts) {
+    : model_(model), tok_(tok), opts_(opts), batcher_(model) {
   if (opts_.slots < 1) fail(ErrorKind::kInvalidArgument, "scheduler: slots must be >= 1 (got ", opts_.slots, ")");
   if (opts_.max_queue < 0) fail(ErrorKind::kInvalidArgument, "scheduler: max_queue must be >= 0");
   for (int i = 0; i < opts_.slots; ++i) {
@@ -102,20 +102,6 @@ SchedulerStats Scheduler::stats() const {
   return s;
 }
 
-void Scheduler::turn_acquire() {
-  std::unique_lock<std::mutex> lk(turn_mu_);
-  const uint64_t t = turn_next_++;
-  turn_cv_.wait(lk, [&] { return turn_serving_ == t; });
-}
-
-void Scheduler::turn_release() {
-  {
-    std::lock_guard<std::mutex> lk(turn_mu_);
-    ++turn_serving_;
-  }
-  turn_cv_.notify_all();
-}
-
 JobResult Scheduler::run(Lease& lease, const Job& job, const std::function<bool(std::string_view)>& on_text) {
   KVCache& cache = *slots_[static_cast<size_t>(lease.slot())]->cache;
   Sampler sampler(job.params);
@@ -135,26 +121,22 @@ JobResult Scheduler::run(Lease& lease, const Job& job, const std::function<bool(
   req.stop_ids = job.rules.stop_ids;
   req.choose = [&](std::span<const float> logits, std::span<const int32_t> seq) { return sampler.sample(logits, seq); };
   req.on_token = [&](int32_t id) {
-    // Give the compute turn to the next slot while this one decodes and writes its token.
-    turn_release();
-    try {
-      emit(filter.push(decoder.push(id)));
-    } catch (...) {
-      turn_acquire();
-      throw;
-    }
-    turn_acquire();
+    emit(filter.push(decoder.push(id)));
     return !cancelled && !filter.stopped();
   };
+  req.forward = [&](std::span<const int32_t> ids, KVCache& c, std::vector<float>& logits) {
+    batcher_.forward(ids, c, logits);
+  };
+  struct Active {  // counts this job as generating while generate() runs, exceptions included
+    ForwardBatcher& b;
+    explicit Active(ForwardBatcher& x) : b(x) { b.add_active(1); }
+    ~Active() { b.add_active(-1); }
+  };
   GenerateResult r;
-  turn_acquire();
-  try {
+  {
+    Active active(batcher_);
     r = generate(model_, cache, job.prompt, req);
-  } catch (...) {
-    turn_release();
-    throw;
   }
-  turn_release();
   if (!cancelled && !filter.stopped()) emit(filter.push(decoder.flush()) + filter.finish());
   res.prompt_tokens = r.prompt_tokens;
   res.completion_tokens = static_cast<int>(r.tokens.size());

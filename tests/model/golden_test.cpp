@@ -104,3 +104,42 @@ TEST(GoldenScalar, Qwen2LogitsMatchWithScalarKernels) {
 
 }  // namespace
 }  // namespace dm
+
+namespace dm {
+namespace {
+
+// forward_batch must give each item what forward() alone gives: mixed prefill and decode rows,
+// and (Qwen1) items whose dynamic-NTK alphas differ.
+TEST(ForwardBatch, EqualsSeparateForwards) {
+  for (const char* name : {"tiny-qwen1", "tiny-qwen2", "tiny-qwen3"}) {
+    auto model = Model::load(test::fixture(name));
+    auto golden = SafetensorsFile::open(test::fixture(std::string(name) + "/golden.safetensors"));
+    std::vector<int32_t> long_ids = test::golden_ids(*golden, "seq2.ids");  // 40 tokens: alpha 3 on Qwen1
+    std::vector<int32_t> short_ids = test::golden_ids(*golden, "seq1.ids");
+    std::vector<int32_t> one = {5};
+    // Separately.
+    auto c1 = model->new_cache(), c2 = model->new_cache(), c3 = model->new_cache();
+    std::vector<float> l1, l2, l3;
+    model->forward(short_ids, *c3, l3);  // c3 gets a prefix, then one decode token below
+    model->forward(long_ids, *c1, l1, true);
+    model->forward(short_ids, *c2, l2);
+    model->forward(one, *c3, l3);
+    // Batched.
+    auto b1 = model->new_cache(), b2 = model->new_cache(), b3 = model->new_cache();
+    std::vector<float> m1, m2, m3;
+    model->forward(short_ids, *b3, m3);
+    std::vector<Model::BatchItem> items = {
+        {long_ids, b1.get(), &m1, true}, {short_ids, b2.get(), &m2, false}, {one, b3.get(), &m3, false}};
+    model->forward_batch(items);
+    for (auto [a, b] : {std::pair{&l1, &m1}, std::pair{&l2, &m2}, std::pair{&l3, &m3}}) {
+      ASSERT_EQ(a->size(), b->size()) << name;
+      for (size_t i = 0; i < a->size(); ++i) ASSERT_NEAR((*a)[i], (*b)[i], 1e-5) << name << " at " << i;
+    }
+    EXPECT_EQ(b1->ids(), long_ids);
+    EXPECT_EQ(b3->size(), static_cast<int>(short_ids.size()) + 1);
+    EXPECT_EQ(b1->ntk_alpha(), c1->ntk_alpha());
+  }
+}
+
+}  // namespace
+}  // namespace dm

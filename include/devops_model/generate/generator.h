@@ -21,6 +21,9 @@ struct GenerateRequest {
   std::function<int32_t(std::span<const float> logits, std::span<const int32_t> sequence)> choose;
   // Called with every produced (non-stop) token; return false to cancel (client gone, Ctrl-C).
   std::function<bool(int32_t)> on_token;
+  // How a step runs the model. Default: model.forward(ids, cache, logits). The server substitutes a
+  // batcher that runs the steps of many conversations in one Model::forward_batch.
+  std::function<void(std::span<const int32_t> ids, KVCache& cache, std::vector<float>& logits)> forward;
 };
 
 struct GenerateResult {

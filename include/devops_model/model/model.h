@@ -43,6 +43,17 @@ class Model {
   void forward(std::span<const int32_t> ids, KVCache& cache, std::vector<float>& logits,
                bool all_positions = false) const;
 
+  // Several sequences in one pass (serving many chats at once): each item's tokens run against its own
+  // cache exactly as forward() would, but every weight matrix is streamed once for all rows, so B decode
+  // steps cost about one. Items must use distinct caches.
+  struct BatchItem {
+    std::span<const int32_t> ids;
+    KVCache* cache = nullptr;
+    std::vector<float>* logits = nullptr;
+    bool all_positions = false;
+  };
+  void forward_batch(std::span<const BatchItem> items) const;
+
   // The dynamic-NTK alpha a fresh prefill of `len` tokens would use (1 when not applicable).
   double ntk_alpha_for(int len) const;
 

@@ -3,8 +3,8 @@
 //    prefix with its prompt (the previous turn of the same conversation), so only new tokens are computed;
 //  - a bounded FIFO of requests waiting for a slot; past the bound a request is refused at once
 //    (Error kCapacity, which the transport maps to 503);
-//  - one forward at a time, handed round-robin token by token between the running slots (a FIFO ticket
-//    lock), so every forward gets all the threads and concurrent replies progress evenly;
+//  - continuous batching: the running slots' steps (prefills and decode tokens) are gathered by a
+//    ForwardBatcher and run as one Model::forward_batch, so N concurrent replies cost about one;
 //  - cancellation: the job's text callback returning false (client gone) ends the job at that token and
 //    frees its slot.
 // The Model is shared read-only; each slot owns its cache. Thread-safe: call acquire/run from any thread.
@@ -23,6 +23,7 @@
 #include "devops_model/generate/chat_format.h"
 #include "devops_model/generate/generation_params.h"
 #include "devops_model/model/model.h"
+#include "devops_model/serve/forward_batcher.h"
 #include "devops_model/tokenizer/tokenizer.h"
 
 namespace dm {
@@ -88,13 +89,12 @@ class Scheduler {
   JobResult run(Lease& lease, const Job& job, const std::function<bool(std::string_view)>& on_text = {});
 
   SchedulerStats stats() const;
+  ForwardBatcher::Stats batch_stats() const { return batcher_.stats(); }
   int context_length() const { return model_.config().context_length(); }
 
  private:
   struct Slot;
   void release(int slot);
-  void turn_acquire();
-  void turn_release();
 
   const Model& model_;
   const Tokenizer& tok_;
@@ -105,10 +105,7 @@ class Scheduler {
   std::deque<uint64_t> waiting_;  // tickets of queued requests, FIFO
   uint64_t next_wait_ticket_ = 0, use_clock_ = 0;
   SchedulerStats stats_;
-  // The compute turn: a FIFO ticket lock so forwards alternate between running slots.
-  std::mutex turn_mu_;
-  std::condition_variable turn_cv_;
-  uint64_t turn_next_ = 0, turn_serving_ = 0;
+  ForwardBatcher batcher_;
 };
 
 }  // namespace dm
