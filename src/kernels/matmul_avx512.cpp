@@ -22,6 +22,19 @@ namespace dm::kernels {
 namespace {
 
 template <DType WT>
+inline __m512 load_w_full(const void* base, int64_t idx) {
+  if constexpr (WT == DType::kF32) {
+    return _mm512_loadu_ps(static_cast<const float*>(base) + idx);
+  } else if constexpr (WT == DType::kBF16) {
+    __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const uint16_t*>(base) + idx));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+  } else {
+    __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const uint16_t*>(base) + idx));
+    return _mm512_cvtph_ps(h);
+  }
+}
+
+template <DType WT>
 inline __m512 load_w(const void* base, int64_t idx, __mmask16 m) {
   if constexpr (WT == DType::kF32) {
     return _mm512_maskz_loadu_ps(m, static_cast<const float*>(base) + idx);
@@ -34,21 +47,34 @@ inline __m512 load_w(const void* base, int64_t idx, __mmask16 m) {
   }
 }
 
-// Computes the R x TT tile y[t0+j, n0+i] with full 16-wide steps and one masked tail step.
+// Computes the R x TT tile y[t0+j, n0+i]: full 16-wide steps with plain loads, then one masked tail step.
+template <DType WT, int R, int TT>
+inline void tile_step(const float* x, int64_t K, const void* w, int64_t n0, int64_t t0, int64_t k, __mmask16 m,
+                      __m512 (&acc)[R][TT]) {
+  __m512 xv[TT];
+  for (int j = 0; j < TT; ++j) xv[j] = _mm512_maskz_loadu_ps(m, x + (t0 + j) * K + k);
+  for (int i = 0; i < R; ++i) {
+    __m512 wv = load_w<WT>(w, (n0 + i) * K + k, m);
+    for (int j = 0; j < TT; ++j) acc[i][j] = _mm512_fmadd_ps(wv, xv[j], acc[i][j]);
+  }
+}
+
 template <DType WT, int R, int TT>
 void tile(const float* x, int64_t K, const void* w, int64_t n0, int64_t t0, float* y, int64_t ldy) {
   __m512 acc[R][TT];
   for (int i = 0; i < R; ++i)
     for (int j = 0; j < TT; ++j) acc[i][j] = _mm512_setzero_ps();
-  for (int64_t k = 0; k < K; k += 16) {
-    __mmask16 m = K - k >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << (K - k)) - 1);
+  const int64_t K16 = K & ~int64_t{15};
+  int64_t k = 0;
+  for (; k < K16; k += 16) {
     __m512 xv[TT];
-    for (int j = 0; j < TT; ++j) xv[j] = _mm512_maskz_loadu_ps(m, x + (t0 + j) * K + k);
+    for (int j = 0; j < TT; ++j) xv[j] = _mm512_loadu_ps(x + (t0 + j) * K + k);
     for (int i = 0; i < R; ++i) {
-      __m512 wv = load_w<WT>(w, (n0 + i) * K + k, m);
+      __m512 wv = load_w_full<WT>(w, (n0 + i) * K + k);
       for (int j = 0; j < TT; ++j) acc[i][j] = _mm512_fmadd_ps(wv, xv[j], acc[i][j]);
     }
   }
+  if (k < K) tile_step<WT, R, TT>(x, K, w, n0, t0, k, static_cast<__mmask16>((1u << (K - k)) - 1), acc);
   for (int i = 0; i < R; ++i)
     for (int j = 0; j < TT; ++j) y[(t0 + j) * ldy + n0 + i] = _mm512_reduce_add_ps(acc[i][j]);
 }
