@@ -1,5 +1,6 @@
 // `devops-model train`: LLaMA-Factory / HF TrainingArguments option names (dashes or underscores), or a
 // flat LLaMA-Factory YAML recipe as the single argument. Parses, builds, and prints per-step logs.
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -10,6 +11,7 @@
 #include "cli/command.h"
 #include "devops_model/core/error.h"
 #include "devops_model/core/mapped_file.h"
+#include "devops_model/core/progress.h"
 #include "devops_model/model/family.h"
 #include "devops_model/model/model.h"
 #include "devops_model/model/random_init.h"
@@ -141,15 +143,20 @@ int run_train(Opts& o) {
   }
   std::FILE* jl = o.log_json.empty() ? nullptr : std::fopen(o.log_json.c_str(), "a");
   if (!o.log_json.empty() && !jl) fail(ErrorKind::kIo, o.log_json, ": cannot open");
+  Progress bar("train", tr.total_steps(), "step");
+  bar.set(tr.step());
   tr.train([&](const StepLog& l) {
-    const int width = 30;
-    const int done = static_cast<int>(width * l.step / tr.total_steps());
-    std::printf("[%s%s] step %lld/%lld loss %.4f lr %.3g grad_norm %.4f tokens/s %.0f\n",
-                std::string(static_cast<size_t>(done), '#').c_str(),
-                std::string(static_cast<size_t>(width - done), '.').c_str(), static_cast<long long>(l.step),
-                static_cast<long long>(tr.total_steps()), l.loss, l.lr, l.grad_norm,
-                l.seconds > 0 ? static_cast<double>(l.tokens) / l.seconds : 0.0);
-    std::fflush(stdout);
+    const double tps = l.seconds > 0 ? static_cast<double>(l.tokens) / l.seconds : 0.0;
+    char suffix[96];
+    std::snprintf(suffix, sizeof suffix, "loss %.4f, %.0f tok/s", l.loss, tps);
+    bar.set_suffix(suffix);
+    bar.set(l.step);
+    // A log line every logging_steps steps (and the last); the JSON log keeps every step.
+    if (l.step % std::max<int64_t>(o.logging_steps, 1) == 0 || l.step == tr.total_steps()) {
+      std::printf("step %lld/%lld loss %.4f lr %.3g grad_norm %.4f tokens/s %.0f\n", static_cast<long long>(l.step),
+                  static_cast<long long>(tr.total_steps()), l.loss, l.lr, l.grad_norm, tps);
+      std::fflush(stdout);
+    }
     if (jl) {
       nlohmann::json j = {{"step", l.step}, {"loss", l.loss}, {"grad_norm", l.grad_norm}, {"lr", l.lr},
                           {"tokens", l.tokens}, {"seconds", l.seconds}};
@@ -157,6 +164,7 @@ int run_train(Opts& o) {
       std::fflush(jl);
     }
   });
+  bar.finish();
   if (jl) std::fclose(jl);
   std::printf("saved %s\n", latest_checkpoint(o.a.output_dir).c_str());
   return 0;
@@ -200,7 +208,7 @@ Registrar reg{{"train", "continued pretraining / SFT, full or LoRA", [](CLI::App
                  opt(app, r, "lora_dropout", &r.lora.dropout, "LoRA dropout");
                  opt(app, r, "lora_target", &r.lora_target, "comma list of q_proj,...,down_proj or all");
                  opt(app, r, "fail_on_bad_record", &r.d.fail_on_bad_record, "stop at the first bad record");
-                 opt(app, r, "logging_steps", &r.logging_steps, "accepted; every step is logged");
+                 opt(app, r, "logging_steps", &r.logging_steps, "print a log line every N steps (--log-json keeps every step)");
                  return [o]() { return run_train(*o); };
                }}};
 
