@@ -1,5 +1,6 @@
 #include "devops_model/kernels/matmul.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -62,21 +63,41 @@ void matmul_rows(Isa isa, const float* x, int64_t T, int64_t K, DType wt, const 
 }
 
 void matmul(const float* x, int64_t T, const TensorView& w, const TensorView& bias, float* y) {
-  DM_CHECK(w.shape.size() == 2, "weight must be 2-D");
-  const int64_t N = w.shape[0], K = w.shape[1];
-  DM_CHECK(w.dtype == DType::kF32 || w.dtype == DType::kBF16 || w.dtype == DType::kF16);
-  // Blocks of 16 rows keep each worker's slice contiguous and SIMD tiles full.
+  MatmulTarget t{w, bias, y};
+  matmul_group(x, T, std::span<const MatmulTarget>(&t, 1));
+}
+
+void matmul_group(const float* x, int64_t T, std::span<const MatmulTarget> targets) {
+  // Blocks of 16 rows keep each worker's slice contiguous and SIMD tiles full. The blocks of all targets
+  // are numbered in one sequence and split statically across the workers: one parallel region in all.
   const int64_t block = 16;
-  const int64_t nblocks = (N + block - 1) / block;
-  Isa isa = g_isa;
-  parallel_for(nblocks, [&](int64_t b0, int64_t b1) {
-    int64_t n0 = b0 * block, n1 = b1 * block < N ? b1 * block : N;
-    matmul_rows(isa, x, T, K, w.dtype, w.data, n0, n1, y, N);
+  std::vector<int64_t> first_block(targets.size() + 1, 0);
+  int64_t K = -1;
+  for (size_t i = 0; i < targets.size(); ++i) {
+    const TensorView& w = targets[i].w;
+    DM_CHECK(w.shape.size() == 2, "weight must be 2-D");
+    DM_CHECK(w.dtype == DType::kF32 || w.dtype == DType::kBF16 || w.dtype == DType::kF16);
+    DM_CHECK(K < 0 || w.shape[1] == K, "matmul_group: all weights must share the input width");
+    K = w.shape[1];
+    first_block[i + 1] = first_block[i] + (w.shape[0] + block - 1) / block;
+  }
+  const Isa isa = g_isa;
+  parallel_for(first_block.back(), [&](int64_t b0, int64_t b1) {
+    for (size_t i = 0; i < targets.size(); ++i) {
+      const int64_t lo = std::max(b0, first_block[i]), hi = std::min(b1, first_block[i + 1]);
+      if (lo >= hi) continue;
+      const TensorView& w = targets[i].w;
+      const int64_t N = w.shape[0];
+      const int64_t n0 = (lo - first_block[i]) * block, n1 = std::min(N, (hi - first_block[i]) * block);
+      matmul_rows(isa, x, T, K, w.dtype, w.data, n0, n1, targets[i].y, N);
+    }
   });
-  if (!bias.empty()) {
-    std::vector<float> b = bias.to_f32();
-    for (int64_t t = 0; t < T; ++t) {
-      float* yr = y + t * N;
+  for (const MatmulTarget& t : targets) {
+    if (t.bias.empty()) continue;
+    const int64_t N = t.w.shape[0];
+    std::vector<float> b = t.bias.to_f32();
+    for (int64_t r = 0; r < T; ++r) {
+      float* yr = t.y + r * N;
       for (int64_t n = 0; n < N; ++n) yr[n] += b[static_cast<size_t>(n)];
     }
   }

@@ -94,9 +94,8 @@ void Model::forward_batch(std::span<const BatchItem> items) const {
     const int layer = static_cast<int>(li);
     // Attention block: h = norm(x); q, k, v projections; per-head norms; RoPE; logn; cache; attend.
     rmsnorm(x.data(), R, C, l.input_norm, c.rms_norm_eps, h.data());
-    matmul(h.data(), R, l.q, l.q_bias, q.data());
-    matmul(h.data(), R, l.k, l.k_bias, k.data());
-    matmul(h.data(), R, l.v, l.v_bias, v.data());
+    const MatmulTarget qkv[] = {{l.q, l.q_bias, q.data()}, {l.k, l.k_bias, k.data()}, {l.v, l.v_bias, v.data()}};
+    matmul_group(h.data(), R, qkv);
     if (c.qk_norm) {
       rmsnorm(q.data(), R * H, D, l.q_norm, c.rms_norm_eps, q.data());
       rmsnorm(k.data(), R * KV, D, l.k_norm, c.rms_norm_eps, k.data());
@@ -128,8 +127,8 @@ void Model::forward_batch(std::span<const BatchItem> items) const {
     add_into(x.data(), tmp.data(), R * C);
     // MLP block: x += down(silu(gate(h)) * up(h)).
     rmsnorm(x.data(), R, C, l.post_norm, c.rms_norm_eps, h.data());
-    matmul(h.data(), R, l.gate, TensorView{}, g.data());
-    matmul(h.data(), R, l.up, TensorView{}, u.data());
+    const MatmulTarget gate_up[] = {{l.gate, TensorView{}, g.data()}, {l.up, TensorView{}, u.data()}};
+    matmul_group(h.data(), R, gate_up);
     silu_mul(g.data(), u.data(), R * F);
     matmul(g.data(), R, l.down, TensorView{}, tmp.data());
     add_into(x.data(), tmp.data(), R * C);

@@ -77,3 +77,39 @@ TEST(Matmul, ThreadedDriverAddsBias) {
 
 }  // namespace
 }  // namespace dm
+
+namespace dm {
+namespace {
+
+TEST(Matmul, GroupEqualsSeparateProducts) {
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> u(-1, 1);
+  const int64_t T = 3, K = 37;
+  std::vector<float> x(static_cast<size_t>(T * K));
+  for (auto& v : x) v = u(rng);
+  std::vector<std::vector<uint16_t>> ws;
+  std::vector<std::vector<float>> bs;
+  for (int64_t N : {5, 33, 17}) {
+    std::vector<uint16_t> w(static_cast<size_t>(N * K));
+    for (auto& h : w) h = f32_to_bf16(u(rng));
+    ws.push_back(w);
+    std::vector<float> b(static_cast<size_t>(N));
+    for (auto& v : b) v = u(rng);
+    bs.push_back(b);
+  }
+  std::vector<std::vector<float>> sep(3), grp(3);
+  std::vector<MatmulTarget> targets;
+  for (size_t i = 0; i < 3; ++i) {
+    const int64_t N = static_cast<int64_t>(bs[i].size());
+    TensorView w{DType::kBF16, {N, K}, ws[i].data()}, b{DType::kF32, {N}, bs[i].data()};
+    sep[i].resize(static_cast<size_t>(T * N));
+    grp[i].resize(sep[i].size());
+    matmul(x.data(), T, w, b, sep[i].data());
+    targets.push_back({w, b, grp[i].data()});
+  }
+  matmul_group(x.data(), T, targets);
+  for (size_t i = 0; i < 3; ++i) EXPECT_EQ(sep[i], grp[i]) << i;
+}
+
+}  // namespace
+}  // namespace dm

@@ -4,6 +4,7 @@
 // and AVX-512 versions, chosen at run time from the CPU (DM_ISA=scalar|avx2|avx512 forces one).
 #pragma once
 #include <cstdint>
+#include <span>
 
 #include "devops_model/core/tensor.h"
 
@@ -18,6 +19,14 @@ void set_active_isa(Isa);  // tests and benches compare ISAs in one process
 
 // y[t, n] = sum_k x[t, k] * W[n, k] (+ bias[n]); multi-threaded over N. bias may be empty.
 void matmul(const float* x, int64_t T, const TensorView& w, const TensorView& bias, float* y);
+
+// Several products of the same x in one parallel region (q/k/v, gate/up): y_i = x W_i^T (+ bias_i).
+struct MatmulTarget {
+  TensorView w;     // (N_i, K)
+  TensorView bias;  // (N_i) or empty
+  float* y;         // (T, N_i)
+};
+void matmul_group(const float* x, int64_t T, std::span<const MatmulTarget> targets);
 
 // Single-threaded kernel over weight rows [n0, n1): y[t, n] for t < T; y has row stride ldy.
 void matmul_rows(Isa isa, const float* x, int64_t T, int64_t K, DType wt, const void* w, int64_t n0, int64_t n1,
