@@ -10,6 +10,7 @@
 
 #include "cli/generation_args.h"
 #include "cli/model_args.h"
+#include "devops_model/core/json_file.h"
 #include "devops_model/core/error.h"
 #include "devops_model/core/mapped_file.h"
 #include "devops_model/generate/chat_session.h"
@@ -27,12 +28,7 @@ nlohmann::json history_json(const std::vector<ChatTurn>& h) {
 }
 
 std::vector<ChatTurn> load_history(const std::string& path) {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(read_file(path));
-  } catch (const nlohmann::json::exception& e) {
-    fail(ErrorKind::kFormat, path, ": invalid JSON: ", e.what());
-  }
+  nlohmann::json j = read_json_file(path);
   if (!j.is_array()) fail(ErrorKind::kFormat, path, ": history must be a JSON list of [query, reply] pairs");
   std::vector<ChatTurn> h;
   for (size_t i = 0; i < j.size(); ++i) {

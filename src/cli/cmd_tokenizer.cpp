@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/command.h"
+#include "devops_model/core/json_file.h"
 #include "devops_model/core/error.h"
 #include "devops_model/core/mapped_file.h"
 #include "devops_model/data/doc_io.h"
@@ -61,7 +62,7 @@ int run_extend(const TokArgs& a) {
   const bool has_model = !a.no_checkpoint && fs::exists(a.base + "/config.json");
   int32_t min_first = 0;
   if (has_model) {
-    const auto cfg = nlohmann::json::parse(read_file(a.base + "/config.json"));
+    const auto cfg = read_json_file(a.base + "/config.json");
     min_first = cfg.value("vocab_size", 0);
   }
   // The checkpoint first (it copies the base's tokenizer files), then the extended tokenizer over them.

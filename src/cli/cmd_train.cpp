@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "cli/command.h"
+#include "devops_model/core/json_file.h"
 #include "devops_model/core/error.h"
 #include "devops_model/core/mapped_file.h"
 #include "devops_model/core/progress.h"
@@ -113,7 +114,7 @@ int run_train(Opts& o) {
     base = Model::load(o.model);
     o.a.source_dir = o.model;
   } else if (!o.from_scratch.empty()) {
-    const auto cfg = nlohmann::json::parse(read_file(o.from_scratch));
+    const auto cfg = read_json_file(o.from_scratch);
     base = random_model(parse_model_config(cfg, o.from_scratch), o.a.seed);
   } else {
     fail(ErrorKind::kInvalidArgument, "give --model DIR or --from-scratch CONFIG.json");

@@ -1,3 +1,4 @@
+#include "devops_model/core/json_file.h"
 #include "devops_model/data/clean.h"
 
 #include <algorithm>
@@ -227,7 +228,7 @@ CleanStats run_clean(const CleanOptions& opts) {
     std::string key = file_key(k, in);
     fs::path marker = fs::path(opts.output_dir) / ".done" / (key + ".json");
     if (fs::exists(marker)) {
-      CleanStats prev = CleanStats::from_json(nlohmann::json::parse(read_file(marker.string())));
+      CleanStats prev = CleanStats::from_json(read_json_file(marker.string()));
       prev.files_skipped = 1;
       shard.merge(prev);
       continue;

@@ -1,3 +1,4 @@
+#include "devops_model/core/json_file.h"
 #include "devops_model/formats/checkpoint.h"
 
 #include <filesystem>
@@ -39,12 +40,7 @@ CheckpointTensors CheckpointTensors::open_dir(const std::string& dir) {
   for (const char* index : {"model.safetensors.index.json", "pytorch_model.bin.index.json"}) {
     fs::path ip = fs::path(dir) / index;
     if (!fs::exists(ip)) continue;
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(read_file(ip.string()));
-    } catch (const nlohmann::json::exception& e) {
-      fail(ErrorKind::kFormat, ip.string(), ": invalid JSON: ", e.what());
-    }
+    nlohmann::json j = read_json_file(ip.string());
     if (!j.contains("weight_map") || !j["weight_map"].is_object())
       fail(ErrorKind::kFormat, ip.string(), ": no \"weight_map\" object");
     std::map<std::string, size_t> shard_idx;

@@ -1,3 +1,4 @@
+#include "devops_model/core/json_file.h"
 #include "devops_model/generate/chat_format.h"
 
 #include <algorithm>
@@ -111,12 +112,7 @@ ChatTemplateInfo inspect_chat_template(std::string_view t) {
 ChatTemplateInfo chat_template_from_dir(const std::string& dir) {
   const auto path = std::filesystem::path(dir) / "tokenizer_config.json";
   if (!std::filesystem::exists(path)) return {};
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(read_file(path.string()));
-  } catch (const nlohmann::json::exception& e) {
-    fail(ErrorKind::kFormat, path.string(), ": invalid JSON: ", e.what());
-  }
+  nlohmann::json j = read_json_file(path.string());
   if (!j.is_object() || !j.contains("chat_template") || !j["chat_template"].is_string()) return {};
   return inspect_chat_template(j["chat_template"].get<std::string>());
 }

@@ -3,6 +3,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "devops_model/core/json_file.h"
 #include "devops_model/core/error.h"
 #include "devops_model/core/mapped_file.h"
 #include "devops_model/model/family.h"
@@ -21,12 +22,7 @@ Tensor* WeightStore::owner_of(const TensorView& v) {
 std::unique_ptr<Model> Model::load(const std::string& dir, const LoadOptions& opts) {
   const std::string cfg_path = (fs::path(dir) / "config.json").string();
   if (!fs::exists(cfg_path)) fail(ErrorKind::kIo, cfg_path, ": missing (is ", dir, " a Hugging Face model directory?)");
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(read_file(cfg_path));
-  } catch (const nlohmann::json::exception& e) {
-    fail(ErrorKind::kFormat, cfg_path, ": invalid JSON: ", e.what());
-  }
+  nlohmann::json j = read_json_file(cfg_path);
   const ModelFamilyLoader& family = find_family(j, cfg_path);
   ModelConfig config = parse_model_config(j, cfg_path);
 

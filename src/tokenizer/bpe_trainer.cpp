@@ -1,4 +1,5 @@
 // Byte-level BPE training and extension (see bpe_trainer.h).
+#include "devops_model/core/json_file.h"
 #include "devops_model/tokenizer/bpe_trainer.h"
 
 #include <algorithm>
@@ -211,12 +212,7 @@ BpeExtendResult extend_bpe_tokenizer(const std::string& base_dir, const PieceCou
   if (!fs::exists(path))
     fail(ErrorKind::kUnsupported, base_dir, ": extend needs a tokenizer.json (Qwen2/3 or one from `tokenizer train`)");
   auto tok = Tokenizer::from_file(path);
-  nlohmann::ordered_json j;
-  try {
-    j = nlohmann::ordered_json::parse(read_file(path));
-  } catch (const nlohmann::json::exception& e) {
-    fail(ErrorKind::kFormat, path, ": invalid JSON: ", e.what());
-  }
+  nlohmann::ordered_json j = read_ordered_json_file(path);
   auto& model = j["model"];
   if (!model.is_object() || !model["vocab"].is_object() || !model["merges"].is_array())
     fail(ErrorKind::kFormat, path, ": model.vocab / model.merges missing");

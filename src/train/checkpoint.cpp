@@ -1,4 +1,5 @@
 // HF checkpoint directories written from a TrainModel (see checkpoint.h).
+#include "devops_model/core/json_file.h"
 #include "devops_model/train/checkpoint.h"
 
 #include <cstring>
@@ -23,11 +24,7 @@ const ModelFamilyLoader& loader_for(const ModelConfig& c) {
 
 nlohmann::json read_json_or_null(const std::string& path) {
   if (!fs::exists(path)) return nullptr;
-  try {
-    return nlohmann::json::parse(read_file(path));
-  } catch (const nlohmann::json::exception& e) {
-    fail(ErrorKind::kFormat, path, ": invalid JSON: ", e.what());
-  }
+  return read_json_file(path);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "devops_model/core/json_file.h"
 #include "devops_model/core/error.h"
 #include "devops_model/core/mapped_file.h"
 #include "devops_model/formats/safetensors.h"
@@ -17,12 +18,7 @@ namespace {
 
 LoraConfig read_adapter_config(const std::string& path) {
   if (!fs::exists(path)) fail(ErrorKind::kIo, path, ": not found (is this a PEFT adapter directory?)");
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(read_file(path));
-  } catch (const nlohmann::json::exception& e) {
-    fail(ErrorKind::kFormat, path, ": invalid JSON: ", e.what());
-  }
+  nlohmann::json j = read_json_file(path);
   LoraConfig c;
   if (!j.contains("r") || !j["r"].is_number_integer()) fail(ErrorKind::kFormat, path, ": missing integer 'r'");
   c.rank = j["r"].get<int>();

@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "devops_model/core/json_file.h"
 #include "devops_model/core/error.h"
 #include "devops_model/core/mapped_file.h"
 #include "devops_model/formats/safetensors.h"
@@ -55,7 +56,7 @@ void resize_vocab_checkpoint(const std::string& model_dir, int64_t rows, const s
   fs::create_directories(out_dir);
   write_safetensors(out_dir + "/model.safetensors", tensors);
   nlohmann::json cfg = nullptr;
-  if (fs::exists(model_dir + "/config.json")) cfg = nlohmann::json::parse(read_file(model_dir + "/config.json"));
+  if (fs::exists(model_dir + "/config.json")) cfg = read_json_file(model_dir + "/config.json");
   if (cfg.is_null()) cfg = config_to_hf_json(tm->config());
   cfg["vocab_size"] = rows;
   cfg["torch_dtype"] = "float32";
