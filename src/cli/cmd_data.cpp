@@ -139,24 +139,24 @@ Registrar reg{{"data", "corpus cleaning: clean, sample, train-scorer, score, ded
     if (needs_recipe) s->add_option("--recipe", a->recipe, "recipe JSON (default: the shipped zh_tech.json)");
     add_threads_option(*s, &a->threads);
   };
+  // clean and score share their output, sharding and Pareto-sampling options.
+  auto scoring_output = [&](CLI::App* s, bool scorer_required) {
+    common(s, true);
+    s->add_option("--output", a->output, "output directory")->required();
+    s->add_option("--shard", a->shard, "this shard i/n (input file k goes to shard k % n)");
+    auto* sc = s->add_option("--scorer", a->scorer,
+                             scorer_required ? "scorer JSON from train-scorer"
+                                             : "optional scorer JSON: Pareto-sample paragraphs as the last stage");
+    if (scorer_required) sc->required();
+    s->add_option("--alpha", a->alpha, "Pareto alpha (default: recipe, 9)");
+    s->add_option("--seed", a->pareto_seed, "Pareto seed (numpy legacy seed; default: recipe, 42)");
+    s->add_flag("--no-compress", a->no_compress, "write .jsonl instead of .jsonl.zst");
+    s->add_option("--bert-model", a->bert_model, "BERT dir replacing the one an sbert scorer recorded");
+  };
   auto* clean = app.add_subcommand("clean", "rules + paragraphs + dedup (+ scorer) -> DIR");
-  common(clean, true);
-  clean->add_option("--output", a->output, "output directory")->required();
-  clean->add_option("--shard", a->shard, "this shard i/n (input file k goes to shard k % n)");
-  clean->add_option("--scorer", a->scorer, "optional scorer JSON: Pareto-sample paragraphs as the last stage");
-  clean->add_option("--alpha", a->alpha, "Pareto alpha (default: recipe, 9)");
-  clean->add_option("--seed", a->pareto_seed, "Pareto seed (default: recipe, 42)");
-  clean->add_flag("--no-compress", a->no_compress, "write .jsonl instead of .jsonl.zst");
-  clean->add_option("--bert-model", a->bert_model, "BERT dir replacing the one an sbert scorer recorded");
+  scoring_output(clean, false);
   auto* score = app.add_subcommand("score", "score paragraphs and keep iff pareto(alpha) > 1 - score");
-  common(score, true);
-  score->add_option("--output", a->output, "output directory")->required();
-  score->add_option("--scorer", a->scorer, "scorer JSON from train-scorer")->required();
-  score->add_option("--shard", a->shard, "this shard i/n");
-  score->add_option("--alpha", a->alpha, "Pareto alpha (default 9)");
-  score->add_option("--seed", a->pareto_seed, "Pareto seed (numpy legacy seed, default 42)");
-  score->add_flag("--no-compress", a->no_compress, "write .jsonl instead of .jsonl.zst");
-  score->add_option("--bert-model", a->bert_model, "BERT dir replacing the one an sbert scorer recorded");
+  scoring_output(score, true);
   auto* sample = app.add_subcommand("sample", "stratified random sample of paragraphs to label");
   common(sample, true);
   sample->add_option("--n", a->n, "paragraphs to sample");
