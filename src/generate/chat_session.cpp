@@ -69,7 +69,7 @@ ChatSession::~ChatSession() = default;
 void ChatSession::set_system(std::string s) { system_ = s.empty() ? default_system_prompt(model_) : std::move(s); }
 
 ChatPrompt ChatSession::build_prompt(std::string_view query) const {
-  const GenerationParams& p = const_cast<ChatSession*>(this)->sampler_.params();
+  const GenerationParams& p = sampler_.params();
   if (is_qwen1(model_)) return make_context_qwen1(tok_, query, history_, system_, p.max_window_size, p.chat_format);
   return chatml_prompt_within(model_, tok_, system_, history_, query);
 }
