@@ -257,7 +257,7 @@ TEST(ServeHttp, ClientDisconnectMidStreamFreesTheSlot) {
   c.send(req);
   EXPECT_EQ(chunks, 3);
   // The slot is freed at the next token; a new request is served at once.
-  for (int i = 0; i < 200 && s.server->stats().busy > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  for (int i = 0; i < 2000 && s.server->stats().busy > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   EXPECT_EQ(s.server->stats().busy, 0);
   EXPECT_EQ(s.server->stats().cancelled, 1);
   json next = {{"messages", {{{"role", "user"}, {"content", "q"}}}}, {"max_tokens", 2}};
