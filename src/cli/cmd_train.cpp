@@ -207,7 +207,7 @@ Registrar reg{{"train", "continued pretraining / SFT, full or LoRA", [](CLI::App
                  opt(app, r, "lora_rank", &r.lora.rank, "LoRA rank");
                  opt(app, r, "lora_alpha", &r.lora.alpha, "LoRA alpha");
                  opt(app, r, "lora_dropout", &r.lora.dropout, "LoRA dropout");
-                 opt(app, r, "lora_target", &r.lora_target, "comma list of q_proj,...,down_proj or all");
+                 opt(app, r, "lora_target", &r.lora_target, "comma list of modules (Qwen2/3 q_proj..down_proj, Qwen1 c_attn,c_proj,w1,w2) or all");
                  opt(app, r, "fail_on_bad_record", &r.d.fail_on_bad_record, "stop at the first bad record");
                  opt(app, r, "logging_steps", &r.logging_steps, "print a log line every N steps (--log-json keeps every step)");
                  return [o]() { return run_train(*o); };

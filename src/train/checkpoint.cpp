@@ -2,6 +2,7 @@
 #include "devops_model/core/json_file.h"
 #include "devops_model/train/checkpoint.h"
 
+#include <charconv>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -20,6 +21,13 @@ namespace {
 
 const ModelFamilyLoader& loader_for(const ModelConfig& c) {
   return c.family == ModelFamily::kQwen1 ? qwen1_family() : qwen2_family();
+}
+
+// A float as the double with its shortest decimal form: 0.1f is written 0.1, not 0.10000000149011612.
+double shortest(float f) {
+  char buf[32];
+  const auto r = std::to_chars(buf, buf + sizeof buf, f);
+  return std::strtod(std::string(buf, r.ptr).c_str(), nullptr);
 }
 
 nlohmann::json read_json_or_null(const std::string& path) {
@@ -96,19 +104,13 @@ void copy_tokenizer_files(const std::string& from, const std::string& to) {
 
 void write_lora_adapter(TrainModel& m, const std::string& dir, const std::string& base_model) {
   std::vector<std::pair<std::string, TensorView>> t;
-  std::vector<std::string> targets;
-  for (Param& p : m.lora_params()) {
-    t.emplace_back("base_model.model." + p.name, p.value.view());
-    // module name = the projection ("q_proj") before ".lora_A.weight"
-    const std::string mod = p.name.substr(0, p.name.find(".lora_"));
-    const std::string leaf = mod.substr(mod.rfind('.') + 1);
-    if (std::find(targets.begin(), targets.end(), leaf) == targets.end()) targets.push_back(leaf);
-  }
+  for (Param& p : m.lora_params()) t.emplace_back("base_model.model." + p.name, p.value.view());
+  const std::vector<std::string> targets = m.lora_target_modules();
   write_safetensors(dir + "/adapter_model.safetensors", t);
   const LoraConfig& lc = m.lora_config();
   nlohmann::json j = {{"peft_type", "LORA"},         {"task_type", "CAUSAL_LM"},
-                      {"r", lc.rank},                {"lora_alpha", lc.alpha},
-                      {"lora_dropout", lc.dropout},  {"target_modules", targets},
+                      {"r", lc.rank},                {"lora_alpha", shortest(lc.alpha)},
+                      {"lora_dropout", shortest(lc.dropout)},  {"target_modules", targets},
                       {"bias", "none"},              {"fan_in_fan_out", false},
                       {"inference_mode", true},      {"base_model_name_or_path", base_model}};
   write_file_atomic(dir + "/adapter_config.json", j.dump(2) + "\n");

@@ -1,5 +1,4 @@
 // Merging a PEFT LoRA adapter into its base checkpoint (see checkpoint.h).
-#include <algorithm>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -26,11 +25,16 @@ LoraConfig read_adapter_config(const std::string& path) {
   if (j.value("use_rslora", false)) fail(ErrorKind::kUnsupported, path, ": use_rslora is not supported");
   const auto& t = j.value("target_modules", nlohmann::json::array());
   if (t.is_string()) {
-    c.targets.push_back(t.get<std::string>());
+    c.targets_regex = t.get<std::string>();  // PEFT: a string is a regex matched against the whole module name
+  } else if (t.is_array()) {
+    for (const auto& x : t) {
+      if (!x.is_string()) fail(ErrorKind::kFormat, path, ": target_modules: expected strings");
+      c.targets.push_back(x.get<std::string>());
+    }
   } else {
-    for (const auto& x : t) c.targets.push_back(x.get<std::string>());
+    fail(ErrorKind::kFormat, path, ": target_modules: expected a list or a string");
   }
-  if (c.targets.empty()) fail(ErrorKind::kFormat, path, ": empty target_modules");
+  if (c.targets.empty() && c.targets_regex.empty()) fail(ErrorKind::kFormat, path, ": empty target_modules");
   return c;
 }
 
@@ -41,7 +45,11 @@ void merge_lora_checkpoint(const std::string& model_dir, const std::string& adap
   auto base = Model::load(model_dir);
   auto tm = TrainModel::from_model(*base);
   base.reset();
-  tm->enable_lora(cfg, 0);
+  try {
+    tm->enable_lora(cfg, 0);
+  } catch (const Error& e) {
+    fail(ErrorKind::kFormat, adapter_dir, "/adapter_config.json: ", e.what());
+  }
   auto f = SafetensorsFile::open(adapter_dir + "/adapter_model.safetensors");
   for (Param& p : tm->lora_params()) {
     const std::string name = "base_model.model." + p.name;
@@ -50,28 +58,7 @@ void merge_lora_checkpoint(const std::string& model_dir, const std::string& adap
     if (static_cast<int64_t>(v.size()) != p.numel()) fail(ErrorKind::kFormat, f->path(), ": ", name, ": wrong shape");
     std::copy(v.begin(), v.end(), p.v());
   }
-  // W[out, in] += (alpha / r) * B[out, r] @ A[r, in], in double for each element.
-  const double scale = static_cast<double>(cfg.alpha) / cfg.rank;
-  auto& lora = tm->lora_params();
-  for (size_t k = 0; k + 1 < lora.size(); k += 2) {
-    Param& A = lora[k];
-    Param& B = lora[k + 1];
-    const std::string module = A.name.substr(0, A.name.find(".lora_A."));
-    Param* W = tm->find(module + ".weight");
-    if (!W) fail(ErrorKind::kFormat, model_dir, ": no weight for LoRA module ", module);
-    const int64_t r = A.value.shape()[0], in = A.value.shape()[1], out = B.value.shape()[0];
-    if (W->value.shape()[0] != out || W->value.shape()[1] != in)
-      fail(ErrorKind::kFormat, adapter_dir, ": ", module, ": adapter shape does not match the base weight");
-    float* w = W->v();
-    const float* a = A.v();
-    const float* b = B.v();
-    for (int64_t o = 0; o < out; ++o)
-      for (int64_t i = 0; i < in; ++i) {
-        double acc = 0;
-        for (int64_t j = 0; j < r; ++j) acc += static_cast<double>(b[o * r + j]) * a[j * in + i];
-        w[o * in + i] += static_cast<float>(scale * acc);
-      }
-  }
+  tm->merge_lora();
   const std::string tmp = out_dir + ".tmp";
   std::error_code ec;
   fs::remove_all(tmp, ec);

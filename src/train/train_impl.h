@@ -24,8 +24,17 @@ struct LayerActs {
   std::array<LoraActs, static_cast<size_t>(Proj::kCount)> lora;
 };
 
+// Where a projection's adapter lives: lora_[a] is A, lora_[a + 1] is B, whose rows from row0 are this
+// projection's. Projections of one fused module (Qwen1 c_attn) share A and its dropped-out input, which
+// the first of them (`owner`) computes.
+struct LoraSlot {
+  int a = -1;  // -1 = no adapter
+  int64_t row0 = 0;
+  int owner = -1;  // Proj index that computes A·dropout(x) for this module
+};
+
 struct TrainModel::Impl {
-  std::vector<std::array<int, static_cast<size_t>(Proj::kCount)>> lora;  // index of lora_A in lora_, -1 = none
+  std::vector<std::array<LoraSlot, static_cast<size_t>(Proj::kCount)>> lora;
   std::vector<LayerActs> acts;
   std::vector<float> xf, hf, rstdf;  // final norm input (N,C), output (N,C), rstd (N)
 };

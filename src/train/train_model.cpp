@@ -3,7 +3,6 @@
 
 #include <cmath>
 #include <cstring>
-#include <random>
 
 #include "devops_model/core/error.h"
 #include "devops_model/model/model.h"
@@ -58,7 +57,6 @@ TrainModel::TrainModel(const ModelConfig& config, const ModelWeights& weights)
   assign(w_, false);
   assign(g_, true);
   impl_->lora.assign(static_cast<size_t>(config_.num_layers), {});
-  for (auto& l : impl_->lora) l.fill(-1);
 }
 
 std::unique_ptr<TrainModel> TrainModel::from_model(const Model& m) {
@@ -66,48 +64,6 @@ std::unique_ptr<TrainModel> TrainModel::from_model(const Model& m) {
 }
 
 TrainModel::~TrainModel() = default;
-
-void TrainModel::enable_lora(const LoraConfig& cfg, uint64_t seed) {
-  std::vector<bool> on(static_cast<size_t>(Proj::kCount), false);
-  for (const std::string& t : cfg.targets) {
-    bool found = false;
-    for (int p = 0; p < static_cast<int>(Proj::kCount); ++p) {
-      if (t == "all" || t == proj_name(static_cast<Proj>(p))) {
-        on[static_cast<size_t>(p)] = true;
-        found = true;
-      }
-    }
-    if (!found) fail(ErrorKind::kInvalidArgument, "lora_target: unknown module '", t, "'");
-  }
-  if (cfg.rank <= 0) fail(ErrorKind::kInvalidArgument, "lora_rank must be > 0");
-  lora_cfg_ = cfg;
-  lora_on_ = true;
-  lora_.clear();
-  std::mt19937_64 rng(seed);
-  const int64_t C = config_.hidden_size, Q = config_.q_dim(), KVD = config_.kv_dim(), F = config_.intermediate_size;
-  for (int l = 0; l < config_.num_layers; ++l) {
-    for (int p = 0; p < static_cast<int>(Proj::kCount); ++p) {
-      if (!on[static_cast<size_t>(p)]) continue;
-      const Proj pj = static_cast<Proj>(p);
-      int64_t in = C, out = C;
-      if (pj == Proj::kQ) out = Q;
-      if (pj == Proj::kK || pj == Proj::kV) out = KVD;
-      if (pj == Proj::kO) in = Q;
-      if (pj == Proj::kGate || pj == Proj::kUp) out = F;
-      if (pj == Proj::kDown) in = F;
-      const std::string m = proj_module(l, pj);
-      Param a{m + ".lora_A.weight", Tensor::zeros_f32({cfg.rank, in}), Tensor::zeros_f32({cfg.rank, in}), false};
-      Param b{m + ".lora_B.weight", Tensor::zeros_f32({out, cfg.rank}), Tensor::zeros_f32({out, cfg.rank}), false};
-      // kaiming_uniform_(a=sqrt(5)) on (rank, in): bound = 1 / sqrt(in)
-      std::uniform_real_distribution<float> u(-1.0f / std::sqrt(static_cast<float>(in)),
-                                              1.0f / std::sqrt(static_cast<float>(in)));
-      for (int64_t k = 0; k < a.numel(); ++k) a.v()[k] = u(rng);
-      impl_->lora[static_cast<size_t>(l)][static_cast<size_t>(p)] = static_cast<int>(lora_.size());
-      lora_.push_back(std::move(a));
-      lora_.push_back(std::move(b));
-    }
-  }
-}
 
 std::vector<Param*> TrainModel::trainable() {
   std::vector<Param*> out;

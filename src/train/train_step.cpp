@@ -23,10 +23,15 @@ struct Lin {
   float* dw = nullptr;  // null when frozen
   float* db = nullptr;
   int64_t in = 0, out = 0;
-  Param* A = nullptr;  // (r, in)
-  Param* B = nullptr;  // (out, r)
-  LoraActs* la = nullptr;
-  float scale = 0.f;    // alpha / r
+  // LoRA (when A is set): A (r, in); B (out, r) = this projection's rows of the module's B.
+  const float* A = nullptr;
+  float* dA = nullptr;
+  const float* B = nullptr;
+  float* dB = nullptr;
+  int64_t r = 0;
+  LoraActs* la = nullptr;  // the module's: dropped-out input and A·x, shared by fused projections
+  bool computes_ax = true;  // false: a fused sibling already filled la in this forward
+  float scale = 0.f;        // alpha / r
   float dropout = 0.f;
 };
 
@@ -38,41 +43,44 @@ void add_into(float* x, const float* y, int64_t n) {
 void lin_fwd(const Lin& L, const float* x, int64_t N, float* y, std::mt19937_64* rng) {
   linear_forward(x, L.w, L.b, N, L.in, L.out, y);
   if (!L.A) return;
-  const int64_t r = L.A->value.shape()[0];
-  const float* xin = x;
-  if (L.dropout > 0.f) {
-    L.la->xd.resize(static_cast<size_t>(N * L.in));
-    L.la->mask.resize(L.la->xd.size());
-    std::bernoulli_distribution keep(1.0 - L.dropout);
-    const float inv = 1.0f / (1.0f - L.dropout);
-    for (size_t i = 0; i < L.la->xd.size(); ++i) {
-      L.la->mask[i] = keep(*rng) ? 1 : 0;
-      L.la->xd[i] = L.la->mask[i] ? x[i] * inv : 0.f;
+  const int64_t r = L.r;
+  if (L.computes_ax) {
+    const float* xin = x;
+    if (L.dropout > 0.f) {
+      L.la->xd.resize(static_cast<size_t>(N * L.in));
+      L.la->mask.resize(L.la->xd.size());
+      std::bernoulli_distribution keep(1.0 - L.dropout);
+      const float inv = 1.0f / (1.0f - L.dropout);
+      for (size_t i = 0; i < L.la->xd.size(); ++i) {
+        L.la->mask[i] = keep(*rng) ? 1 : 0;
+        L.la->xd[i] = L.la->mask[i] ? x[i] * inv : 0.f;
+      }
+      xin = L.la->xd.data();
     }
-    xin = L.la->xd.data();
+    L.la->ax.resize(static_cast<size_t>(N * r));
+    linear_forward(xin, L.A, nullptr, N, L.in, r, L.la->ax.data());
   }
-  L.la->ax.resize(static_cast<size_t>(N * r));
-  linear_forward(xin, L.A->v(), nullptr, N, L.in, r, L.la->ax.data());
   std::vector<float> tmp(static_cast<size_t>(N * L.out));
-  linear_forward(L.la->ax.data(), L.B->v(), nullptr, N, r, L.out, tmp.data());
+  linear_forward(L.la->ax.data(), L.B, nullptr, N, r, L.out, tmp.data());
   for (size_t i = 0; i < tmp.size(); ++i) y[i] += tmp[i] * L.scale;
 }
 
-// dx (N, in) += dy W (+ LoRA path); parameter grads += where trainable.
+// dx (N, in) += dy W (+ LoRA path); parameter grads += where trainable. Fused projections each add
+// their share of dA and dx (the module's gradient is their sum).
 void lin_bwd(const Lin& L, const float* dy, const float* x, int64_t N, float* dx) {
   linear_backward(dy, x, L.w, N, L.in, L.out, dx, L.dw, L.db);
   if (!L.A) return;
-  const int64_t r = L.A->value.shape()[0];
+  const int64_t r = L.r;
   std::vector<float> dys(static_cast<size_t>(N * L.out)), dax(static_cast<size_t>(N * r), 0.f);
   for (size_t i = 0; i < dys.size(); ++i) dys[i] = dy[i] * L.scale;
-  linear_backward(dys.data(), L.la->ax.data(), L.B->v(), N, r, L.out, dax.data(), L.B->g(), nullptr);
+  linear_backward(dys.data(), L.la->ax.data(), L.B, N, r, L.out, dax.data(), L.dB, nullptr);
   if (L.dropout > 0.f) {
     std::vector<float> dxd(static_cast<size_t>(N * L.in), 0.f);
-    linear_backward(dax.data(), L.la->xd.data(), L.A->v(), N, L.in, r, dxd.data(), L.A->g(), nullptr);
+    linear_backward(dax.data(), L.la->xd.data(), L.A, N, L.in, r, dxd.data(), L.dA, nullptr);
     const float inv = 1.0f / (1.0f - L.dropout);
     for (size_t i = 0; i < dxd.size(); ++i) dx[i] += L.la->mask[i] ? dxd[i] * inv : 0.f;
   } else {
-    linear_backward(dax.data(), x, L.A->v(), N, L.in, r, dx, L.A->g(), nullptr);
+    linear_backward(dax.data(), x, L.A, N, L.in, r, dx, L.dA, nullptr);
   }
 }
 
@@ -122,11 +130,15 @@ double TrainModel::run(const int32_t* ids, const int32_t* labels, int64_t B, int
                  const TensorView& db, int64_t in, int64_t out) {
     Lin L{w.f32(), b.empty() ? nullptr : b.f32(), base_grads ? mut(dw) : nullptr,
           base_grads ? mut(db) : nullptr, in, out};
-    const int ai = lora_on_ ? I.lora[static_cast<size_t>(l)][static_cast<size_t>(p)] : -1;
-    if (ai >= 0) {
-      L.A = &lora_[static_cast<size_t>(ai)];
-      L.B = &lora_[static_cast<size_t>(ai) + 1];
-      L.la = &I.acts[static_cast<size_t>(l)].lora[static_cast<size_t>(p)];
+    const LoraSlot s = lora_on_ ? I.lora[static_cast<size_t>(l)][static_cast<size_t>(p)] : LoraSlot{};
+    if (s.a >= 0) {
+      Param& A = lora_[static_cast<size_t>(s.a)];
+      Param& Bm = lora_[static_cast<size_t>(s.a) + 1];
+      L.r = A.value.shape()[0];
+      L.A = A.v(), L.dA = A.g();
+      L.B = Bm.v() + s.row0 * L.r, L.dB = Bm.g() + s.row0 * L.r;
+      L.la = &I.acts[static_cast<size_t>(l)].lora[static_cast<size_t>(s.owner)];
+      L.computes_ax = s.owner == static_cast<int>(p);
       L.scale = lora_cfg_.alpha / static_cast<float>(lora_cfg_.rank);
       L.dropout = backward ? lora_cfg_.dropout : 0.f;
     }

@@ -209,7 +209,7 @@ void model_fd(bool qwen3, bool lora) {
   w.lm_head = mk({c.vocab_size, C}, 0.3f);
   TrainModel tm(c, w);
   if (lora) {
-    tm.enable_lora(LoraConfig{2, 4.f, 0.f, {"all"}}, 3);
+    tm.enable_lora(LoraConfig{2, 4.f, 0.f, {"all"}, {}}, 3);
     for (Param& p : tm.lora_params())  // non-zero B so A gets a gradient
       for (int64_t i = 0; i < p.numel(); ++i) p.v()[i] += 0.2f * std::sin(float(i + 1));
   }
@@ -233,6 +233,7 @@ void model_fd(bool qwen3, bool lora) {
 TEST(GradCheck, WholeModelQwen3Switches) { model_fd(true, false); }
 TEST(GradCheck, WholeModelQwen1Shape) { model_fd(false, false); }
 TEST(GradCheck, WholeModelLoraAllTargets) { model_fd(true, true); }
+TEST(GradCheck, WholeModelLoraQwen1FusedCAttn) { model_fd(false, true); }  // q/k/v share one A
 
 }  // namespace
 }  // namespace dm

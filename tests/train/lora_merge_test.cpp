@@ -14,15 +14,15 @@
 namespace dm {
 namespace {
 
-TEST(MergeLora, MergedCheckpointMatchesBasePlusAdapter) {
-  const std::string base_dir = test::fixture("tiny-qwen2");
-  const std::string w = test::temp_dir("merge_lora");
+void check_merge(const std::string& fixture, const std::vector<std::string>& targets) {
+  const std::string base_dir = test::fixture(fixture);
+  const std::string w = test::temp_dir("merge_lora_" + fixture);
   auto base = Model::load(base_dir);
   auto tm = TrainModel::from_model(*base);
   LoraConfig lc;
   lc.rank = 4;
   lc.alpha = 8.f;
-  lc.targets = {"q_proj", "v_proj", "down_proj"};
+  lc.targets = targets;
   tm->enable_lora(lc, 7);
   std::mt19937 rng(3);
   std::normal_distribution<float> nd(0.f, 0.05f);
@@ -65,6 +65,11 @@ TEST(MergeLora, MergedCheckpointMatchesBasePlusAdapter) {
   EXPECT_LT(max_diff, 1e-4);        // ... and the merged weights reproduce it
   std::filesystem::remove_all(w);
 }
+
+TEST(MergeLora, MergedCheckpointMatchesBasePlusAdapter) { check_merge("tiny-qwen2", {"q_proj", "v_proj", "down_proj"}); }
+
+// Qwen1: one adapter on the fused c_attn (shared A, B over q|k|v rows), attn.c_proj only, and w2 (gate).
+TEST(MergeLora, Qwen1FusedCAttnMergesIntoQkv) { check_merge("tiny-qwen1", {"c_attn", "attn.c_proj", "w2"}); }
 
 TEST(MergeLora, ConvertNeedsExactlyOneMode) {
   auto r = test::run_cmd(test::cli() + " convert --out /tmp/unused_dm_convert");

@@ -18,7 +18,7 @@ class Model;
 
 // One trainable tensor: f32 value, gradient of the same shape, and whether AdamW decays it.
 struct Param {
-  std::string name;  // canonical HF-Qwen2 name, or PEFT-style "...q_proj.lora_A.weight"
+  std::string name;  // canonical HF-Qwen2 name, or the PEFT module name + ".lora_A.weight" / ".lora_B.weight"
   Tensor value, grad;
   bool decay = false;  // 2-D base weight matrices only (not norms, biases, LoRA)
   float* v() { return value.f32(); }
@@ -31,13 +31,23 @@ struct LoraConfig {
   int rank = 8;
   float alpha = 16.f;
   float dropout = 0.f;
-  std::vector<std::string> targets;  // any of q_proj k_proj v_proj o_proj gate_proj up_proj down_proj ("all")
+  // Modules by PEFT's list rule (a name or a dotted suffix of one) in the family's own names: Qwen2/3
+  // q_proj k_proj v_proj o_proj gate_proj up_proj down_proj; Qwen1 c_attn (q/k/v fused, one adapter),
+  // c_proj (attn.c_proj, mlp.c_proj), w1, w2. "all" = every linear module of the decoder layers.
+  std::vector<std::string> targets;
+  std::string targets_regex;  // PEFT's string form of target_modules: full match of the module name
 };
 
 // Projection slots a LoRA adapter can attach to (order = LayerWeights fields).
 enum class Proj { kQ, kK, kV, kO, kGate, kUp, kDown, kCount };
 const char* proj_name(Proj p);                 // "q_proj", ...
 std::string proj_module(int layer, Proj p);    // "model.layers.0.self_attn.q_proj"
+// The module an adapter on this projection belongs to, as PEFT names it on the family's HF model:
+// "model.layers.0.self_attn.q_proj"; Qwen1 "transformer.h.0.attn.c_attn" (for q, k and v).
+std::string lora_module(const ModelConfig& c, int layer, Proj p);
+// target_modules for adapter_config.json that select exactly `enabled` (layer-free module names such as
+// "attn.c_proj"), each as short as possible.
+std::vector<std::string> lora_target_modules(const ModelConfig& c, const std::vector<std::string>& enabled);
 
 class TrainModel {
  public:
@@ -51,8 +61,12 @@ class TrainModel {
   const ModelWeights& weights() const { return w_; }
 
   // Adds adapters on the configured targets of every layer with A ~ kaiming-uniform(seed), B = 0 (PEFT's
-  // init) and freezes the base. Error(kInvalidArgument) on an unknown target.
+  // init) and freezes the base. Error(kInvalidArgument) on a target that names no module.
   void enable_lora(const LoraConfig& cfg, uint64_t seed);
+  // target_modules that re-create exactly the enabled adapters (for adapter_config.json).
+  std::vector<std::string> lora_target_modules() const;
+  // Folds every adapter into its base weight: W += (alpha / r) * B A (the adapters stay as they are).
+  void merge_lora();
   bool lora_enabled() const { return lora_on_; }
   const LoraConfig& lora_config() const { return lora_cfg_; }
   // Seed for LoRA dropout masks (changes every call of forward_backward).
