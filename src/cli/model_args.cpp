@@ -9,15 +9,18 @@ namespace dm::cli {
 void ModelArgs::add(CLI::App& app, bool required) {
   auto* o = app.add_option("--model,-m", dir, "Hugging Face model directory");
   if (required) o->required();
-  app.add_option("--dtype", dtype, "weights as stored (bf16 stays bf16) or converted to f32")
-      ->check(CLI::IsMember({"stored", "f32"}));
+  app.add_option("--dtype", dtype,
+                 "weights as stored (bf16 stays bf16), converted to f32, or linear layers quantized to q8_0 at load")
+      ->check(CLI::IsMember({"stored", "f32", "q8_0"}));
   add_threads_option(app, &threads);
 }
 
 std::unique_ptr<Model> ModelArgs::load() const {
   apply_threads(threads);
   LoadOptions o;
-  o.weights = dtype == "f32" ? LoadOptions::WeightDType::kF32 : LoadOptions::WeightDType::kAsStored;
+  o.weights = dtype == "f32"    ? LoadOptions::WeightDType::kF32
+              : dtype == "q8_0" ? LoadOptions::WeightDType::kQ8_0
+                                : LoadOptions::WeightDType::kAsStored;
   return Model::load(dir, o);
 }
 

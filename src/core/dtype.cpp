@@ -1,5 +1,6 @@
 #include "devops_model/core/dtype.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "devops_model/core/error.h"
@@ -19,8 +20,18 @@ constexpr DTypeInfo kInfo[] = {
 };
 }  // namespace
 
-size_t dtype_size(DType t) { return kInfo[static_cast<int>(t)].size; }
-const char* dtype_name(DType t) { return kInfo[static_cast<int>(t)].name; }
+size_t dtype_size(DType t) {
+  DM_CHECK(t != DType::kQ8_0, "Q8_0 has no per-element size");
+  return kInfo[static_cast<int>(t)].size;
+}
+
+size_t dtype_bytes(DType t, int64_t n) {
+  if (t != DType::kQ8_0) return static_cast<size_t>(n) * kInfo[static_cast<int>(t)].size;
+  DM_CHECK(n % kQ8Block == 0, "Q8_0: ", n, " elements is not a whole number of blocks");
+  return static_cast<size_t>(n / kQ8Block) * kQ8BlockBytes;
+}
+
+const char* dtype_name(DType t) { return t == DType::kQ8_0 ? "Q8_0" : kInfo[static_cast<int>(t)].name; }
 
 bool parse_dtype(std::string_view name, DType* out) {
   for (const auto& i : kInfo) {
@@ -97,8 +108,33 @@ void convert_to_f32(DType t, const void* src, float* dst, size_t n) {
       for (size_t i = 0; i < n; ++i) dst[i] = f16_to_f32(s[i]);
       return;
     }
+    case DType::kQ8_0: {
+      DM_CHECK(n % kQ8Block == 0, "Q8_0: partial block");
+      const auto* b = static_cast<const uint8_t*>(src);
+      for (size_t i = 0; i < n; i += kQ8Block, b += kQ8BlockBytes) {
+        float d;
+        std::memcpy(&d, b, 4);
+        const auto* q = reinterpret_cast<const int8_t*>(b + 4);
+        for (int64_t j = 0; j < kQ8Block; ++j) dst[i + static_cast<size_t>(j)] = d * static_cast<float>(q[j]);
+      }
+      return;
+    }
     default:
       fail(ErrorKind::kUnsupported, "cannot convert ", dtype_name(t), " to F32");
+  }
+}
+
+void quantize_q8_0(const float* src, void* dst, size_t n) {
+  DM_CHECK(n % kQ8Block == 0, "Q8_0: partial block");
+  auto* b = static_cast<uint8_t*>(dst);
+  for (size_t i = 0; i < n; i += kQ8Block, b += kQ8BlockBytes) {
+    float amax = 0.f;
+    for (int64_t j = 0; j < kQ8Block; ++j) amax = std::max(amax, std::fabs(src[i + static_cast<size_t>(j)]));
+    const float d = amax / 127.f;
+    std::memcpy(b, &d, 4);
+    auto* q = reinterpret_cast<int8_t*>(b + 4);
+    for (int64_t j = 0; j < kQ8Block; ++j)
+      q[j] = d == 0.f ? int8_t{0} : static_cast<int8_t>(std::lround(src[i + static_cast<size_t>(j)] / d));
   }
 }
 

@@ -76,7 +76,8 @@ void matmul_group(const float* x, int64_t T, std::span<const MatmulTarget> targe
   for (size_t i = 0; i < targets.size(); ++i) {
     const TensorView& w = targets[i].w;
     DM_CHECK(w.shape.size() == 2, "weight must be 2-D");
-    DM_CHECK(w.dtype == DType::kF32 || w.dtype == DType::kBF16 || w.dtype == DType::kF16);
+    DM_CHECK(w.dtype == DType::kF32 || w.dtype == DType::kBF16 || w.dtype == DType::kF16 || w.dtype == DType::kQ8_0);
+    DM_CHECK(w.dtype != DType::kQ8_0 || w.shape[1] % kQ8Block == 0, "Q8_0 rows must be whole blocks");
     DM_CHECK(K < 0 || w.shape[1] == K, "matmul_group: all weights must share the input width");
     K = w.shape[1];
     first_block[i + 1] = first_block[i] + (w.shape[0] + block - 1) / block;
@@ -108,10 +109,8 @@ namespace kernels {
 void matmul_rows_scalar(const float* x, int64_t T, int64_t K, DType wt, const void* w, int64_t n0, int64_t n1,
                         float* y, int64_t ldy) {
   std::vector<float> row(static_cast<size_t>(K));
-  const size_t esz = dtype_size(wt);
   for (int64_t n = n0; n < n1; ++n) {
-    convert_to_f32(wt, static_cast<const uint8_t*>(w) + static_cast<size_t>(n * K) * esz, row.data(),
-                   static_cast<size_t>(K));
+    convert_to_f32(wt, static_cast<const uint8_t*>(w) + dtype_bytes(wt, n * K), row.data(), static_cast<size_t>(K));
     for (int64_t t = 0; t < T; ++t) {
       const float* xr = x + t * K;
       float acc = 0.0f;

@@ -16,9 +16,23 @@ namespace dm::kernels {
 
 namespace {
 
+// Q8_0: 8 elements from a multiple of 8 stay inside one block (rows are whole blocks): d * q.
+inline const uint8_t* q8_block(const void* base, int64_t idx) {
+  return static_cast<const uint8_t*>(base) + static_cast<uint64_t>(idx) / kQ8Block * kQ8BlockBytes;
+}
+inline float q8_scale(const uint8_t* blk) {
+  float d;
+  __builtin_memcpy(&d, blk, 4);
+  return d;
+}
+
 template <DType WT>
 inline __m256 load_w(const void* base, int64_t idx) {
-  if constexpr (WT == DType::kF32) {
+  if constexpr (WT == DType::kQ8_0) {
+    const uint8_t* blk = q8_block(base, idx);
+    __m128i q = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk + 4 + static_cast<uint64_t>(idx) % kQ8Block));
+    return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)), _mm256_set1_ps(q8_scale(blk)));
+  } else if constexpr (WT == DType::kF32) {
     return _mm256_loadu_ps(static_cast<const float*>(base) + idx);
   } else if constexpr (WT == DType::kBF16) {
     __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(base) + idx));
@@ -31,7 +45,10 @@ inline __m256 load_w(const void* base, int64_t idx) {
 
 template <DType WT>
 inline float load_w1(const void* base, int64_t idx) {
-  if constexpr (WT == DType::kF32) {
+  if constexpr (WT == DType::kQ8_0) {
+    const uint8_t* blk = q8_block(base, idx);
+    return q8_scale(blk) * static_cast<float>(static_cast<int8_t>(blk[4 + static_cast<uint64_t>(idx) % kQ8Block]));
+  } else if constexpr (WT == DType::kF32) {
     return static_cast<const float*>(base)[idx];
   } else if constexpr (WT == DType::kBF16) {
     return bf16_to_f32(static_cast<const uint16_t*>(base)[idx]);
@@ -96,6 +113,7 @@ void matmul_rows_avx2(const float* x, int64_t T, int64_t K, DType wt, const void
     case DType::kF32: return rows<DType::kF32>(x, T, K, w, n0, n1, y, ldy);
     case DType::kBF16: return rows<DType::kBF16>(x, T, K, w, n0, n1, y, ldy);
     case DType::kF16: return rows<DType::kF16>(x, T, K, w, n0, n1, y, ldy);
+    case DType::kQ8_0: return rows<DType::kQ8_0>(x, T, K, w, n0, n1, y, ldy);
     default: return matmul_rows_scalar(x, T, K, wt, w, n0, n1, y, ldy);
   }
 }

@@ -21,9 +21,23 @@ namespace dm::kernels {
 
 namespace {
 
+// Q8_0 (rows are whole blocks, so 16 elements from a multiple of 16 never cross a block): d * q.
+inline const uint8_t* q8_block(const void* base, int64_t idx) {
+  return static_cast<const uint8_t*>(base) + static_cast<uint64_t>(idx) / kQ8Block * kQ8BlockBytes;
+}
+inline __m512 q8_scale(const uint8_t* blk) {
+  float d;
+  __builtin_memcpy(&d, blk, 4);
+  return _mm512_set1_ps(d);
+}
+
 template <DType WT>
 inline __m512 load_w_full(const void* base, int64_t idx) {
-  if constexpr (WT == DType::kF32) {
+  if constexpr (WT == DType::kQ8_0) {
+    const uint8_t* blk = q8_block(base, idx);
+    __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 4 + static_cast<uint64_t>(idx) % kQ8Block));
+    return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q)), q8_scale(blk));
+  } else if constexpr (WT == DType::kF32) {
     return _mm512_loadu_ps(static_cast<const float*>(base) + idx);
   } else if constexpr (WT == DType::kBF16) {
     __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const uint16_t*>(base) + idx));
@@ -36,7 +50,11 @@ inline __m512 load_w_full(const void* base, int64_t idx) {
 
 template <DType WT>
 inline __m512 load_w(const void* base, int64_t idx, __mmask16 m) {
-  if constexpr (WT == DType::kF32) {
+  if constexpr (WT == DType::kQ8_0) {
+    const uint8_t* blk = q8_block(base, idx);
+    __m128i q = _mm_maskz_loadu_epi8(m, blk + 4 + static_cast<uint64_t>(idx) % kQ8Block);
+    return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q)), q8_scale(blk));
+  } else if constexpr (WT == DType::kF32) {
     return _mm512_maskz_loadu_ps(m, static_cast<const float*>(base) + idx);
   } else if constexpr (WT == DType::kBF16) {
     __m256i h = _mm256_maskz_loadu_epi16(m, static_cast<const uint16_t*>(base) + idx);
@@ -108,6 +126,7 @@ void matmul_rows_avx512(const float* x, int64_t T, int64_t K, DType wt, const vo
     case DType::kF32: return rows<DType::kF32>(x, T, K, w, n0, n1, y, ldy);
     case DType::kBF16: return rows<DType::kBF16>(x, T, K, w, n0, n1, y, ldy);
     case DType::kF16: return rows<DType::kF16>(x, T, K, w, n0, n1, y, ldy);
+    case DType::kQ8_0: return rows<DType::kQ8_0>(x, T, K, w, n0, n1, y, ldy);
     default: return matmul_rows_scalar(x, T, K, wt, w, n0, n1, y, ldy);
   }
 }

@@ -6,6 +6,7 @@
 #include "devops_model/core/json_file.h"
 #include "devops_model/core/error.h"
 #include "devops_model/core/mapped_file.h"
+#include "devops_model/core/threads.h"
 #include "devops_model/model/family.h"
 #include "devops_model/model/model.h"
 
@@ -18,6 +19,26 @@ Tensor* WeightStore::owner_of(const TensorView& v) {
     if (t.data() == v.data) return &t;
   return nullptr;
 }
+
+namespace {
+
+// Q8_0 copy of a (N, K) matrix, row by row in parallel; K is a multiple of kQ8Block.
+TensorView quantize_matrix(const TensorView& t, WeightStore& store) {
+  const int64_t N = t.shape[0], K = t.shape[1];
+  Tensor q(DType::kQ8_0, t.shape);
+  auto* dst = static_cast<uint8_t*>(q.data());
+  const auto* src = static_cast<const uint8_t*>(t.data);
+  parallel_for(N, [&](int64_t r0, int64_t r1) {
+    std::vector<float> row(static_cast<size_t>(K));
+    for (int64_t r = r0; r < r1; ++r) {
+      convert_to_f32(t.dtype, src + dtype_bytes(t.dtype, r * K), row.data(), row.size());
+      quantize_q8_0(row.data(), dst + dtype_bytes(DType::kQ8_0, r * K), row.size());
+    }
+  });
+  return store.own(std::move(q));
+}
+
+}  // namespace
 
 std::unique_ptr<Model> Model::load(const std::string& dir, const LoadOptions& opts) {
   const std::string cfg_path = (fs::path(dir) / "config.json").string();
@@ -56,6 +77,14 @@ std::unique_ptr<Model> Model::load(const std::string& dir, const LoadOptions& op
       const void* key = t.data;
       t = store->own(std::move(f));
       done[key] = t;
+    });
+  }
+  if (opts.weights == LoadOptions::WeightDType::kQ8_0) {
+    // The linear layers only: the embedding is read a row per token (a tied lm_head gets its own copy).
+    w.for_each([&](const std::string& name, TensorView& t) {
+      if (t.empty() || t.shape.size() != 2 || name == "model.embed_tokens.weight") return;
+      if (t.shape[1] % kQ8Block != 0) return;  // stays as stored
+      t = quantize_matrix(t, *store);
     });
   }
   store->keep(std::move(ckpt));

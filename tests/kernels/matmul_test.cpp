@@ -66,6 +66,36 @@ TEST_P(MatmulIsaTest, SimdMatchesScalarOnOddShapesAndOffsets) {
 INSTANTIATE_TEST_SUITE_P(WeightTypes, MatmulIsaTest, testing::Values(DType::kF32, DType::kBF16, DType::kF16),
                          [](const auto& i) { return std::string(dtype_name(i.param)); });
 
+// Q8_0 (rows are whole 32-element blocks): the scalar kernel equals an f32 product with the dequantized
+// weights, and every SIMD kernel matches the scalar one, on odd row/token counts and misaligned x.
+TEST(MatmulQ8, SimdMatchesScalarAndScalarIsTheDequantizedProduct) {
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> u(-1, 1);
+  for (Dims d : {Dims{1, 1, 32}, Dims{1, 17, 64}, Dims{3, 9, 96}, Dims{5, 31, 160}, Dims{13, 45, 256}, Dims{1, 67, 896}}) {
+    std::vector<float> x(static_cast<size_t>(d.T * d.K + 1)), wf(static_cast<size_t>(d.N * d.K));
+    for (auto& v : x) v = u(rng);
+    for (auto& v : wf) v = u(rng) * (1.0f + 3.0f * u(rng));  // blocks with different ranges
+    std::vector<uint8_t> wq(dtype_bytes(DType::kQ8_0, d.N * d.K));
+    quantize_q8_0(wf.data(), wq.data(), wf.size());
+    std::vector<float> deq(wf.size());
+    convert_to_f32(DType::kQ8_0, wq.data(), deq.data(), deq.size());
+    const float* xp = x.data() + 1;
+    std::vector<float> want(static_cast<size_t>(d.T * d.N)), got_scalar(want.size());
+    kernels::matmul_rows_scalar(xp, d.T, d.K, DType::kF32, deq.data(), 0, d.N, want.data(), d.N);
+    kernels::matmul_rows_scalar(xp, d.T, d.K, DType::kQ8_0, wq.data(), 0, d.N, got_scalar.data(), d.N);
+    for (size_t i = 0; i < want.size(); ++i) ASSERT_EQ(got_scalar[i], want[i]) << "scalar i=" << i;
+    for (Isa isa : simd_isas()) {
+      std::vector<float> got(want.size(), 0.0f);
+      const int64_t mid = d.N / 2;
+      matmul_rows(isa, xp, d.T, d.K, DType::kQ8_0, wq.data(), 0, mid, got.data(), d.N);
+      matmul_rows(isa, xp, d.T, d.K, DType::kQ8_0, wq.data(), mid, d.N, got.data(), d.N);
+      for (size_t i = 0; i < want.size(); ++i)
+        ASSERT_NEAR(got[i], want[i], 1e-4 * (1 + std::fabs(want[i])) * std::sqrt(double(d.K)))
+            << isa_name(isa) << " T=" << d.T << " N=" << d.N << " K=" << d.K << " i=" << i;
+    }
+  }
+}
+
 TEST(Matmul, ThreadedDriverAddsBias) {
   std::vector<float> x = {1, 2, 3, 4, 5, 6};           // (2, 3)
   std::vector<float> w = {1, 0, 0, 0, 1, 0, 1, 1, 1};  // (3, 3)

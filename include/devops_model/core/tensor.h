@@ -22,12 +22,12 @@ struct TensorView {
 
   bool empty() const { return data == nullptr; }
   int64_t numel() const { return shape_numel(shape); }
-  size_t nbytes() const { return static_cast<size_t>(numel()) * dtype_size(dtype); }
+  size_t nbytes() const { return dtype_bytes(dtype, numel()); }
   int64_t dim(size_t i) const { return shape.at(i); }
   const float* f32() const { return static_cast<const float*>(data); }
   // Rows [begin, begin+count) of a tensor whose first dimension is rows (zero-copy).
   TensorView rows(int64_t begin, int64_t count) const;
-  // Copies to a new F32 vector (converting BF16/F16).
+  // Copies to a new F32 vector (converting BF16/F16/Q8_0).
   std::vector<float> to_f32() const;
 };
 
@@ -43,7 +43,7 @@ class Tensor {
   DType dtype() const { return dtype_; }
   const Shape& shape() const { return shape_; }
   int64_t numel() const { return shape_numel(shape_); }
-  size_t nbytes() const { return static_cast<size_t>(numel()) * dtype_size(dtype_); }
+  size_t nbytes() const { return dtype_bytes(dtype_, numel()); }
   void* data() { return buf_.get(); }
   const void* data() const { return buf_.get(); }
   float* f32() { return static_cast<float*>(data()); }

@@ -1,5 +1,5 @@
 // Matrix multiply against stored weights, the engine's hot loop.
-// Shapes: x (T, K) f32 row-major; W (N, K) F32/BF16/F16 row-major (PyTorch Linear layout); y (T, N) f32.
+// Shapes: x (T, K) f32 row-major; W (N, K) F32/BF16/F16/Q8_0 row-major (Q8_0: K a multiple of 32) (PyTorch Linear layout); y (T, N) f32.
 // Weights are converted to f32 in registers; accumulation is f32. One scalar reference kernel plus AVX2
 // and AVX-512 versions, chosen at run time from the CPU (DM_ISA=scalar|avx2|avx512 forces one).
 #pragma once

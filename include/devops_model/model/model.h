@@ -15,8 +15,10 @@ namespace dm {
 class KVCache;
 
 struct LoadOptions {
-  // Keep weights as stored (bf16 stays bf16, zero-copy) or convert every matrix to f32 at load.
-  enum class WeightDType { kAsStored, kF32 } weights = WeightDType::kAsStored;
+  // Keep weights as stored (bf16 stays bf16, zero-copy), convert every matrix to f32 at load, or quantize
+  // the linear layers (attention, MLP, lm_head) to Q8_0 at load (about half of bf16's bytes; embeddings,
+  // norms and biases stay as stored, as does a matrix whose input width is not a multiple of 32).
+  enum class WeightDType { kAsStored, kF32, kQ8_0 } weights = WeightDType::kAsStored;
 };
 
 class Model {

@@ -1,0 +1,71 @@
+// Q8_0 weights quantized at load (--dtype q8_0) against the PyTorch goldens: the quantization error
+// must stay small next to the logits' spread, the argmax must agree at (nearly) every position, and
+// only the linear layers change dtype.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "devops_model/model/model.h"
+#include "test_util.h"
+
+namespace dm {
+namespace {
+
+struct Agreement {
+  double max_diff = 0, spread = 0;  // max |q8 - golden|, and the golden logits' max - min
+  int argmax_same = 0, positions = 0;
+};
+
+Agreement compare(const std::string& fixture) {
+  LoadOptions o;
+  o.weights = LoadOptions::WeightDType::kQ8_0;
+  auto model = Model::load(test::fixture(fixture), o);
+  auto golden = SafetensorsFile::open(test::fixture(fixture + "/golden.safetensors"));
+  const int64_t V = model->config().vocab_size;
+  Agreement a;
+  for (int s = 0; s < 3; ++s) {
+    const std::string p = "seq" + std::to_string(s);
+    std::vector<int32_t> ids = test::golden_ids(*golden, p + ".ids");
+    std::vector<float> want = test::golden_f32(*golden, p + ".logits");
+    auto cache = model->new_cache();
+    std::vector<float> got;
+    model->forward(ids, *cache, got, true);
+    EXPECT_EQ(got.size(), want.size());
+    for (size_t t = 0; t < ids.size(); ++t) {
+      const float* g = got.data() + t * static_cast<size_t>(V);
+      const float* w = want.data() + t * static_cast<size_t>(V);
+      for (int64_t v = 0; v < V; ++v) a.max_diff = std::max(a.max_diff, std::fabs(double(g[v]) - w[v]));
+      auto [lo, hi] = std::minmax_element(w, w + V);
+      a.spread = std::max(a.spread, double(*hi - *lo));
+      a.argmax_same += std::max_element(g, g + V) - g == std::max_element(w, w + V) - w;
+      ++a.positions;
+    }
+  }
+  return a;
+}
+
+TEST(Q8Weights, LogitsCloseToGoldenForEveryFamily) {
+  for (const char* f : {"tiny-qwen1", "tiny-qwen2", "tiny-qwen3"}) {
+    const Agreement a = compare(f);
+    std::printf("%s: max |diff| %.4f, logit spread %.2f, argmax %d/%d\n", f, a.max_diff, a.spread, a.argmax_same,
+                a.positions);
+    EXPECT_LT(a.max_diff, 0.02 * a.spread) << f;
+    EXPECT_GE(a.argmax_same, a.positions * 95 / 100) << f;
+  }
+}
+
+TEST(Q8Weights, OnlyLinearLayersWithWholeBlocksAreQuantized) {
+  LoadOptions o;
+  o.weights = LoadOptions::WeightDType::kQ8_0;
+  auto model = Model::load(test::fixture("tiny-qwen1"), o);  // hidden 64, MLP width 176 (not whole blocks)
+  const ModelWeights& w = model->weights();
+  const LayerWeights& l = w.layers[0];
+  for (const TensorView* t : {&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &w.lm_head}) EXPECT_EQ(t->dtype, DType::kQ8_0);
+  EXPECT_EQ(l.down.dtype, DType::kBF16);  // input width 176: stays as stored
+  EXPECT_EQ(w.embed.dtype, DType::kBF16);
+  EXPECT_EQ(l.input_norm.dtype, DType::kBF16);
+}
+
+}  // namespace
+}  // namespace dm
