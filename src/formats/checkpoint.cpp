@@ -93,4 +93,11 @@ uint64_t CheckpointTensors::total_bytes() const {
   return n;
 }
 
+void CheckpointTensors::drop_pages(const TensorView& v) const {
+  for (const Source& s : sources_) {
+    const MappedFile* m = s.st ? s.st->mapping() : s.bin ? s.bin->mapping() : nullptr;
+    if (m && m->contains(v.data, v.nbytes())) return m->drop_pages(v.data, v.nbytes());
+  }
+}
+
 }  // namespace dm

@@ -97,8 +97,51 @@ void tile(const float* x, int64_t K, const void* w, int64_t n0, int64_t t0, floa
     for (int j = 0; j < TT; ++j) y[(t0 + j) * ldy + n0 + i] = _mm512_reduce_add_ps(acc[i][j]);
 }
 
+// Q8_0 tile, a block (32 = two vectors) at a time: the block's products are summed unscaled and the
+// block scale is applied once, so a block costs 2 conversions + 3 FP ops per token instead of 2 + 4.
+template <int R, int TT>
+void tile_q8(const float* x, int64_t K, const void* w, int64_t n0, int64_t t0, float* y, int64_t ldy) {
+  __m512 acc[R][TT];
+  for (int i = 0; i < R; ++i)
+    for (int j = 0; j < TT; ++j) acc[i][j] = _mm512_setzero_ps();
+  const int64_t blocks = K / kQ8Block;
+  const auto* base = static_cast<const uint8_t*>(w);
+  for (int64_t b = 0; b < blocks; ++b) {
+    __m512 x0[TT], x1[TT];
+    for (int j = 0; j < TT; ++j) {
+      x0[j] = _mm512_loadu_ps(x + (t0 + j) * K + b * kQ8Block);
+      x1[j] = _mm512_loadu_ps(x + (t0 + j) * K + b * kQ8Block + 16);
+    }
+    for (int i = 0; i < R; ++i) {
+      const uint8_t* blk = base + static_cast<size_t>((n0 + i) * blocks + b) * kQ8BlockBytes;
+      const __m512 w0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 4))));
+      const __m512 w1 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 20))));
+      const __m512 d = q8_scale(blk);
+      for (int j = 0; j < TT; ++j) acc[i][j] = _mm512_fmadd_ps(_mm512_fmadd_ps(w1, x1[j], _mm512_mul_ps(w0, x0[j])), d, acc[i][j]);
+    }
+  }
+  for (int i = 0; i < R; ++i)
+    for (int j = 0; j < TT; ++j) y[(t0 + j) * ldy + n0 + i] = _mm512_reduce_add_ps(acc[i][j]);
+}
+
 template <DType WT>
 void rows(const float* x, int64_t T, int64_t K, const void* w, int64_t n0, int64_t n1, float* y, int64_t ldy) {
+  if constexpr (WT == DType::kQ8_0) {
+    int64_t n = n0;
+    if (T == 1) {
+      for (; n + 8 <= n1; n += 8) tile_q8<8, 1>(x, K, w, n, 0, y, ldy);
+      for (; n < n1; ++n) tile_q8<1, 1>(x, K, w, n, 0, y, ldy);
+      return;
+    }
+    for (; n + 4 <= n1; n += 4) {
+      int64_t t = 0;
+      for (; t + 4 <= T; t += 4) tile_q8<4, 4>(x, K, w, n, t, y, ldy);
+      for (; t < T; ++t) tile_q8<4, 1>(x, K, w, n, t, y, ldy);
+    }
+    for (; n < n1; ++n)
+      for (int64_t t = 0; t < T; ++t) tile_q8<1, 1>(x, K, w, n, t, y, ldy);
+    return;
+  }
   if (T == 1) {  // decode: memory-bound, many independent row streams
     int64_t n = n0;
     for (; n + 8 <= n1; n += 8) tile<WT, 8, 1>(x, K, w, n, 0, y, ldy);

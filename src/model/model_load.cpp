@@ -84,7 +84,9 @@ std::unique_ptr<Model> Model::load(const std::string& dir, const LoadOptions& op
     w.for_each([&](const std::string& name, TensorView& t) {
       if (t.empty() || t.shape.size() != 2 || name == "model.embed_tokens.weight") return;
       if (t.shape[1] % kQ8Block != 0) return;  // stays as stored
-      t = quantize_matrix(t, *store);
+      const TensorView stored = t;
+      t = quantize_matrix(stored, *store);
+      ckpt.drop_pages(stored);  // the bf16 pages read while quantizing need not stay resident
     });
   }
   store->keep(std::move(ckpt));

@@ -18,6 +18,13 @@ class MappedFile {
   const uint8_t* data() const { return data_; }
   size_t size() const { return size_; }
   const std::string& path() const { return path_; }
+  bool contains(const void* p, size_t n) const {
+    const auto* b = static_cast<const uint8_t*>(p);
+    return b >= data_ && n <= size_ && b - data_ <= static_cast<std::ptrdiff_t>(size_ - n);
+  }
+  // Gives the whole pages inside [p, p + n) back to the kernel (they stay in the page cache and fault
+  // back in from the file if read again): for weights copied elsewhere, e.g. quantized at load.
+  void drop_pages(const void* p, size_t n) const;
 
  private:
   MappedFile() = default;

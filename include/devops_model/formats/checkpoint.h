@@ -25,6 +25,8 @@ class CheckpointTensors {
   // The file that holds `name` (for messages).
   std::string file_of(const std::string& name) const;
   uint64_t total_bytes() const;  // bytes of all weight files
+  // Releases the resident pages of a tensor viewed in one of the mapped files (see MappedFile::drop_pages).
+  void drop_pages(const TensorView& v) const;
 
  private:
   struct Source {

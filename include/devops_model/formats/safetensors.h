@@ -27,6 +27,7 @@ class SafetensorsFile {
   std::vector<std::string> names() const;
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
   const std::string& path() const { return path_; }
+  const MappedFile* mapping() const { return file_.get(); }  // null when parsed from a plain buffer
 
  private:
   std::string path_;

@@ -19,6 +19,7 @@ class TorchBinFile {
   bool has(const std::string& name) const { return tensors_.count(name) != 0; }
   TensorView get(const std::string& name) const;
   std::vector<std::string> names() const;
+  const MappedFile* mapping() const { return zip_.file().get(); }
 
  private:
   std::string path_;
