@@ -7,7 +7,9 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <sstream>
+#include <vector>
 
 namespace dm::test {
 
@@ -30,10 +32,30 @@ CmdResult run_cmd(const std::string& cmd) {
   return r;
 }
 
+namespace {
+// Every temp dir a test process made, removed when it exits (also after a failed assertion).
+struct TempDirs {
+  std::mutex mu;
+  std::vector<std::string> dirs;
+  ~TempDirs() {
+    std::error_code ec;
+    for (const std::string& d : dirs) std::filesystem::remove_all(d, ec);
+  }
+};
+TempDirs& temp_dirs() {
+  static TempDirs t;
+  return t;
+}
+}  // namespace
+
 std::string temp_dir(const std::string& tag) {
   std::string tmpl = (std::filesystem::temp_directory_path() / ("dm_test_" + tag + "_XXXXXX")).string();
   char* d = ::mkdtemp(tmpl.data());
-  return d ? std::string(d) : std::string();
+  if (!d) return std::string();
+  TempDirs& t = temp_dirs();
+  std::lock_guard<std::mutex> lk(t.mu);
+  t.dirs.emplace_back(d);
+  return t.dirs.back();
 }
 
 }  // namespace dm::test

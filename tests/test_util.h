@@ -31,7 +31,7 @@ struct CmdResult {
 CmdResult run_cmd(const std::string& cmd);
 inline std::string cli() { return DM_CLI_PATH; }
 
-// A fresh empty temp directory, removed by the caller if wanted.
+// A fresh empty temp directory; removed when the test process exits.
 std::string temp_dir(const std::string& tag);
 
 }  // namespace dm::test
