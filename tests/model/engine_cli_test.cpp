@@ -1,0 +1,74 @@
+// The engine's CLI end to end on the fixtures: `logits` writes the golden logits, `generate --greedy` the
+// golden tokens, `bench --json` reports its figures; the same commands with --dtype f32 and q8_0.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "devops_model/formats/safetensors.h"
+#include "test_util.h"
+
+namespace dm {
+namespace {
+
+std::string join_ids(const std::vector<int32_t>& ids) {
+  std::ostringstream s;
+  for (size_t i = 0; i < ids.size(); ++i) s << (i ? "," : "") << ids[i];
+  return s.str();
+}
+
+TEST(EngineCli, LogitsFileHoldsTheGoldenLogits) {
+  for (const char* f : {"tiny-qwen1-bin", "tiny-qwen2"}) {
+    const std::string golden_dir = std::string(f) == "tiny-qwen1-bin" ? "tiny-qwen1" : f;
+    auto golden = SafetensorsFile::open(test::fixture(golden_dir + "/golden.safetensors"));
+    const std::vector<int32_t> ids = test::golden_ids(*golden, "seq1.ids");
+    const std::vector<float> want = test::golden_f32(*golden, "seq1.logits");
+    const std::string out = test::temp_dir("logits_cli") + "/logits.safetensors";
+    auto r = test::run_cmd(test::cli() + " logits --model " + test::fixture(f) + " --ids " + join_ids(ids) + " --out " + out);
+    ASSERT_EQ(r.status, 0) << r.err;
+    auto file = SafetensorsFile::open(out);
+    const TensorView t = file->get("logits");
+    EXPECT_EQ(t.dtype, DType::kF32);
+    ASSERT_EQ(t.shape.size(), 2u);
+    EXPECT_EQ(t.shape[0], static_cast<int64_t>(ids.size()));
+    ASSERT_EQ(static_cast<size_t>(t.numel()), want.size());
+    double max_diff = 0;
+    for (size_t i = 0; i < want.size(); ++i) max_diff = std::max(max_diff, std::fabs(double(t.f32()[i]) - want[i]));
+    EXPECT_LE(max_diff, 1e-3) << f;
+  }
+}
+
+TEST(EngineCli, GreedyGenerateGivesTheGoldenTokens) {
+  auto golden = SafetensorsFile::open(test::fixture("tiny-qwen3/golden.safetensors"));
+  const std::vector<int32_t> prompt = test::golden_ids(*golden, "greedy.prompt");
+  const std::vector<int32_t> want = test::golden_ids(*golden, "greedy.output");
+  for (const char* dtype : {"stored", "f32"}) {
+    auto r = test::run_cmd(test::cli() + " generate --model " + test::fixture("tiny-qwen3") + " --dtype " + dtype +
+                           " --ids " + join_ids(prompt) + " --max-new-tokens " + std::to_string(want.size()) +
+                           " --greedy --stop 100000 --json");
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(nlohmann::json::parse(r.out)["ids"].get<std::vector<int32_t>>(), want) << dtype;
+  }
+  // Q8_0: the same command runs and gives as many tokens (their values may differ from bf16's).
+  auto r = test::run_cmd(test::cli() + " generate --model " + test::fixture("tiny-qwen3") + " --dtype q8_0 --ids " +
+                         join_ids(prompt) + " --max-new-tokens 16 --greedy --stop 100000 --json");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["ids"].size(), 16u);
+}
+
+TEST(EngineCli, BenchJsonReportsSpeedsAndDtype) {
+  auto r = test::run_cmd(test::cli() + " bench --model " + test::fixture("tiny-qwen2") +
+                         " --dtype q8_0 --threads 1 --prompt-tokens 8 --decode-tokens 4 --json");
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["weights_dtype"], "Q8_0");
+  EXPECT_EQ(j["prefill_tokens"], 8);
+  EXPECT_GT(j["prefill_tokens_per_s"].get<double>(), 0);
+  EXPECT_GT(j["decode_tokens_per_s"].get<double>(), 0);
+  EXPECT_GT(j["memory_read_bandwidth_bytes_per_s"].get<double>(), 0);
+  EXPECT_GT(j["peak_rss_bytes"].get<double>(), 0);
+}
+
+}  // namespace
+}  // namespace dm
