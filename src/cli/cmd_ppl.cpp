@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "cli/command.h"
+#include "cli/model_args.h"
 #include "devops_model/core/error.h"
 #include "devops_model/core/mapped_file.h"
 #include "devops_model/core/progress.h"
@@ -14,19 +15,19 @@ namespace dm::cli {
 namespace {
 
 struct PplArgs {
-  std::string model, file;
-  int window = 0, stride = 0, threads = 0;
+  ModelArgs m;
+  std::string file;
+  int window = 0, stride = 0;
   bool quiet = false;
 };
 
 int run_ppl(const PplArgs& a) {
-  apply_threads(a.threads);
   Progress::set_quiet(a.quiet);
-  auto tok = Tokenizer::from_dir(a.model);
+  auto tok = Tokenizer::from_dir(a.m.dir);
   const std::string text = read_file(a.file);
   // Plain text: special-token strings in the file stay text.
   std::vector<int32_t> ids = tok->encode(text, false);
-  auto model = Model::load(a.model);
+  auto model = a.m.load();
   int window = a.window > 0 ? a.window : std::min(model->config().max_position_embeddings, 2048);
   int stride = a.stride > 0 ? a.stride : std::max(1, window / 2);
   PerplexityResult r = perplexity(*model, ids, window, stride, !a.quiet);
@@ -37,12 +38,11 @@ int run_ppl(const PplArgs& a) {
 
 Registrar reg{{"ppl", "perplexity of a text file (sliding window)", [](CLI::App& app) {
                  auto a = std::make_shared<PplArgs>();
-                 app.add_option("--model", a->model, "Hugging Face model directory")->required();
+                 a->m.add(app);
                  app.add_option("--file", a->file, "UTF-8 text file")->required();
                  app.add_option("--window", a->window, "tokens per window (default min(context, 2048))");
                  app.add_option("--stride", a->stride, "tokens between window starts (default window/2)");
                  app.add_flag("--quiet", a->quiet, "no progress bar");
-                 add_threads_option(app, &a->threads);
                  return [a]() { return run_ppl(*a); };
                }}};
 

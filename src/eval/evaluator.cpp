@@ -8,6 +8,7 @@
 
 #include "devops_model/core/error.h"
 #include "devops_model/core/progress.h"
+#include "devops_model/eval/journal.h"
 
 namespace dm {
 
@@ -80,6 +81,19 @@ class SubjectRunner {
     std::vector<float> logits;
     for (size_t i = 0; i < n; ++i) {
       const auto& q = sub.questions[i];
+      if (opts_.journal) {
+        if (const McqQuestionResult* done = opts_.journal->find(ds.name, sub.name, shots, q.index)) {
+          if (done->gold != q.answer)
+            fail(ErrorKind::kInvalidArgument, opts_.journal->path(), ": ", ds.name, "/", sub.name, " question ", q.index,
+                 " has answer ", std::string(1, done->gold), " in the journal but ", std::string(1, q.answer),
+                 " in the data: the data changed; pass --fresh");
+          if (done->pred == done->gold) ++res.correct;
+          report_.questions.push_back(*done);
+          ++report_.resumed;
+          if (bar) bar->add(1);
+          continue;
+        }
+      }
       const int full_len = static_cast<int>(tok[i].full.size());
       // Reuse only when it cannot change the numbers: same tokens, same dynamic-NTK alpha.
       const bool reuse = opts_.prefix_reuse && plen > 0 && tok[i].split_ok &&
@@ -101,6 +115,7 @@ class SubjectRunner {
       }
       qr.pred = static_cast<char>('A' + argmax4(qr.logits));
       if (qr.pred == qr.gold) ++res.correct;
+      if (opts_.journal) opts_.journal->append(qr);
       report_.questions.push_back(std::move(qr));
       if (bar) bar->add(1);
     }

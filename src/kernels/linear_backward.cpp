@@ -1,6 +1,8 @@
 // Linear layer forward/backward and the f32 GEMM they share. Legend: N rows, K in features, M out features.
 // The GEMM is a register-blocked loop (MR rows x 32 columns of C kept in registers) that the compiler
-// vectorises (explicit fma: the build is ISO C++, which turns contraction off); target_clones picks AVX-512 / AVX2+FMA / baseline at run time.
+// vectorises (explicit fma: the build is ISO C++, which turns contraction off). The one body is compiled
+// three times (AVX-512, AVX2+FMA, baseline) and chosen by active_isa(), like matmul: DM_ISA forces one
+// and the tests run each against naive loops.
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -48,9 +50,9 @@ __attribute__((always_inline)) inline void micro_edge(const float* a, int64_t a_
   }
 }
 
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void gemm_rows(
-    const float* a, int64_t a_ms, int64_t a_ps, const float* b, int64_t ldb, float* c, int64_t ldc, int64_t m0,
-    int64_t m1, int64_t Nc, int64_t P) {
+__attribute__((always_inline)) inline void gemm_rows_body(const float* a, int64_t a_ms, int64_t a_ps, const float* b,
+                                                          int64_t ldb, float* c, int64_t ldc, int64_t m0, int64_t m1,
+                                                          int64_t Nc, int64_t P) {
   // Depth blocks in fixed order: the sum over p is always accumulated in the same sequence.
   for (int64_t p0 = 0; p0 < P; p0 += kPc) {
     const int64_t pc = std::min(kPc, P - p0);
@@ -70,6 +72,18 @@ __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) vo
   }
 }
 
+#define DM_GEMM_ROWS_ARGS                                                                                   \
+  const float *a, int64_t a_ms, int64_t a_ps, const float *b, int64_t ldb, float *c, int64_t ldc, int64_t m0, \
+      int64_t m1, int64_t Nc, int64_t P
+__attribute__((target("arch=x86-64-v4"))) void gemm_rows_avx512(DM_GEMM_ROWS_ARGS) {
+  gemm_rows_body(a, a_ms, a_ps, b, ldb, c, ldc, m0, m1, Nc, P);
+}
+__attribute__((target("avx2,fma"))) void gemm_rows_avx2(DM_GEMM_ROWS_ARGS) {
+  gemm_rows_body(a, a_ms, a_ps, b, ldb, c, ldc, m0, m1, Nc, P);
+}
+void gemm_rows_scalar(DM_GEMM_ROWS_ARGS) { gemm_rows_body(a, a_ms, a_ps, b, ldb, c, ldc, m0, m1, Nc, P); }
+#undef DM_GEMM_ROWS_ARGS
+
 }  // namespace
 
 void gemm_acc(const float* a, int64_t a_ms, int64_t a_ps, const float* b, int64_t ldb, float* c, int64_t ldc,
@@ -77,8 +91,10 @@ void gemm_acc(const float* a, int64_t a_ms, int64_t a_ps, const float* b, int64_
   if (Mr <= 0 || Nc <= 0 || P <= 0) return;
   // Partition rows of C in whole micro tiles; each worker owns its rows (no shared writes).
   const int64_t tiles = (Mr + kMr - 1) / kMr;
+  const Isa isa = active_isa();
+  auto* rows = isa == Isa::kAvx512 ? gemm_rows_avx512 : isa == Isa::kAvx2 ? gemm_rows_avx2 : gemm_rows_scalar;
   parallel_for(tiles, [&](int64_t t0, int64_t t1) {
-    gemm_rows(a, a_ms, a_ps, b, ldb, c, ldc, t0 * kMr, std::min(Mr, t1 * kMr), Nc, P);
+    rows(a, a_ms, a_ps, b, ldb, c, ldc, t0 * kMr, std::min(Mr, t1 * kMr), Nc, P);
   });
 }
 

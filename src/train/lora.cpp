@@ -2,10 +2,13 @@
 // names), adapter tensors and their per-layer slots, and folding them into the base weights.
 // Qwen1 fuses q/k/v into one `c_attn` module: one adapter there has a single A (r, C) and a B of
 // (Q + 2*KVD, r) whose row blocks feed q, k and v, exactly as PEFT builds it on QWenLMHeadModel.
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <random>
-#include <regex>
 
 #include "devops_model/core/error.h"
 #include "train_impl.h"
@@ -24,6 +27,36 @@ std::string module_kind(const ModelConfig& c, Proj p) {
 bool suffix_match(const std::string& module, const std::string& t) {
   return module == t || (module.size() > t.size() && module.ends_with(t) && module[module.size() - t.size() - 1] == '.');
 }
+
+// PEFT's string form of target_modules: re.fullmatch(pattern, module name).
+class FullMatch {
+ public:
+  explicit FullMatch(const std::string& pattern) {
+    int err = 0;
+    PCRE2_SIZE at = 0;
+    code_ = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
+                          PCRE2_ANCHORED | PCRE2_ENDANCHORED | PCRE2_UTF, &err, &at, nullptr);
+    if (!code_) {
+      PCRE2_UCHAR msg[256];
+      pcre2_get_error_message(err, msg, sizeof msg);
+      fail(ErrorKind::kInvalidArgument, "lora target regex '", pattern, "' at ", at, ": ", reinterpret_cast<const char*>(msg));
+    }
+    data_ = pcre2_match_data_create_from_pattern(code_, nullptr);
+  }
+  ~FullMatch() {
+    pcre2_match_data_free(data_);
+    pcre2_code_free(code_);
+  }
+  FullMatch(const FullMatch&) = delete;
+  FullMatch& operator=(const FullMatch&) = delete;
+  bool operator()(const std::string& s) const {
+    return pcre2_match(code_, reinterpret_cast<PCRE2_SPTR>(s.data()), s.size(), 0, 0, data_, nullptr) >= 0;
+  }
+
+ private:
+  pcre2_code* code_ = nullptr;
+  pcre2_match_data* data_ = nullptr;
+};
 
 TensorView& layer_proj(LayerWeights& w, Proj p) {
   switch (p) {
@@ -77,19 +110,13 @@ void TrainModel::enable_lora(const LoraConfig& cfg, uint64_t seed) {
   // Which projections are on: decided on layer 0's names (every layer has the same modules).
   std::vector<bool> on(static_cast<size_t>(Proj::kCount), false);
   std::vector<std::string> leaves;
-  std::unique_ptr<std::regex> re;
-  if (!cfg.targets_regex.empty()) {
-    try {
-      re = std::make_unique<std::regex>(cfg.targets_regex);
-    } catch (const std::regex_error& e) {
-      fail(ErrorKind::kInvalidArgument, "lora target regex '", cfg.targets_regex, "': ", e.what());
-    }
-  }
+  std::unique_ptr<FullMatch> re;
+  if (!cfg.targets_regex.empty()) re = std::make_unique<FullMatch>(cfg.targets_regex);
   for (int p = 0; p < static_cast<int>(Proj::kCount); ++p) {
     const std::string m = lora_module(config_, 0, static_cast<Proj>(p));
     const std::string leaf = m.substr(m.rfind('.') + 1);
     if (std::find(leaves.begin(), leaves.end(), leaf) == leaves.end()) leaves.push_back(leaf);
-    if (re && std::regex_match(m, *re)) on[static_cast<size_t>(p)] = true;
+    if (re && (*re)(m)) on[static_cast<size_t>(p)] = true;
   }
   for (const std::string& t : cfg.targets) {
     bool found = false;

@@ -5,10 +5,14 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <fstream>
 
 #include "devops_model/core/error.h"
+#include "devops_model/core/mapped_file.h"
 #include "devops_model/core/progress.h"
+#include "devops_model/eval/journal.h"
 #include "devops_model/eval/report.h"
+#include "test_util.h"
 
 namespace dm {
 namespace {
@@ -189,6 +193,71 @@ TEST(Evaluator, LimitAndReports) {
   EXPECT_NE(svg.find("computer_network"), std::string::npos);
   auto md = mcq_markdown(r, info);
   EXPECT_NE(md.find("| ceval | computer_network | val |"), std::string::npos);
+}
+
+// Resume: a run that stopped part-way continues from its journal and ends with the same report as a
+// run that never stopped, scoring only the questions the journal lacks.
+TEST(EvalJournal, InterruptedRunResumesToTheSameReport) {
+  const std::string dir = test::temp_dir("eval_journal");
+  const nlohmann::json settings = {{"model", "fake"}};
+  FakeLm full_lm;
+  McqReport want;
+  {
+    McqJournal j(dir + "/a.partial.jsonl", settings);
+    Progress::set_quiet(true);
+    McqEvalOptions o;
+    o.shots = {0, 1};
+    o.progress = false;
+    o.journal = &j;
+    want = evaluate_mcq(full_lm, data(), o);
+  }
+  // The interrupted run: header + the first 5 results, and a torn sixth line.
+  std::ifstream in(dir + "/a.partial.jsonl");
+  std::string line, partial;
+  for (int i = 0; i < 6 && std::getline(in, line); ++i) partial += line + "\n";
+  std::getline(in, line);
+  partial += line.substr(0, line.size() / 2);
+  write_file_atomic(dir + "/b.partial.jsonl", partial);
+
+  FakeLm lm;
+  McqJournal j(dir + "/b.partial.jsonl", settings);
+  EXPECT_EQ(j.resumed(), 5u);
+  McqEvalOptions o;
+  o.shots = {0, 1};
+  o.progress = false;
+  o.journal = &j;
+  McqReport got = evaluate_mcq(lm, data(), o);
+  expect_same(got, want);
+  EXPECT_EQ(got.resumed, 5);
+  EXPECT_EQ(got.prefix_reused + got.full_forward, 16 - 5);
+  EXPECT_LT(lm.runs, full_lm.runs);
+  ASSERT_EQ(got.overall.size(), want.overall.size());
+  for (size_t i = 0; i < got.overall.size(); ++i) EXPECT_EQ(got.overall[i].correct, want.overall[i].correct);
+  // Every question is in the journal now: a third run scores nothing.
+  McqJournal again(dir + "/b.partial.jsonl", settings);
+  EXPECT_EQ(again.resumed(), 16u);
+}
+
+TEST(EvalJournal, OtherSettingsOrBadLinesAreRefused) {
+  const std::string dir = test::temp_dir("eval_journal_bad");
+  { McqJournal j(dir + "/j.jsonl", {{"model", "a"}}); }
+  try {
+    McqJournal j(dir + "/j.jsonl", {{"model", "b"}});
+    FAIL() << "journal of other settings accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kInvalidArgument);
+    EXPECT_NE(std::string(e.what()).find("--fresh"), std::string::npos) << e.what();
+  }
+  McqJournal fresh(dir + "/j.jsonl", {{"model", "b"}}, /*fresh=*/true);  // starts over
+  EXPECT_EQ(fresh.resumed(), 0u);
+  write_file_atomic(dir + "/bad.jsonl", "{\"devops_model_eval_journal\": 1, \"settings\": {}}\n{\"dataset\": 3}\n");
+  try {
+    McqJournal j(dir + "/bad.jsonl", nlohmann::json::object());
+    FAIL() << "bad record accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kFormat);
+    EXPECT_NE(std::string(e.what()).find("bad.jsonl:2"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

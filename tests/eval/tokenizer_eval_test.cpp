@@ -124,6 +124,35 @@ TEST(TokenizerEval, CliEndToEnd) {
   std::filesystem::remove_all(dir);
 }
 
+// An interrupted run leaves its journal; the next run with the same settings takes every question from
+// it and writes the same report; --fresh ignores it; success removes it.
+TEST(TokenizerEval, CliResumesFromTheJournal) {
+  const std::string dir = test::temp_dir("eval_resume");
+  const std::string base = test::cli() + " eval --quiet --model " + test::fixture("tiny-qwen2") + " --data " + kData +
+                           "cmmlu --data " + kData + "ceval --shots 0,1 --json " + dir + "/r.json";
+  // The run is "interrupted" after scoring: its SVG cannot be written (no such directory).
+  auto cut = test::run_cmd(base + " --svg " + dir + "/missing/r.svg");
+  ASSERT_NE(cut.status, 0);
+  ASSERT_TRUE(std::filesystem::exists(dir + "/r.json.partial.jsonl"));
+  const std::string first = read_file(dir + "/r.json");
+  auto resumed = test::run_cmd(base);
+  ASSERT_EQ(resumed.status, 0) << resumed.err;
+  EXPECT_NE(resumed.err.find("resuming: 16 questions already scored"), std::string::npos) << resumed.err;
+  EXPECT_NE(resumed.err.find("from the journal 16"), std::string::npos) << resumed.err;
+  auto a = nlohmann::json::parse(first), b = nlohmann::json::parse(read_file(dir + "/r.json"));
+  EXPECT_EQ(a["questions"], b["questions"]);
+  EXPECT_EQ(a["overall"][0]["correct"], b["overall"][0]["correct"]);
+  EXPECT_FALSE(std::filesystem::exists(dir + "/r.json.partial.jsonl"));  // done: journal removed
+  // Other settings (here --chat) with a journal left behind: refused, unless --fresh.
+  ASSERT_NE(test::run_cmd(base + " --svg " + dir + "/missing/r.svg").status, 0);
+  auto other = test::run_cmd(base + " --chat");
+  EXPECT_EQ(other.status, 2);
+  EXPECT_NE(other.err.find("--fresh"), std::string::npos) << other.err;
+  auto fresh = test::run_cmd(base + " --chat --fresh");
+  EXPECT_EQ(fresh.status, 0) << fresh.err;
+  EXPECT_NE(fresh.err.find("from the journal 0"), std::string::npos) << fresh.err;
+}
+
 TEST(TokenizerEval, PplCli) {
   std::string dir = test::temp_dir("ppl_cli");
   write_file_atomic(dir + "/t.txt", "持续集成是一种软件开发实践。持续交付让软件随时可以发布。Continuous integration.");

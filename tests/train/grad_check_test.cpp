@@ -9,6 +9,7 @@
 
 #include "devops_model/core/threads.h"
 #include "devops_model/kernels/ops.h"
+#include "devops_model/kernels/matmul.h"
 #include "devops_model/kernels/ops_backward.h"
 #include "devops_model/train/train_model.h"
 
@@ -64,23 +65,34 @@ TEST(GradCheck, Linear) {
   fd_check("db", b, db, f);
 }
 
-TEST(GradCheck, GemmMatchesNaiveLoopsForAnyThreadCount) {
+// Every ISA's build of the training GEMM, 1 and 2 threads: bit-identical (each element is the same chain
+// of fused multiply-adds in the same order) and equal to naive loops in double.
+TEST(GradCheck, GemmMatchesNaiveLoopsForAnyIsaAndThreadCount) {
   std::mt19937 rng(2);
   const int64_t M = 13, N = 70, P = 300;
   auto a = rnd(M * P, rng), b = rnd(P * N, rng);
-  std::vector<float> c1(M * N, 0.f), c2(M * N, 0.f);
-  set_num_threads(1);
-  gemm_acc(a.data(), P, 1, b.data(), N, c1.data(), N, M, N, P);
-  set_num_threads(2);
-  gemm_acc(a.data(), P, 1, b.data(), N, c2.data(), N, M, N, P);
-  set_num_threads(0);
-  EXPECT_EQ(c1, c2);  // fixed reduction order: bit-identical across thread counts
-  for (int64_t m = 0; m < M; ++m)
-    for (int64_t n = 0; n < N; ++n) {
-      double s = 0;
-      for (int64_t p = 0; p < P; ++p) s += double(a[m * P + p]) * b[p * N + n];
-      EXPECT_NEAR(c1[m * N + n], s, 1e-3);
-    }
+  const Isa saved = active_isa();
+  std::vector<float> ref;
+  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
+    if (static_cast<int>(isa) > static_cast<int>(best_isa())) continue;
+    set_active_isa(isa);
+    std::vector<float> c1(M * N, 0.f), c2(M * N, 0.f);
+    set_num_threads(1);
+    gemm_acc(a.data(), P, 1, b.data(), N, c1.data(), N, M, N, P);
+    set_num_threads(2);
+    gemm_acc(a.data(), P, 1, b.data(), N, c2.data(), N, M, N, P);
+    set_num_threads(0);
+    EXPECT_EQ(c1, c2) << isa_name(isa);  // fixed reduction order: bit-identical across thread counts
+    if (ref.empty()) ref = c1;
+    EXPECT_EQ(c1, ref) << isa_name(isa) << " differs from scalar";
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t n = 0; n < N; ++n) {
+        double s = 0;
+        for (int64_t p = 0; p < P; ++p) s += double(a[m * P + p]) * b[p * N + n];
+        EXPECT_NEAR(c1[m * N + n], s, 1e-3) << isa_name(isa);
+      }
+  }
+  set_active_isa(saved);
 }
 
 TEST(GradCheck, RmsNorm) {

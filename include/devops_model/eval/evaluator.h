@@ -14,6 +14,8 @@
 
 namespace dm {
 
+class McqJournal;
+
 struct McqQuestionResult {
   std::string dataset, subject;
   int index = 0;  // row order in the file
@@ -43,6 +45,7 @@ struct McqReport {
   std::vector<McqOverall> overall;  // one per shot count, in the order asked
   int64_t prefix_reused = 0;        // questions run after a cached prefix
   int64_t full_forward = 0;         // questions run from scratch (fallbacks or reuse off)
+  int64_t resumed = 0;              // questions taken from the journal, not scored again
 };
 
 struct McqEvalOptions {
@@ -51,6 +54,7 @@ struct McqEvalOptions {
   int limit = 0;              // > 0: only the first N questions of each subject
   bool prefix_reuse = true;   // false: every question is a fresh full forward (the naive path)
   bool progress = true;       // progress bar on stderr
+  McqJournal* journal = nullptr;  // resume from it and record every newly scored question into it
 };
 
 // Token ids of "A".."D": Error(kUnsupported) when a letter does not encode to exactly one token.
