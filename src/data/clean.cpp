@@ -142,24 +142,42 @@ CleanStats clean_file(const CleanOptions& opts, const std::string& path, const s
   DocReader reader(path, opts.reader);
   DocWriter writer(out_path);
   FileCleaner cleaner(opts, seen, seed);
+  std::vector<RawLine> lines;
   std::vector<Document> batch;
   std::vector<DocVerdict> verdicts;
-  for (bool more = true; more;) {
-    batch.clear();
-    while (batch.size() < opts.batch_docs) {
-      Document d;
-      if (!reader.next(&d)) {
-        more = false;
-        break;
-      }
-      batch.push_back(std::move(d));
+  std::vector<int> bad;  // per line: -1 good, else the BadInput kind
+  // JSONL: read raw lines on this thread; parse (JSON, UTF-8) and judge on all cores; count bad lines and
+  // write in file order. Plain text: the file is one document.
+  auto next_batch = [&]() -> bool {
+    if (reader.is_jsonl()) {
+      if (!reader.next_lines(&lines, opts.batch_docs)) return false;
+      batch.assign(lines.size(), Document{});
+      return true;
     }
+    batch.assign(1, Document{});
+    if (!reader.next(&batch[0])) return false;
+    return true;
+  };
+  while (next_batch()) {
+    const bool raw = reader.is_jsonl();
     verdicts.assign(batch.size(), DocVerdict{});
+    bad.assign(batch.size(), -1);
     parallel_for(static_cast<int64_t>(batch.size()), [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) verdicts[i] = judge_document(batch[i].text, opts.recipe, nullptr);
+      for (int64_t i = b; i < e; ++i) {
+        BadInput kind;
+        if (raw && !parse_doc_line(lines[i], opts.reader, reader.stem(), &batch[i], &kind)) {
+          bad[i] = static_cast<int>(kind);
+          continue;
+        }
+        if (raw) std::string().swap(lines[i].text);  // the parsed text lives in batch[i] now
+        verdicts[i] = judge_document(batch[i].text, opts.recipe, nullptr);
+      }
     });
-    if (opts.scorer) score_verdicts(*opts.scorer, &verdicts);
-    for (size_t i = 0; i < batch.size(); ++i) cleaner.consume(batch[i], verdicts[i], &writer, &st);
+    for (size_t i = 0; i < batch.size(); ++i)  // in line order, so --strict stops at the first bad line
+      if (bad[i] >= 0) reader.count_bad(static_cast<BadInput>(bad[i]), lines[i].line_no);
+    if (opts.scorer) score_verdicts(*opts.scorer, &verdicts);  // bad lines: empty verdicts, nothing scored
+    for (size_t i = 0; i < batch.size(); ++i)
+      if (bad[i] < 0) cleaner.consume(batch[i], verdicts[i], &writer, &st);
   }
   writer.close();
   st.bad_input = reader.bad();

@@ -146,9 +146,42 @@ DocReader::DocReader(const std::string& path, ReaderOptions opts)
 
 DocReader::~DocReader() = default;
 
-void DocReader::report(BadInput kind) {
-  if (opts_.strict) fail(ErrorKind::kFormat, path_, ":", line_no_, ": ", bad_input_name(kind));
-  bad_.add(kind, path_, line_no_);
+void DocReader::report(BadInput kind) { count_bad(kind, line_no_); }
+
+void DocReader::count_bad(BadInput kind, int64_t line) {
+  if (opts_.strict) fail(ErrorKind::kFormat, path_, ":", line, ": ", bad_input_name(kind));
+  bad_.add(kind, path_, line);
+}
+
+bool parse_doc_line(const RawLine& l, const ReaderOptions& opts, const std::string& stem, Document* doc,
+                    BadInput* bad) {
+  if (l.huge) return *bad = BadInput::kHugeLine, false;
+  if (!valid_utf8(l.text)) return *bad = BadInput::kInvalidUtf8, false;
+  auto j = nlohmann::json::parse(l.text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) return *bad = BadInput::kInvalidJson, false;
+  auto t = j.find(opts.text_field);
+  if (t == j.end() || !t->is_string()) return *bad = BadInput::kMissingField, false;
+  doc->text = t->get<std::string>();
+  auto id = j.find(opts.id_field);
+  if (id != j.end() && id->is_string()) doc->id = id->get<std::string>();
+  else if (id != j.end() && id->is_number()) doc->id = id->dump();
+  else doc->id = str_cat(stem, ":", l.line_no);
+  auto src = j.find(opts.source_field);
+  doc->source = src != j.end() && src->is_string() ? src->get<std::string>() : stem;
+  return true;
+}
+
+bool DocReader::next_lines(std::vector<RawLine>* out, size_t max) {
+  DM_CHECK(jsonl_, "next_lines reads JSONL files");
+  out->clear();
+  RawLine l;
+  while (out->size() < max && read_line(&l.text, &l.huge)) {
+    l.line_no = ++line_no_;
+    if (!l.huge && l.text.find_first_not_of(" \t\r") == std::string::npos) continue;  // blank line
+    out->push_back(std::move(l));
+    l = RawLine{};
+  }
+  return !out->empty();
 }
 
 // Reads one line (without '\n') into *line. A line longer than max_line_bytes is skipped to its end
@@ -207,35 +240,11 @@ bool DocReader::next(Document* doc) {
     doc->source = stem_;
     return true;
   }
-  while (read_line(&line, &huge)) {
-    ++line_no_;
-    if (huge) {
-      report(BadInput::kHugeLine);
-      continue;
-    }
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;  // blank line
-    if (!valid_utf8(line)) {
-      report(BadInput::kInvalidUtf8);
-      continue;
-    }
-    auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (j.is_discarded() || !j.is_object()) {
-      report(BadInput::kInvalidJson);
-      continue;
-    }
-    auto t = j.find(opts_.text_field);
-    if (t == j.end() || !t->is_string()) {
-      report(BadInput::kMissingField);
-      continue;
-    }
-    doc->text = t->get<std::string>();
-    auto id = j.find(opts_.id_field);
-    if (id != j.end() && id->is_string()) doc->id = id->get<std::string>();
-    else if (id != j.end() && id->is_number()) doc->id = id->dump();
-    else doc->id = str_cat(stem_, ":", line_no_);
-    auto src = j.find(opts_.source_field);
-    doc->source = src != j.end() && src->is_string() ? src->get<std::string>() : stem_;
-    return true;
+  std::vector<RawLine> one;
+  while (next_lines(&one, 1)) {
+    BadInput bad;
+    if (parse_doc_line(one[0], opts_, stem_, doc, &bad)) return true;
+    count_bad(bad, one[0].line_no);
   }
   return false;
 }

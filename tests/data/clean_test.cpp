@@ -62,6 +62,22 @@ std::vector<LabelledText> labels() {
 }
 }  // namespace
 
+// Bad lines are found by the parallel parser but counted in line order: --strict names the first one.
+TEST(Clean, StrictStopsAtTheFirstBadLineWithFileAndLine) {
+  CleanOptions o;
+  o.recipe = shipped();
+  o.inputs = {corpus("bad_input.jsonl")};
+  o.output_dir = tmpdir("strict").string();
+  o.reader.strict = true;
+  try {
+    run_clean(o);
+    FAIL() << "strict run went on past a bad line";
+  } catch (const dm::Error& e) {
+    EXPECT_EQ(e.kind(), dm::ErrorKind::kFormat);
+    EXPECT_NE(std::string(e.what()).find("bad_input.jsonl:2: invalid_json"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Clean, SampleCorpusJunkRemoved) {
   fs::path out = tmpdir("e2e");
   CleanOptions o;

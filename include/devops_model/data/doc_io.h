@@ -47,6 +47,18 @@ class ByteSource {
   static std::unique_ptr<ByteSource> open(const std::string& path);
 };
 
+// One JSONL line as read, before parsing (parsing can then run on all cores).
+struct RawLine {
+  int64_t line_no = 0;
+  std::string text;
+  bool huge = false;  // longer than max_line_bytes: text is empty
+};
+
+// Parses one JSONL line into *doc (id "stem:line" and source `stem` when absent). Returns false and sets
+// *bad on bad input. Thread-safe; counts nothing.
+bool parse_doc_line(const RawLine& line, const ReaderOptions& opts, const std::string& stem, Document* doc,
+                    BadInput* bad);
+
 // Reads documents one at a time. Format from the suffix: .jsonl/.json/.jsonl.zst/.json.zst are JSONL
 // (one object per line, text in `text_field`, optional id/source fields); anything else is plain text,
 // one document per file (id = file name). Missing ids become "file:line"; missing source = file stem.
@@ -56,6 +68,13 @@ class DocReader {
   ~DocReader();
   // Next good document; false at end of file. Bad lines are counted in bad() and skipped.
   bool next(Document* doc);
+  // JSONL only: up to `max` non-blank raw lines, in file order; false when none was left. The caller
+  // parses them (parse_doc_line) and reports bad ones with count_bad, in line order.
+  bool next_lines(std::vector<RawLine>* out, size_t max);
+  bool is_jsonl() const { return jsonl_; }
+  const std::string& stem() const { return stem_; }
+  // Counts a bad input at `line` (Error(kFormat) naming file:line when strict).
+  void count_bad(BadInput kind, int64_t line);
   const BadInputStats& bad() const { return bad_; }
   uint64_t bytes_read() const { return bytes_read_; }
   int64_t line_number() const { return line_no_; }  // 1-based line of the last document returned
