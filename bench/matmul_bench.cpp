@@ -41,7 +41,7 @@ void BM_Matmul(benchmark::State& state) {
 
 void shapes(benchmark::internal::Benchmark* b) {
   for (int isa : {0, 1, 2})
-    for (int wt : {static_cast<int>(DType::kF32), static_cast<int>(DType::kBF16)}) {
+    for (int wt : {static_cast<int>(DType::kF32), static_cast<int>(DType::kBF16), static_cast<int>(DType::kQ8_0)}) {
       b->Args({isa, wt, 1, 4864, 896});     // decode, MLP up
       b->Args({isa, wt, 128, 4864, 896});   // prefill, MLP up
     }
@@ -50,43 +50,6 @@ void shapes(benchmark::internal::Benchmark* b) {
 }
 
 BENCHMARK(BM_Matmul)->Apply(shapes);
-
-// Q8_0 weights (widened to f32 in registers): mode 0 = AVX-512, 1 = AVX2, 2 = bf16 weights on AVX-512 as
-// the baseline of the same shape.
-void BM_MatmulQ8(benchmark::State& state) {
-  const int mode = static_cast<int>(state.range(0));
-  const int64_t T = state.range(1), N = state.range(2), K = state.range(3);
-  const Isa isa = mode == 1 ? Isa::kAvx2 : Isa::kAvx512;
-  if (static_cast<int>(isa) > static_cast<int>(best_isa())) {
-    state.SkipWithError("ISA not supported on this CPU");
-    return;
-  }
-  std::mt19937 rng(1);
-  std::uniform_real_distribution<float> u(-1, 1);
-  std::vector<float> x(static_cast<size_t>(T * K)), y(static_cast<size_t>(T * N)), wf(static_cast<size_t>(N * K));
-  for (auto& v : x) v = u(rng);
-  for (auto& v : wf) v = u(rng);
-  const DType wt = mode == 2 ? DType::kBF16 : DType::kQ8_0;
-  std::vector<uint8_t> w(dtype_bytes(wt, N * K));
-  if (wt == DType::kQ8_0) quantize_q8_0(wf.data(), w.data(), wf.size());
-  TensorView wv{wt, {N, K}, w.data()};
-  const Isa saved = active_isa();
-  set_active_isa(isa);
-  for (auto _ : state) {
-    matmul(x.data(), T, wv, TensorView{}, y.data());
-    benchmark::DoNotOptimize(y.data());
-  }
-  set_active_isa(saved);
-  state.counters["FLOP/s"] = benchmark::Counter(2.0 * T * N * K, benchmark::Counter::kIsIterationInvariantRate);
-  state.counters["weight_B/s"] =
-      benchmark::Counter(static_cast<double>(w.size()), benchmark::Counter::kIsIterationInvariantRate);
-  static const char* kModes[] = {"q8_0 avx512", "q8_0 avx2", "bf16 avx512"};
-  state.SetLabel(kModes[mode]);
-}
-BENCHMARK(BM_MatmulQ8)
-    ->ArgsProduct({{0, 1, 2}, {1, 128}, {4864}, {896}})
-    ->Unit(benchmark::kMillisecond)
-    ->UseRealTime();
 
 }  // namespace
 }  // namespace dm
