@@ -69,21 +69,34 @@ ChatPrompt make_context_qwen1(const Tokenizer& tok, std::string_view query, cons
 }
 
 std::string render_chatml(const std::vector<ChatMessage>& messages, std::string_view default_system,
-                          bool add_generation_prompt) {
+                          bool add_generation_prompt, bool strip_reasoning) {
   std::string out;
   auto block = [&](std::string_view role, std::string_view content) {
     out += str_cat("<|im_start|>", role, "\n", content, "<|im_end|>\n");
   };
   const bool has_system = !messages.empty() && messages[0].role == "system";
   if (!has_system && !default_system.empty()) block("system", default_system);
-  for (const auto& m : messages) block(m.role, m.content);
+  size_t last_user = 0;
+  for (size_t i = 0; i < messages.size(); ++i)
+    if (messages[i].role == "user") last_user = i;
+  for (size_t i = 0; i < messages.size(); ++i) {
+    const ChatMessage& m = messages[i];
+    std::string_view content = m.content;
+    const size_t think_end = content.rfind("</think>");
+    if (strip_reasoning && m.role == "assistant" && i < last_user && think_end != std::string_view::npos) {
+      content.remove_prefix(think_end + std::string_view("</think>").size());
+      while (!content.empty() && content.front() == '\n') content.remove_prefix(1);
+    }
+    block(m.role, content);
+  }
   if (add_generation_prompt) out += "<|im_start|>assistant\n";
   return out;
 }
 
-ChatPrompt encode_chatml(const Tokenizer& tok, const std::vector<ChatMessage>& messages, std::string_view default_system) {
+ChatPrompt encode_chatml(const Tokenizer& tok, const std::vector<ChatMessage>& messages, std::string_view default_system,
+                         bool strip_reasoning) {
   ChatPrompt p;
-  p.raw_text = render_chatml(messages, default_system, true);
+  p.raw_text = render_chatml(messages, default_system, true, strip_reasoning);
   p.tokens = tok.encode(p.raw_text, true);
   return p;
 }
@@ -99,13 +112,33 @@ std::vector<ChatMessage> chat_messages(std::string_view system, const std::vecto
   return m;
 }
 
+namespace {
+
+// The text of a literal "<|im_start|>system\n...<|im_end|>" block in the template source (the newline
+// written as the escape \n or as itself), if its content is plain text rather than an expression.
+std::string literal_system_block(std::string_view t) {
+  for (std::string_view head : {"<|im_start|>system\\n", "<|im_start|>system\n"}) {
+    for (size_t at = t.find(head); at != std::string_view::npos; at = t.find(head, at + 1)) {
+      const size_t begin = at + head.size(), end = t.find("<|im_end|>", begin);
+      if (end == std::string_view::npos) continue;
+      const std::string_view text = t.substr(begin, end - begin);
+      if (!text.empty() && text.find_first_of("'\"{}+") == std::string_view::npos) return std::string(text);
+    }
+  }
+  return "";
+}
+
+}  // namespace
+
 ChatTemplateInfo inspect_chat_template(std::string_view t) {
   ChatTemplateInfo info;
+  info.found = true;
   auto has = [&](std::string_view s) { return t.find(s) != std::string_view::npos; };
   const bool role = has("message['role']") || has("message[\"role\"]") || has("message.role");
   const bool content = has("message['content']") || has("message[\"content\"]") || has("message.content");
   info.is_chatml = has("<|im_start|>") && has("<|im_end|>") && role && content;
-  if (has(kQwen25SystemPrompt)) info.default_system = std::string(kQwen25SystemPrompt);
+  info.default_system = literal_system_block(t);
+  info.strips_reasoning = has("</think>");
   return info;
 }
 

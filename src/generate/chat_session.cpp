@@ -12,10 +12,10 @@ bool is_qwen1(const Model& m) { return m.config().family == ModelFamily::kQwen1;
 
 // Qwen2/3 have no history window of their own: drop the oldest turns until prompt + 1 token fits.
 ChatPrompt chatml_prompt_within(const Model& model, const Tokenizer& tok, std::string_view system,
-                                std::vector<ChatTurn> history, std::string_view query) {
+                                std::vector<ChatTurn> history, std::string_view query, bool strip_reasoning) {
   const int limit = model.config().context_length();
   while (true) {
-    ChatPrompt p = encode_chatml(tok, chat_messages(system, history, query), system);
+    ChatPrompt p = encode_chatml(tok, chat_messages(system, history, query), system, strip_reasoning);
     if (static_cast<int>(p.tokens.size()) < limit || history.empty()) return p;
     history.erase(history.begin());
   }
@@ -23,14 +23,19 @@ ChatPrompt chatml_prompt_within(const Model& model, const Tokenizer& tok, std::s
 
 }  // namespace
 
-std::string default_system_prompt(const Model& model) {
-  if (is_qwen1(model) || model.dir().empty()) return std::string(kDefaultSystemPrompt);
-  return chat_template_from_dir(model.dir()).default_system;
+ChatTemplateInfo chat_style(const Model& model) {
+  ChatTemplateInfo style;
+  if (!is_qwen1(model) && !model.dir().empty()) style = chat_template_from_dir(model.dir());
+  if (!style.found)
+    style.default_system = model.config().family == ModelFamily::kQwen3 ? "" : std::string(kDefaultSystemPrompt);
+  return style;
 }
 
+std::string default_system_prompt(const Model& model) { return chat_style(model).default_system; }
+
 ChatPrompt build_chat_prompt(const Model& model, const Tokenizer& tok, const GenerationParams& params,
-                             const std::vector<ChatMessage>& messages, std::string_view default_system) {
-  std::string system(default_system);
+                             const std::vector<ChatMessage>& messages, const ChatTemplateInfo& style) {
+  std::string system(style.default_system);
   std::vector<ChatTurn> history;
   std::string pending_user;
   bool have_user = false;
@@ -55,23 +60,24 @@ ChatPrompt build_chat_prompt(const Model& model, const Tokenizer& tok, const Gen
   if (!have_user) fail(ErrorKind::kInvalidArgument, "messages: the last message must be the user's");
   if (is_qwen1(model))
     return make_context_qwen1(tok, pending_user, history, system, params.max_window_size, params.chat_format);
-  return chatml_prompt_within(model, tok, system, history, pending_user);
+  return chatml_prompt_within(model, tok, system, history, pending_user, style.strips_reasoning);
 }
 
 ChatSession::ChatSession(const Model& model, const Tokenizer& tok, GenerationParams params, std::string system)
     : model_(model), tok_(tok), sampler_(params), system_(std::move(system)) {
-  if (system_.empty()) system_ = default_system_prompt(model);
+  style_ = chat_style(model);
+  if (system_.empty()) system_ = style_.default_system;
   cache_ = model_.new_cache();
 }
 
 ChatSession::~ChatSession() = default;
 
-void ChatSession::set_system(std::string s) { system_ = s.empty() ? default_system_prompt(model_) : std::move(s); }
+void ChatSession::set_system(std::string s) { system_ = s.empty() ? style_.default_system : std::move(s); }
 
 ChatPrompt ChatSession::build_prompt(std::string_view query) const {
   const GenerationParams& p = sampler_.params();
   if (is_qwen1(model_)) return make_context_qwen1(tok_, query, history_, system_, p.max_window_size, p.chat_format);
-  return chatml_prompt_within(model_, tok_, system_, history_, query);
+  return chatml_prompt_within(model_, tok_, system_, history_, query, style_.strips_reasoning);
 }
 
 std::string ChatSession::chat(std::string_view query, const std::function<bool(std::string_view)>& on_text) {

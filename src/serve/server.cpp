@@ -74,14 +74,14 @@ struct Server::Impl {
   const Tokenizer& tok;
   GenerationParams defaults;
   ServerOptions opts;
-  std::string system_prompt;
+  ChatTemplateInfo chat_template;
   Scheduler sched;
   httplib::Server svr;
   std::thread listener;
   int port = -1;
 
   Impl(const Model& m, const Tokenizer& t, GenerationParams d, ServerOptions o)
-      : model(m), tok(t), defaults(std::move(d)), opts(std::move(o)), system_prompt(default_system_prompt(m)),
+      : model(m), tok(t), defaults(std::move(d)), opts(std::move(o)), chat_template(chat_style(m)),
         sched(m, t, SchedulerOptions{opts.parallel, opts.max_queue}) {
     if (opts.model_id.empty()) opts.model_id = dir_name(m.dir());
     if (!opts.access_log) opts.access_log = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
@@ -103,7 +103,7 @@ Job Server::Impl::make_job(const ApiRequest& ar) {
   job.params = request_params(ar, defaults);
   if (ar.chat) {
     try {
-      job.prompt = build_chat_prompt(model, tok, job.params, ar.messages, system_prompt).tokens;
+      job.prompt = build_chat_prompt(model, tok, job.params, ar.messages, chat_template).tokens;
     } catch (const Error& e) {
       throw ApiError(400, e.what(), "messages");
     }

@@ -126,9 +126,9 @@ std::string Tokenizer::decode(std::span<const int32_t> ids, bool skip_special) c
       if (!(skip_special && t.special)) out += t.text;
     } else if (impl_->bpe.has_id(id)) {
       out += impl_->bpe.bytes(id);
-    } else {
-      fail(ErrorKind::kInvalidArgument, "token id ", id, " is not in the vocabulary of ", impl_->source);
     }
+    // Else an id without a token (a model's padded embedding rows: Qwen has 151936 rows for ~151.7k
+    // tokens): nothing, as Hugging Face tokenizers' decode skips ids it does not know.
   }
   return out;
 }

@@ -62,8 +62,11 @@ TEST(ChatMl, TinyQwen2AndQwen3GreedyPrompts) {
     const std::string dir = kFix + "/" + model;
     auto tok = Tokenizer::from_dir(dir);
     const ChatTemplateInfo info = chat_template_from_dir(dir);
-    EXPECT_TRUE(info.is_chatml) << model;
-    const ChatPrompt p = encode_chatml(*tok, chat_messages("", {}, "什么是持续集成？"), info.default_system);
+    EXPECT_TRUE(info.found && info.is_chatml) << model;
+    EXPECT_EQ(info.default_system, "") << model;  // the fixtures' template inserts no system block
+    // The golden conversation gives its system message explicitly.
+    const ChatPrompt p =
+        encode_chatml(*tok, chat_messages(kDefaultSystemPrompt, {}, "什么是持续集成？"), info.default_system);
     EXPECT_EQ(p.raw_text,
               "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n什么是持续集成？<|im_end|>\n"
               "<|im_start|>assistant\n");
@@ -85,6 +88,28 @@ TEST(ChatMl, RenderingRules) {
       "{%- endfor %}");
   EXPECT_TRUE(q25.is_chatml);
   EXPECT_EQ(q25.default_system, kQwen25SystemPrompt);
+  EXPECT_FALSE(q25.strips_reasoning);
+  // Qwen2-Instruct: the default sentence; Qwen3: no system block unless given, earlier thinking dropped.
+  const auto q2 = inspect_chat_template(
+      "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ "
+      "'<|im_start|>system\\nYou are a helpful assistant.<|im_end|>\\n' }}{% endif %}{{'<|im_start|>' + "
+      "message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}");
+  EXPECT_EQ(q2.default_system, kDefaultSystemPrompt);
+  const auto q3 = inspect_chat_template(
+      "{%- if messages[0].role == 'system' %}{{- '<|im_start|>system\\n' + messages[0].content + '<|im_end|>\\n' }}"
+      "{%- endif %}{%- for message in messages %}{%- if message.role == 'assistant' and '</think>' in message.content %}"
+      "{%- set content = message.content.split('</think>')[-1].lstrip('\\n') %}{%- endif %}"
+      "{{- '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>\\n' }}{%- endfor %}");
+  EXPECT_TRUE(q3.is_chatml);
+  EXPECT_EQ(q3.default_system, "");
+  EXPECT_TRUE(q3.strips_reasoning);
+  const std::vector<ChatMessage> thought = {{"user", "q1"},
+                                            {"assistant", "<think>\nplan A\n</think>\n\nanswer 1"},
+                                            {"user", "q2"}};
+  EXPECT_EQ(render_chatml(thought, "", true, true),
+            "<|im_start|>user\nq1<|im_end|>\n<|im_start|>assistant\nanswer 1<|im_end|>\n"
+            "<|im_start|>user\nq2<|im_end|>\n<|im_start|>assistant\n");
+  EXPECT_NE(render_chatml(thought, "", true, false).find("plan A"), std::string::npos);  // kept when not asked
   EXPECT_FALSE(inspect_chat_template("{{ bos_token }}[INST] {{ message['content'] }} [/INST]").is_chatml);
 }
 

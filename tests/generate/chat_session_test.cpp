@@ -94,9 +94,11 @@ TEST(ChatSession, MessagesMustEndWithUser) {
   auto model = Model::load(dir);
   auto tok = Tokenizer::from_dir(dir);
   GenerationParams p;
-  EXPECT_THROW(build_chat_prompt(*model, *tok, p, {{"user", "a"}, {"assistant", "b"}}, "sys"), Error);
-  EXPECT_THROW(build_chat_prompt(*model, *tok, p, {{"tool", "a"}}, "sys"), Error);
-  ChatPrompt pr = build_chat_prompt(*model, *tok, p, {{"system", "S"}, {"user", "a"}, {"assistant", "b"}, {"user", "c"}}, "x");
+  ChatTemplateInfo style;
+  style.default_system = "sys";
+  EXPECT_THROW(build_chat_prompt(*model, *tok, p, {{"user", "a"}, {"assistant", "b"}}, style), Error);
+  EXPECT_THROW(build_chat_prompt(*model, *tok, p, {{"tool", "a"}}, style), Error);
+  ChatPrompt pr = build_chat_prompt(*model, *tok, p, {{"system", "S"}, {"user", "a"}, {"assistant", "b"}, {"user", "c"}}, style);
   EXPECT_EQ(pr.raw_text,
             "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\na<|im_end|>\n<|im_start|>assistant\nb<|im_end|>\n"
             "<|im_start|>user\nc<|im_end|>\n<|im_start|>assistant\n");

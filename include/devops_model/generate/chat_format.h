@@ -46,27 +46,32 @@ ChatPrompt make_context_qwen1(const Tokenizer& tok, std::string_view query, cons
 
 // Qwen2/Qwen3 ChatML text: a system block first (messages[0] if it is a system message, else
 // `default_system` unless empty), then "<|im_start|>{role}\n{content}<|im_end|>\n" per message, then
-// "<|im_start|>assistant\n" when add_generation_prompt.
+// "<|im_start|>assistant\n" when add_generation_prompt. strip_reasoning (Qwen3's template): an assistant
+// message before the last user message shows only what follows its last "</think>" (leading newlines
+// dropped), so earlier turns' thinking is not fed back.
 std::string render_chatml(const std::vector<ChatMessage>& messages, std::string_view default_system = kDefaultSystemPrompt,
-                          bool add_generation_prompt = true);
+                          bool add_generation_prompt = true, bool strip_reasoning = false);
 
 // render_chatml + encode with special tokens allowed (what apply_chat_template + tokenizer(text) do).
 ChatPrompt encode_chatml(const Tokenizer& tok, const std::vector<ChatMessage>& messages,
-                         std::string_view default_system = kDefaultSystemPrompt);
+                         std::string_view default_system = kDefaultSystemPrompt, bool strip_reasoning = false);
 
 // system + history turns + the new query as a message list.
 std::vector<ChatMessage> chat_messages(std::string_view system, const std::vector<ChatTurn>& history, std::string_view query);
 
 // What a tokenizer_config.json chat_template implies. is_chatml: it renders
-// "<|im_start|>{role}\n{content}<|im_end|>\n" (so render_chatml reproduces it); default_system: the
-// sentence it inserts when no system message is given (Qwen2.5's "You are Qwen, ..."), else
-// kDefaultSystemPrompt (the family default this project uses when a template names none).
+// "<|im_start|>{role}\n{content}<|im_end|>\n" (so render_chatml reproduces it); default_system: the literal
+// sentence it inserts when no system message is given (Qwen2's "You are a helpful assistant.", Qwen2.5's
+// "You are Qwen, ..."), "" when it inserts none (Qwen3); strips_reasoning: it drops "<think>...</think>"
+// from earlier assistant turns (Qwen3).
 struct ChatTemplateInfo {
+  bool found = false;  // a chat_template was read
   bool is_chatml = false;
-  std::string default_system{kDefaultSystemPrompt};
+  std::string default_system;
+  bool strips_reasoning = false;
 };
 ChatTemplateInfo inspect_chat_template(std::string_view chat_template);
-// Reads <dir>/tokenizer_config.json's chat_template (absent file or key: is_chatml false, default system).
+// Reads <dir>/tokenizer_config.json's chat_template (absent file or key: found false, all else empty).
 ChatTemplateInfo chat_template_from_dir(const std::string& dir);
 
 // When generation stops (spec C.2): any single stop id (eos ids, one-token stop words, and for ChatML

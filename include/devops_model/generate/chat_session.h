@@ -52,6 +52,7 @@ class ChatSession {
   const Model& model_;
   const Tokenizer& tok_;
   Sampler sampler_;
+  ChatTemplateInfo style_;
   std::string system_;
   std::vector<ChatTurn> history_;
   std::unique_ptr<KVCache> cache_;
@@ -64,9 +65,13 @@ class ChatSession {
 // user's). Qwen1: make_context over (user, assistant) pairs; Qwen2/3: ChatML. Error(kInvalidArgument)
 // for an unknown role or a conversation that does not end with a user message.
 ChatPrompt build_chat_prompt(const Model& model, const Tokenizer& tok, const GenerationParams& params,
-                             const std::vector<ChatMessage>& messages, std::string_view default_system);
+                             const std::vector<ChatMessage>& messages, const ChatTemplateInfo& style);
 
-// The system prompt a model uses when none is given.
+// How the model's conversations are rendered: its own chat_template when it has one (default system
+// text, Qwen3's reasoning stripping), else the family's defaults (Qwen1/Qwen2 "You are a helpful
+// assistant.", Qwen3 no system block).
+ChatTemplateInfo chat_style(const Model& model);
+// The system prompt a model uses when none is given (chat_style(model).default_system).
 std::string default_system_prompt(const Model& model);
 
 }  // namespace dm

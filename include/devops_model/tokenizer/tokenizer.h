@@ -23,8 +23,9 @@ class Tokenizer {
   // allow_special: special/added tokens' surface strings become their ids; otherwise they are plain text.
   // NFC-normalises first where the tokenizer asks for it (tokenizer.json normaliser; Qwen1 always).
   std::vector<int32_t> encode(std::string_view text, bool allow_special = true) const;
-  // Concatenated token bytes (special ids -> their surface string unless skip_special). May hold
-  // incomplete UTF-8 at the end; use StreamDecoder for incremental printing.
+  // Concatenated token bytes (special ids -> their surface string unless skip_special; ids with no token,
+  // such as a model's padding rows, -> nothing). May hold incomplete UTF-8 at the end; use StreamDecoder
+  // for incremental printing.
   std::string decode(std::span<const int32_t> ids, bool skip_special = false) const;
   // Id of a whole token given by its surface text (special or regular), if any.
   std::optional<int32_t> token_id(std::string_view token) const;
