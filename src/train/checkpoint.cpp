@@ -105,7 +105,9 @@ void copy_tokenizer_files(const std::string& from, const std::string& to) {
 void write_lora_adapter(TrainModel& m, const std::string& dir, const std::string& base_model) {
   std::vector<std::pair<std::string, TensorView>> t;
   for (Param& p : m.lora_params()) t.emplace_back("base_model.model." + p.name, p.value.view());
-  const std::vector<std::string> targets = m.lora_target_modules();
+  const LoraConfig& lc0 = m.lora_config();
+  const nlohmann::json targets = lc0.targets_regex.empty() ? nlohmann::json(m.lora_target_modules())
+                                                           : nlohmann::json(lc0.targets_regex);
   write_safetensors(dir + "/adapter_model.safetensors", t);
   const LoraConfig& lc = m.lora_config();
   nlohmann::json j = {{"peft_type", "LORA"},         {"task_type", "CAUSAL_LM"},

@@ -107,24 +107,28 @@ std::vector<std::string> lora_target_modules(const ModelConfig& c, const std::ve
 void TrainModel::enable_lora(const LoraConfig& cfg, uint64_t seed) {
   if (cfg.rank <= 0) fail(ErrorKind::kInvalidArgument, "lora_rank must be > 0");
   if (cfg.dropout < 0.f || cfg.dropout >= 1.f) fail(ErrorKind::kInvalidArgument, "lora_dropout must be in [0, 1)");
-  // Which projections are on: decided on layer 0's names (every layer has the same modules).
-  std::vector<bool> on(static_cast<size_t>(Proj::kCount), false);
+  // Which projections of which layer are on, by their full module names (a regex may pick layers).
+  const size_t P = static_cast<size_t>(Proj::kCount);
+  std::vector<std::vector<bool>> on(static_cast<size_t>(config_.num_layers), std::vector<bool>(P, false));
   std::vector<std::string> leaves;
-  std::unique_ptr<FullMatch> re;
-  if (!cfg.targets_regex.empty()) re = std::make_unique<FullMatch>(cfg.targets_regex);
   for (int p = 0; p < static_cast<int>(Proj::kCount); ++p) {
     const std::string m = lora_module(config_, 0, static_cast<Proj>(p));
     const std::string leaf = m.substr(m.rfind('.') + 1);
     if (std::find(leaves.begin(), leaves.end(), leaf) == leaves.end()) leaves.push_back(leaf);
-    if (re && (*re)(m)) on[static_cast<size_t>(p)] = true;
   }
+  std::unique_ptr<FullMatch> re;
+  if (!cfg.targets_regex.empty()) re = std::make_unique<FullMatch>(cfg.targets_regex);
+  for (int l = 0; l < config_.num_layers; ++l)
+    for (int p = 0; p < static_cast<int>(Proj::kCount); ++p)
+      if (re && (*re)(lora_module(config_, l, static_cast<Proj>(p)))) on[static_cast<size_t>(l)][static_cast<size_t>(p)] = true;
   for (const std::string& t : cfg.targets) {
     bool found = false;
-    for (int p = 0; p < static_cast<int>(Proj::kCount); ++p)
-      if (t == "all" || suffix_match(lora_module(config_, 0, static_cast<Proj>(p)), t)) {
-        on[static_cast<size_t>(p)] = true;
-        found = true;
-      }
+    for (int l = 0; l < config_.num_layers; ++l)
+      for (int p = 0; p < static_cast<int>(Proj::kCount); ++p)
+        if (t == "all" || suffix_match(lora_module(config_, l, static_cast<Proj>(p)), t)) {
+          on[static_cast<size_t>(l)][static_cast<size_t>(p)] = true;
+          found = true;
+        }
     if (!found) {
       std::string list;
       for (const std::string& l : leaves) list += (list.empty() ? "" : ", ") + l;
@@ -132,7 +136,7 @@ void TrainModel::enable_lora(const LoraConfig& cfg, uint64_t seed) {
            t, "' (its linear modules: ", list, ", or all)");
     }
   }
-  if (std::none_of(on.begin(), on.end(), [](bool b) { return b; }))
+  if (std::none_of(on.begin(), on.end(), [](const std::vector<bool>& l) { return std::find(l.begin(), l.end(), true) != l.end(); }))
     fail(ErrorKind::kInvalidArgument, "lora_target: no module selected");
   lora_cfg_ = cfg;
   lora_on_ = true;
@@ -151,7 +155,7 @@ void TrainModel::enable_lora(const LoraConfig& cfg, uint64_t seed) {
     for (auto& s : slots) s = LoraSlot{};
     for (int p = 0; p < static_cast<int>(Proj::kCount); ++p) {
       const Proj pj = static_cast<Proj>(p);
-      if (!on[static_cast<size_t>(p)] || slots[static_cast<size_t>(p)].a >= 0) continue;
+      if (!on[static_cast<size_t>(l)][static_cast<size_t>(p)] || slots[static_cast<size_t>(p)].a >= 0) continue;
       // This projection and any later ones of the same module (Qwen1's c_attn) share one adapter.
       const std::string m = lora_module(config_, l, pj);
       const int64_t in = dims(pj).first;
@@ -159,7 +163,7 @@ void TrainModel::enable_lora(const LoraConfig& cfg, uint64_t seed) {
       for (int q = p; q < static_cast<int>(Proj::kCount); ++q) {
         const Proj qj = static_cast<Proj>(q);
         if (lora_module(config_, l, qj) != m) continue;
-        if (!on[static_cast<size_t>(q)])
+        if (!on[static_cast<size_t>(l)][static_cast<size_t>(q)])
           fail(ErrorKind::kInvalidArgument, "lora_target: ", proj_name(qj), " is part of ", m, ": target the whole module");
         slots[static_cast<size_t>(q)] = LoraSlot{static_cast<int>(lora_.size()), rows, p};
         rows += dims(qj).second;
@@ -179,6 +183,7 @@ void TrainModel::enable_lora(const LoraConfig& cfg, uint64_t seed) {
 std::vector<std::string> TrainModel::lora_target_modules() const {
   std::vector<std::string> enabled;
   if (!lora_on_) return enabled;
+  if (!lora_cfg_.targets_regex.empty()) return {};  // the regex itself is written back (it may pick layers)
   for (int p = 0; p < static_cast<int>(Proj::kCount); ++p)
     if (impl_->lora[0][static_cast<size_t>(p)].a >= 0) {
       const std::string kind = module_kind(config_, static_cast<Proj>(p));

@@ -75,13 +75,17 @@ TEST(LoraTargets, Qwen2NamesAndAll) {
             (std::vector<std::string>{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}));
 }
 
-TEST(LoraTargets, RegexFormSelectsByFullModuleName) {
+TEST(LoraTargets, RegexFormSelectsByFullModuleNameAndLayer) {
   auto tm = train_model("tiny-qwen1");
   LoraConfig c = targets({});
-  c.targets_regex = R"(transformer\.h\.\d+\.mlp\.w[12])";
+  c.targets_regex = R"(transformer\.h\.1\.mlp\.w[12])";  // layer 1 only
   tm->enable_lora(c, 1);
-  for (const std::string& n : lora_names(*tm)) EXPECT_NE(n.find(".mlp.w"), std::string::npos) << n;
-  EXPECT_EQ(tm->lora_target_modules(), (std::vector<std::string>{"w2", "w1"}));
+  EXPECT_EQ(lora_names(*tm), (std::vector<std::string>{"transformer.h.1.mlp.w2.lora_A.weight", "transformer.h.1.mlp.w2.lora_B.weight",
+                                                       "transformer.h.1.mlp.w1.lora_A.weight", "transformer.h.1.mlp.w1.lora_B.weight"}));
+  // The regex goes back into adapter_config.json as it came (a list could not say "layer 1 only").
+  const std::string dir = test::temp_dir("lora_regex_adapter");
+  write_lora_adapter(*tm, dir, "base");
+  EXPECT_EQ(read_json_file(dir + "/adapter_config.json")["target_modules"], c.targets_regex);
 }
 
 TEST(LoraTargets, UnknownTargetListsTheModelsModules) {

@@ -63,7 +63,8 @@ class TrainModel {
   // Adds adapters on the configured targets of every layer with A ~ kaiming-uniform(seed), B = 0 (PEFT's
   // init) and freezes the base. Error(kInvalidArgument) on a target that names no module.
   void enable_lora(const LoraConfig& cfg, uint64_t seed);
-  // target_modules that re-create exactly the enabled adapters (for adapter_config.json).
+  // target_modules that re-create exactly the enabled adapters (for adapter_config.json); empty when
+  // the adapters were chosen by a regex, which is written back as PEFT's string form instead.
   std::vector<std::string> lora_target_modules() const;
   // Folds every adapter into its base weight: W += (alpha / r) * B A (the adapters stay as they are).
   void merge_lora();
