@@ -44,7 +44,7 @@ struct Args {
   ModelArgs model;
   GenerationArgs gen;
   std::string prompt, history, system;
-  bool json = false;
+  bool json = false, no_think = false;
 };
 
 // Handles a /command; returns false on /exit.
@@ -109,12 +109,15 @@ Registrar reg{{"chat", "chat with a model as the seed's model.chat(query, histor
                  app.add_option("--history", a->history, "continue a saved conversation (JSON [[query, reply], ...])");
                  app.add_option("--system", a->system, "system prompt (default: the model family's)");
                  app.add_flag("--json", a->json, "with --prompt: print prompt_ids, reply_ids, reply, history");
+                 app.add_flag("--no-think", a->no_think, "Qwen3: answer without a thinking block (enable_thinking=false)");
                  return [a]() {
                    auto model = a->model.load();
                    auto tok = Tokenizer::from_dir(a->model.dir);
                    GenerationParams params = generation_params_from_dir(a->model.dir);
                    a->gen.apply(params);
                    ChatSession s(*model, *tok, params, a->system);
+                   if (a->no_think && !s.set_thinking(false))
+                     std::fprintf(stderr, "note: this model's chat template has no thinking switch; --no-think changes nothing\n");
                    if (!a->history.empty()) s.set_history(load_history(a->history));
                    if (a->prompt.empty()) {
                      if (a->json) fail(ErrorKind::kInvalidArgument, "--json needs --prompt");

@@ -69,7 +69,7 @@ ChatPrompt make_context_qwen1(const Tokenizer& tok, std::string_view query, cons
 }
 
 std::string render_chatml(const std::vector<ChatMessage>& messages, std::string_view default_system,
-                          bool add_generation_prompt, bool strip_reasoning) {
+                          bool add_generation_prompt, bool strip_reasoning, bool close_thinking) {
   std::string out;
   auto block = [&](std::string_view role, std::string_view content) {
     out += str_cat("<|im_start|>", role, "\n", content, "<|im_end|>\n");
@@ -89,14 +89,14 @@ std::string render_chatml(const std::vector<ChatMessage>& messages, std::string_
     }
     block(m.role, content);
   }
-  if (add_generation_prompt) out += "<|im_start|>assistant\n";
+  if (add_generation_prompt) out += close_thinking ? "<|im_start|>assistant\n<think>\n\n</think>\n\n" : "<|im_start|>assistant\n";
   return out;
 }
 
 ChatPrompt encode_chatml(const Tokenizer& tok, const std::vector<ChatMessage>& messages, std::string_view default_system,
-                         bool strip_reasoning) {
+                         bool strip_reasoning, bool close_thinking) {
   ChatPrompt p;
-  p.raw_text = render_chatml(messages, default_system, true, strip_reasoning);
+  p.raw_text = render_chatml(messages, default_system, true, strip_reasoning, close_thinking);
   p.tokens = tok.encode(p.raw_text, true);
   return p;
 }
@@ -139,6 +139,7 @@ ChatTemplateInfo inspect_chat_template(std::string_view t) {
   info.is_chatml = has("<|im_start|>") && has("<|im_end|>") && role && content;
   info.default_system = literal_system_block(t);
   info.strips_reasoning = has("</think>");
+  info.thinking_switch = has("enable_thinking");
   return info;
 }
 

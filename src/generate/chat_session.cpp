@@ -12,10 +12,12 @@ bool is_qwen1(const Model& m) { return m.config().family == ModelFamily::kQwen1;
 
 // Qwen2/3 have no history window of their own: drop the oldest turns until prompt + 1 token fits.
 ChatPrompt chatml_prompt_within(const Model& model, const Tokenizer& tok, std::string_view system,
-                                std::vector<ChatTurn> history, std::string_view query, bool strip_reasoning) {
+                                std::vector<ChatTurn> history, std::string_view query, const ChatTemplateInfo& style,
+                                bool enable_thinking) {
   const int limit = model.config().context_length();
+  const bool close_thinking = style.thinking_switch && !enable_thinking;
   while (true) {
-    ChatPrompt p = encode_chatml(tok, chat_messages(system, history, query), system, strip_reasoning);
+    ChatPrompt p = encode_chatml(tok, chat_messages(system, history, query), system, style.strips_reasoning, close_thinking);
     if (static_cast<int>(p.tokens.size()) < limit || history.empty()) return p;
     history.erase(history.begin());
   }
@@ -34,7 +36,8 @@ ChatTemplateInfo chat_style(const Model& model) {
 std::string default_system_prompt(const Model& model) { return chat_style(model).default_system; }
 
 ChatPrompt build_chat_prompt(const Model& model, const Tokenizer& tok, const GenerationParams& params,
-                             const std::vector<ChatMessage>& messages, const ChatTemplateInfo& style) {
+                             const std::vector<ChatMessage>& messages, const ChatTemplateInfo& style,
+                             bool enable_thinking) {
   std::string system(style.default_system);
   std::vector<ChatTurn> history;
   std::string pending_user;
@@ -60,7 +63,7 @@ ChatPrompt build_chat_prompt(const Model& model, const Tokenizer& tok, const Gen
   if (!have_user) fail(ErrorKind::kInvalidArgument, "messages: the last message must be the user's");
   if (is_qwen1(model))
     return make_context_qwen1(tok, pending_user, history, system, params.max_window_size, params.chat_format);
-  return chatml_prompt_within(model, tok, system, history, pending_user, style.strips_reasoning);
+  return chatml_prompt_within(model, tok, system, history, pending_user, style, enable_thinking);
 }
 
 ChatSession::ChatSession(const Model& model, const Tokenizer& tok, GenerationParams params, std::string system)
@@ -72,12 +75,17 @@ ChatSession::ChatSession(const Model& model, const Tokenizer& tok, GenerationPar
 
 ChatSession::~ChatSession() = default;
 
+bool ChatSession::set_thinking(bool on) {
+  thinking_ = on;
+  return style_.thinking_switch;
+}
+
 void ChatSession::set_system(std::string s) { system_ = s.empty() ? style_.default_system : std::move(s); }
 
 ChatPrompt ChatSession::build_prompt(std::string_view query) const {
   const GenerationParams& p = sampler_.params();
   if (is_qwen1(model_)) return make_context_qwen1(tok_, query, history_, system_, p.max_window_size, p.chat_format);
-  return chatml_prompt_within(model_, tok_, system_, history_, query, style_.strips_reasoning);
+  return chatml_prompt_within(model_, tok_, system_, history_, query, style_, thinking_);
 }
 
 std::string ChatSession::chat(std::string_view query, const std::function<bool(std::string_view)>& on_text) {

@@ -72,6 +72,17 @@ void parse_common(const json& j, ApiRequest& r) {
   }
   r.stream = opt_bool(j, "stream");
   r.ignore_eos = opt_bool(j, "ignore_eos");
+  auto thinking = [&](const json& o, const std::string& where) {
+    auto it = o.find("enable_thinking");
+    if (it == o.end() || it->is_null()) return;
+    if (!it->is_boolean()) bad(where, "expected a boolean, got " + std::string(it->type_name()));
+    r.enable_thinking = it->get<bool>();
+  };
+  thinking(j, "enable_thinking");
+  if (auto it = j.find("chat_template_kwargs"); it != j.end() && !it->is_null()) {
+    if (!it->is_object()) bad("chat_template_kwargs", "expected an object");
+    thinking(*it, "chat_template_kwargs.enable_thinking");
+  }
   if (auto it = j.find("stream_options"); it != j.end() && !it->is_null()) {
     if (!it->is_object()) bad("stream_options", "expected an object");
     r.include_usage = opt_bool(*it, "include_usage");

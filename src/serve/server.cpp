@@ -103,7 +103,7 @@ Job Server::Impl::make_job(const ApiRequest& ar) {
   job.params = request_params(ar, defaults);
   if (ar.chat) {
     try {
-      job.prompt = build_chat_prompt(model, tok, job.params, ar.messages, chat_template).tokens;
+      job.prompt = build_chat_prompt(model, tok, job.params, ar.messages, chat_template, ar.enable_thinking).tokens;
     } catch (const Error& e) {
       throw ApiError(400, e.what(), "messages");
     }

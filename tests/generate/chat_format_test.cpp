@@ -99,10 +99,16 @@ TEST(ChatMl, RenderingRules) {
       "{%- if messages[0].role == 'system' %}{{- '<|im_start|>system\\n' + messages[0].content + '<|im_end|>\\n' }}"
       "{%- endif %}{%- for message in messages %}{%- if message.role == 'assistant' and '</think>' in message.content %}"
       "{%- set content = message.content.split('</think>')[-1].lstrip('\\n') %}{%- endif %}"
-      "{{- '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>\\n' }}{%- endfor %}");
+      "{{- '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>\\n' }}{%- endfor %}"
+      "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- if enable_thinking is defined and "
+      "enable_thinking is false %}{{- '<think>\\n\\n</think>\\n\\n' }}{%- endif %}{%- endif %}");
   EXPECT_TRUE(q3.is_chatml);
   EXPECT_EQ(q3.default_system, "");
   EXPECT_TRUE(q3.strips_reasoning);
+  EXPECT_TRUE(q3.thinking_switch);
+  EXPECT_FALSE(q2.thinking_switch);
+  EXPECT_EQ(render_chatml({{"user", "q"}}, "", true, true, true),
+            "<|im_start|>user\nq<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n");
   const std::vector<ChatMessage> thought = {{"user", "q1"},
                                             {"assistant", "<think>\nplan A\n</think>\n\nanswer 1"},
                                             {"user", "q2"}};

@@ -98,6 +98,12 @@ TEST(ChatSession, MessagesMustEndWithUser) {
   style.default_system = "sys";
   EXPECT_THROW(build_chat_prompt(*model, *tok, p, {{"user", "a"}, {"assistant", "b"}}, style), Error);
   EXPECT_THROW(build_chat_prompt(*model, *tok, p, {{"tool", "a"}}, style), Error);
+  // enable_thinking=false changes the prompt only where the template has the switch.
+  const std::vector<ChatMessage> one = {{"user", "a"}};
+  EXPECT_EQ(build_chat_prompt(*model, *tok, p, one, style, false).raw_text, build_chat_prompt(*model, *tok, p, one, style).raw_text);
+  ChatTemplateInfo qwen3 = style;
+  qwen3.thinking_switch = true;
+  EXPECT_TRUE(build_chat_prompt(*model, *tok, p, one, qwen3, false).raw_text.ends_with("assistant\n<think>\n\n</think>\n\n"));
   ChatPrompt pr = build_chat_prompt(*model, *tok, p, {{"system", "S"}, {"user", "a"}, {"assistant", "b"}, {"user", "c"}}, style);
   EXPECT_EQ(pr.raw_text,
             "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\na<|im_end|>\n<|im_start|>assistant\nb<|im_end|>\n"

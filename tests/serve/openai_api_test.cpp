@@ -47,6 +47,12 @@ TEST(OpenAiParse, ChatFields) {
   EXPECT_EQ(p.max_new_tokens, 7);
   EXPECT_EQ(p.seed, 42u);
   EXPECT_EQ(p.repetition_penalty, 1.1);  // not in the request: generation_config's value stays
+  EXPECT_TRUE(r.enable_thinking);        // Qwen3's default
+  const std::string q = R"({"messages":[{"role":"user","content":"q"}],)";
+  EXPECT_FALSE(parse_chat_request(q + R"("chat_template_kwargs":{"enable_thinking":false}})").enable_thinking);
+  EXPECT_FALSE(parse_chat_request(q + R"("enable_thinking":false})").enable_thinking);
+  EXPECT_EQ(param_of(q + R"("chat_template_kwargs":{"enable_thinking":"no"}})"), "chat_template_kwargs.enable_thinking");
+  EXPECT_EQ(param_of(q + R"("chat_template_kwargs":[]})"), "chat_template_kwargs");
 }
 
 TEST(OpenAiParse, BadRequestsName400AndTheField) {

@@ -48,13 +48,15 @@ ChatPrompt make_context_qwen1(const Tokenizer& tok, std::string_view query, cons
 // `default_system` unless empty), then "<|im_start|>{role}\n{content}<|im_end|>\n" per message, then
 // "<|im_start|>assistant\n" when add_generation_prompt. strip_reasoning (Qwen3's template): an assistant
 // message before the last user message shows only what follows its last "</think>" (leading newlines
-// dropped), so earlier turns' thinking is not fed back.
+// dropped), so earlier turns' thinking is not fed back. close_thinking (Qwen3's enable_thinking=false): the
+// generation prompt ends with an empty "<think>\n\n</think>\n\n", so the model answers without thinking.
 std::string render_chatml(const std::vector<ChatMessage>& messages, std::string_view default_system = kDefaultSystemPrompt,
-                          bool add_generation_prompt = true, bool strip_reasoning = false);
+                          bool add_generation_prompt = true, bool strip_reasoning = false, bool close_thinking = false);
 
 // render_chatml + encode with special tokens allowed (what apply_chat_template + tokenizer(text) do).
 ChatPrompt encode_chatml(const Tokenizer& tok, const std::vector<ChatMessage>& messages,
-                         std::string_view default_system = kDefaultSystemPrompt, bool strip_reasoning = false);
+                         std::string_view default_system = kDefaultSystemPrompt, bool strip_reasoning = false,
+                         bool close_thinking = false);
 
 // system + history turns + the new query as a message list.
 std::vector<ChatMessage> chat_messages(std::string_view system, const std::vector<ChatTurn>& history, std::string_view query);
@@ -63,12 +65,13 @@ std::vector<ChatMessage> chat_messages(std::string_view system, const std::vecto
 // "<|im_start|>{role}\n{content}<|im_end|>\n" (so render_chatml reproduces it); default_system: the literal
 // sentence it inserts when no system message is given (Qwen2's "You are a helpful assistant.", Qwen2.5's
 // "You are Qwen, ..."), "" when it inserts none (Qwen3); strips_reasoning: it drops "<think>...</think>"
-// from earlier assistant turns (Qwen3).
+// from earlier assistant turns (Qwen3); thinking_switch: it honours enable_thinking=false (Qwen3).
 struct ChatTemplateInfo {
   bool found = false;  // a chat_template was read
   bool is_chatml = false;
   std::string default_system;
   bool strips_reasoning = false;
+  bool thinking_switch = false;
 };
 ChatTemplateInfo inspect_chat_template(std::string_view chat_template);
 // Reads <dir>/tokenizer_config.json's chat_template (absent file or key: found false, all else empty).

@@ -35,6 +35,10 @@ class ChatSession {
   void reset() { history_.clear(); }
   const std::string& system() const { return system_; }
   void set_system(std::string s);
+  // Qwen3's enable_thinking: false asks for answers without a thinking block. Returns false when the
+  // model's chat template has no such switch (nothing changes then).
+  bool set_thinking(bool on);
+  const ChatTemplateInfo& style() const { return style_; }
   GenerationParams& params() { return sampler_.params(); }
   void reseed(uint64_t seed) { sampler_.reseed(seed); }
 
@@ -53,6 +57,7 @@ class ChatSession {
   const Tokenizer& tok_;
   Sampler sampler_;
   ChatTemplateInfo style_;
+  bool thinking_ = true;
   std::string system_;
   std::vector<ChatTurn> history_;
   std::unique_ptr<KVCache> cache_;
@@ -64,8 +69,10 @@ class ChatSession {
 // The family's prompt for a list of OpenAI-style messages (system/user/assistant; the last must be the
 // user's). Qwen1: make_context over (user, assistant) pairs; Qwen2/3: ChatML. Error(kInvalidArgument)
 // for an unknown role or a conversation that does not end with a user message.
+// enable_thinking false closes an empty think block where the template has that switch (Qwen3).
 ChatPrompt build_chat_prompt(const Model& model, const Tokenizer& tok, const GenerationParams& params,
-                             const std::vector<ChatMessage>& messages, const ChatTemplateInfo& style);
+                             const std::vector<ChatMessage>& messages, const ChatTemplateInfo& style,
+                             bool enable_thinking = true);
 
 // How the model's conversations are rendered: its own chat_template when it has one (default system
 // text, Qwen3's reasoning stripping), else the family's defaults (Qwen1/Qwen2 "You are a helpful

@@ -41,6 +41,8 @@ struct ApiRequest {
   std::optional<uint64_t> seed;
   std::vector<std::string> stop;
   bool ignore_eos = false;  // vLLM's extension: generate max_tokens even past end-of-text (benchmarks, tests)
+  // Qwen3's switch, as vLLM takes it: "chat_template_kwargs": {"enable_thinking": false} (or top level).
+  bool enable_thinking = true;
 };
 
 // Throw ApiError(400) naming the field for bad JSON, wrong types or unsupported values (n != 1).
