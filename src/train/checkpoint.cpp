@@ -105,16 +105,21 @@ void copy_tokenizer_files(const std::string& from, const std::string& to) {
 void write_lora_adapter(TrainModel& m, const std::string& dir, const std::string& base_model) {
   std::vector<std::pair<std::string, TensorView>> t;
   for (Param& p : m.lora_params()) t.emplace_back("base_model.model." + p.name, p.value.view());
-  const LoraConfig& lc0 = m.lora_config();
-  const nlohmann::json targets = lc0.targets_regex.empty() ? nlohmann::json(m.lora_target_modules())
-                                                           : nlohmann::json(lc0.targets_regex);
   write_safetensors(dir + "/adapter_model.safetensors", t);
   const LoraConfig& lc = m.lora_config();
-  nlohmann::json j = {{"peft_type", "LORA"},         {"task_type", "CAUSAL_LM"},
-                      {"r", lc.rank},                {"lora_alpha", shortest(lc.alpha)},
-                      {"lora_dropout", shortest(lc.dropout)},  {"target_modules", targets},
-                      {"bias", "none"},              {"fan_in_fan_out", false},
-                      {"inference_mode", true},      {"base_model_name_or_path", base_model}};
+  // PEFT's two forms: a list of module names, or (as the adapters were chosen) one regex string.
+  const nlohmann::json targets = lc.targets_regex.empty() ? nlohmann::json(m.lora_target_modules())
+                                                          : nlohmann::json(lc.targets_regex);
+  nlohmann::json j = {{"peft_type", "LORA"},
+                      {"task_type", "CAUSAL_LM"},
+                      {"r", lc.rank},
+                      {"lora_alpha", shortest(lc.alpha)},
+                      {"lora_dropout", shortest(lc.dropout)},
+                      {"target_modules", targets},
+                      {"bias", "none"},
+                      {"fan_in_fan_out", false},
+                      {"inference_mode", true},
+                      {"base_model_name_or_path", base_model}};
   write_file_atomic(dir + "/adapter_config.json", j.dump(2) + "\n");
 }
 
