@@ -1,5 +1,8 @@
 # Front door. `make demo` and `make test` set up everything on a fresh Debian machine.
 JOBS ?= $(shell nproc)
+# Tests at once: all cores, at most 8 (each test's own OpenMP threads use every core anyway, and the
+# sanitizer builds' memory grows with every process running at once).
+TEST_JOBS ?= $(shell n=$$(nproc); [ $$n -gt 8 ] && echo 8 || echo $$n)
 BUILD ?= build
 BUILD_ASAN ?= build-asan
 BUILD_FUZZ ?= build-fuzz
@@ -18,13 +21,13 @@ build: deps
 
 # The whole suite: Release tests, then the fast tests under ASan+UBSan, then each fuzzer briefly.
 test: build
-	cd $(BUILD) && OMP_WAIT_POLICY=PASSIVE ctest --output-on-failure -j $(JOBS) -LE slow
+	cd $(BUILD) && OMP_WAIT_POLICY=PASSIVE ctest --output-on-failure -j $(TEST_JOBS) -LE slow
 	$(MAKE) --no-print-directory test-asan fuzz
 
 test-asan: deps
 	@cmake -S . -B $(BUILD_ASAN) -DCMAKE_BUILD_TYPE=Release -DDM_SANITIZE=ON -DDM_BUILD_BENCH=OFF >/dev/null
 	@cmake --build $(BUILD_ASAN) -j $(JOBS)
-	cd $(BUILD_ASAN) && OMP_WAIT_POLICY=PASSIVE ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j $(JOBS) -LE 'slow|noasan'
+	cd $(BUILD_ASAN) && OMP_WAIT_POLICY=PASSIVE ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j $(TEST_JOBS) -LE 'slow|noasan'
 
 fuzz: deps
 	@CXX=clang++ cmake -S . -B $(BUILD_FUZZ) -DCMAKE_BUILD_TYPE=Release -DDM_FUZZ=ON -DDM_BUILD_TESTS=OFF -DDM_BUILD_BENCH=OFF >/dev/null
