@@ -2,10 +2,10 @@
 #include "devops_model/eval/journal.h"
 
 #include <filesystem>
-#include <fstream>
 #include <sstream>
 
 #include "devops_model/core/error.h"
+#include "devops_model/core/mapped_file.h"
 
 namespace dm {
 
@@ -40,10 +40,7 @@ McqJournal::McqJournal(std::string path, const nlohmann::json& settings, bool fr
   std::error_code ec;
   if (fresh) fs::remove(path_, ec);
   if (fs::exists(path_)) {
-    std::ifstream in(path_, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    std::string text = ss.str();
+    std::string text = read_file(path_);
     // A write cut short leaves a last line without its newline: drop it (that question is re-scored).
     const size_t keep = text.rfind('\n') == std::string::npos ? 0 : text.rfind('\n') + 1;
     if (keep < text.size()) {
