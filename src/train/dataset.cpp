@@ -70,13 +70,7 @@ std::vector<Example> load_examples(const std::vector<std::string>& files, const 
     for (int64_t ln = 1; std::getline(in, line); ++ln) {
       if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
       try {
-        nlohmann::json j;
-        try {
-          j = nlohmann::json::parse(line);
-        } catch (const nlohmann::json::exception& e) {
-          fail(ErrorKind::kFormat, "invalid JSON: ", e.what());
-        }
-        if (!j.is_object()) fail(ErrorKind::kFormat, "record is not a JSON object");
+        const nlohmann::json j = parse_record(line);
         if (j.contains("input_ids")) {
           Example e;
           e.ids = int_array(j, "input_ids");
@@ -90,7 +84,7 @@ std::vector<Example> load_examples(const std::vector<std::string>& files, const 
           docs.push_back(encode(j["text"].get<std::string>(), false));
         } else {
           need_encoder();
-          out.push_back(chatml_example(record_turns(line), encode, opt));
+          out.push_back(chatml_example(record_turns(j), encode, opt));
         }
       } catch (const Error& e) {
         const std::string where = path + ":" + std::to_string(ln);

@@ -26,7 +26,7 @@ std::string norm_role(const std::string& r) {
 
 }  // namespace
 
-std::vector<Turn> record_turns(const std::string& line) {
+nlohmann::json parse_record(const std::string& line) {
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(line);
@@ -34,6 +34,10 @@ std::vector<Turn> record_turns(const std::string& line) {
     fail(ErrorKind::kFormat, "invalid JSON: ", e.what());
   }
   if (!j.is_object()) fail(ErrorKind::kFormat, "record is not a JSON object");
+  return j;
+}
+
+std::vector<Turn> record_turns(const nlohmann::json& j) {
   std::vector<Turn> turns;
   const char* list_key = j.contains("messages") ? "messages" : j.contains("conversations") ? "conversations" : nullptr;
   if (list_key) {

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -43,7 +44,9 @@ Example chatml_example(const std::vector<Turn>& turns, const EncodeFn& encode, c
 
 // A record of any supported layout -> turns: alpaca (instruction, input, output, system, history), sharegpt
 // (conversations of from/value), OpenAI messages (role/content). Error(kFormat) naming the missing field.
-std::vector<Turn> record_turns(const std::string& json_line);
+std::vector<Turn> record_turns(const nlohmann::json& record);
+// One JSONL line -> its JSON object; Error(kFormat) when it is not JSON or not an object.
+nlohmann::json parse_record(const std::string& json_line);
 
 struct BadRecord {
   std::string where;  // file:line
