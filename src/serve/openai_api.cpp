@@ -44,12 +44,15 @@ std::optional<long long> opt_integer(const json& j, const char* key, long long l
   return v;
 }
 
-bool opt_bool(const json& j, const char* key) {
+// A boolean field; `param` names it in the error (default: the key).
+std::optional<bool> opt_bool_field(const json& j, const char* key, const std::string& param = "") {
   auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return false;
-  if (!it->is_boolean()) bad(key, "expected a boolean, got " + std::string(it->type_name()));
+  if (it == j.end() || it->is_null()) return std::nullopt;
+  if (!it->is_boolean()) bad(param.empty() ? key : param, "expected a boolean, got " + std::string(it->type_name()));
   return it->get<bool>();
 }
+
+bool opt_bool(const json& j, const char* key) { return opt_bool_field(j, key).value_or(false); }
 
 // Message content: a string, null, or a list of {"type":"text","text":...} parts.
 std::string content_text(const json& c, const std::string& where) {
@@ -72,16 +75,10 @@ void parse_common(const json& j, ApiRequest& r) {
   }
   r.stream = opt_bool(j, "stream");
   r.ignore_eos = opt_bool(j, "ignore_eos");
-  auto thinking = [&](const json& o, const std::string& where) {
-    auto it = o.find("enable_thinking");
-    if (it == o.end() || it->is_null()) return;
-    if (!it->is_boolean()) bad(where, "expected a boolean, got " + std::string(it->type_name()));
-    r.enable_thinking = it->get<bool>();
-  };
-  thinking(j, "enable_thinking");
+  r.enable_thinking = opt_bool_field(j, "enable_thinking").value_or(true);
   if (auto it = j.find("chat_template_kwargs"); it != j.end() && !it->is_null()) {
     if (!it->is_object()) bad("chat_template_kwargs", "expected an object");
-    thinking(*it, "chat_template_kwargs.enable_thinking");
+    if (auto on = opt_bool_field(*it, "enable_thinking", "chat_template_kwargs.enable_thinking")) r.enable_thinking = *on;
   }
   if (auto it = j.find("stream_options"); it != j.end() && !it->is_null()) {
     if (!it->is_object()) bad("stream_options", "expected an object");
