@@ -46,6 +46,18 @@ nlohmann::json model_config(const DemoSizes& s, const Tokenizer& tok) {
 
 // Runs `tr` to the end with a progress bar, resuming from the newest checkpoint in its output dir,
 // and keeps one JSON line per step in log_path (lines past a resumed step are dropped first).
+// The settings both demo stages share: cosine schedule with 5 % warmup, beta2 0.95, the demo batch.
+TrainArgs demo_train_args(const Ctx& c, const std::string& stage, double learning_rate) {
+  TrainArgs a;
+  a.output_dir = c.work + "/" + stage;
+  a.learning_rate = learning_rate;
+  a.batch_size = c.sz.batch;
+  a.lr_scheduler_type = "cosine";
+  a.warmup_ratio = 0.05;
+  a.adam_beta2 = 0.95;
+  return a;
+}
+
 void run_trainer(const Ctx& c, Trainer& tr, const std::string& output_dir, const std::string& label) {
   const std::string log_path = output_dir + "/log.jsonl";
   std::vector<std::string> kept;
@@ -143,17 +155,11 @@ std::string stage_pretrain(const Ctx& c, const std::string& docs_dir, const std:
   c.say("data: %zu documents, %lld tokens -> %zu blocks of %d; %d steps of %d blocks (%.1f epochs)\n", docs.size(),
         static_cast<long long>(n_tok), ex.size(), c.sz.block, c.sz.pt_steps, c.sz.batch,
         ex.empty() ? 0.0 : static_cast<double>(c.sz.pt_steps) * c.sz.batch / static_cast<double>(ex.size()));
-  TrainArgs a;
-  a.output_dir = c.work + "/pt";
+  TrainArgs a = demo_train_args(c, "pt", c.sz.pt_lr);
   a.tokenizer_dir = tok_dir;
-  a.learning_rate = c.sz.pt_lr;
-  a.batch_size = c.sz.batch;
-  a.lr_scheduler_type = "cosine";
-  a.warmup_ratio = 0.05;
   a.max_steps = c.sz.pt_steps;
   a.weight_decay = 0.01;
   a.save_steps = std::max(1, c.sz.pt_steps / 3);
-  a.adam_beta2 = 0.95;
   Trainer tr(a, *tm, std::move(ex));
   run_trainer(c, tr, a.output_dir, "pretrain");
   return finish_stage(c, "pt", a.output_dir, tr.history());
@@ -177,17 +183,11 @@ std::string stage_sft(const Ctx& c, const std::string& base_dir) {
   auto base = Model::load(base_dir);
   auto tm = TrainModel::from_model(*base);
   base.reset();
-  TrainArgs a;
-  a.output_dir = c.work + "/sft";
+  TrainArgs a = demo_train_args(c, "sft", c.sz.sft_lr);
   a.source_dir = base_dir;
-  a.learning_rate = c.sz.sft_lr;
-  a.batch_size = c.sz.batch;
-  a.lr_scheduler_type = "cosine";
-  a.warmup_ratio = 0.05;
   a.num_train_epochs = c.sz.sft_epochs;
   a.max_steps = c.sz.sft_max_steps;
   a.save_steps = 0;
-  a.adam_beta2 = 0.95;
   int64_t targets = 0;
   for (const Example& e : ex)
     targets += std::count_if(e.labels.begin(), e.labels.end(), [](int32_t l) { return l >= 0; });
