@@ -113,8 +113,7 @@ Registrar reg{{"chat", "chat with a model as the seed's model.chat(query, histor
                  return [a]() {
                    auto model = a->model.load();
                    auto tok = Tokenizer::from_dir(a->model.dir);
-                   GenerationParams params = generation_params_from_dir(a->model.dir);
-                   a->gen.apply(params);
+                   GenerationParams params = a->gen.params_for(a->model.dir);
                    ChatSession s(*model, *tok, params, a->system);
                    if (a->no_think && !s.set_thinking(false))
                      std::fprintf(stderr, "note: this model's chat template has no thinking switch; --no-think changes nothing\n");

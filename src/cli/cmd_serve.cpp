@@ -42,8 +42,7 @@ Registrar reg{{"serve", "OpenAI-compatible HTTP server (chat/completions, SSE) w
                  return [a]() {
                    auto model = a->model.load();
                    auto tok = Tokenizer::from_dir(a->model.dir);
-                   GenerationParams params = generation_params_from_dir(a->model.dir);
-                   a->gen.apply(params);
+                   GenerationParams params = a->gen.params_for(a->model.dir);
                    Server server(*model, *tok, params, a->server);
                    int port = server.start();
                    std::signal(SIGINT, on_signal);

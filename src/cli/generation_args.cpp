@@ -26,4 +26,10 @@ void GenerationArgs::apply(GenerationParams& p) const {
   if (max_new_tokens) p.max_new_tokens = *max_new_tokens;
 }
 
+GenerationParams GenerationArgs::params_for(const std::string& model_dir) const {
+  GenerationParams p = generation_params_from_dir(model_dir);
+  apply(p);
+  return p;
+}
+
 }  // namespace dm::cli

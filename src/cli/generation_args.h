@@ -15,6 +15,8 @@ struct GenerationArgs {
 
   void add(CLI::App& app);
   void apply(GenerationParams& p) const;
+  // The model's generation_config.json (defaults when absent) with these flags applied.
+  GenerationParams params_for(const std::string& model_dir) const;
 };
 
 }  // namespace dm::cli
