@@ -16,7 +16,6 @@ namespace {
 
 ModelConfig bench_config() {
   ModelConfig c;
-  c.family = ModelFamily::kQwen2;
   c.hidden_size = 512, c.num_layers = 6, c.num_heads = 8, c.num_kv_heads = 2, c.head_dim = 64;
   c.rotary_dim = 64, c.intermediate_size = 1408, c.vocab_size = 8192, c.max_position_embeddings = 1024;
   c.rope_theta = 1e6, c.qkv_bias = true, c.tie_embeddings = true;

@@ -13,7 +13,6 @@
 #include "devops_model/core/error.h"
 #include "devops_model/core/mapped_file.h"
 #include "devops_model/core/progress.h"
-#include "devops_model/model/family.h"
 #include "devops_model/model/model.h"
 #include "devops_model/model/random_init.h"
 #include "devops_model/train/dataset.h"
@@ -114,8 +113,7 @@ int run_train(Opts& o) {
     base = Model::load(o.model);
     o.a.source_dir = o.model;
   } else if (!o.from_scratch.empty()) {
-    const auto cfg = read_json_file(o.from_scratch);
-    base = random_model(parse_model_config(cfg, o.from_scratch), o.a.seed);
+    base = random_model(read_model_config(o.from_scratch), o.a.seed);
   } else {
     fail(ErrorKind::kInvalidArgument, "give --model DIR or --from-scratch CONFIG.json");
   }
@@ -207,7 +205,7 @@ Registrar reg{{"train", "continued pretraining / SFT, full or LoRA", [](CLI::App
                  opt(app, r, "lora_rank", &r.lora.rank, "LoRA rank");
                  opt(app, r, "lora_alpha", &r.lora.alpha, "LoRA alpha");
                  opt(app, r, "lora_dropout", &r.lora.dropout, "LoRA dropout");
-                 opt(app, r, "lora_target", &r.lora_target, "comma list of modules (Qwen2/3 q_proj..down_proj, Qwen1 c_attn,c_proj,w1,w2) or all");
+                 opt(app, r, "lora_target", &r.lora_target, "comma list of linear modules in the model's own names (Qwen2/3 q_proj..down_proj; Qwen1: README) or all");
                  opt(app, r, "fail_on_bad_record", &r.d.fail_on_bad_record, "stop at the first bad record");
                  opt(app, r, "logging_steps", &r.logging_steps, "print a log line every N steps (--log-json keeps every step)");
                  return [o]() { return run_train(*o); };

@@ -9,7 +9,6 @@
 #include "devops_model/core/error.h"
 #include "devops_model/core/mapped_file.h"
 #include "devops_model/core/progress.h"
-#include "devops_model/model/family.h"
 #include "devops_model/model/model.h"
 #include "devops_model/model/random_init.h"
 #include "devops_model/tokenizer/tokenizer.h"
@@ -142,7 +141,7 @@ std::string stage_pretrain(const Ctx& c, const std::string& docs_dir, const std:
   const int32_t end_id = tok->token_id("<|endoftext|>").value_or(-1);
   std::vector<Example> ex = pack_pretrain(docs, end_id, c.sz.block, false);
   const nlohmann::json cfg_json = model_config(c.sz, *tok);
-  const ModelConfig cfg = parse_model_config(cfg_json, "demo config");
+  const ModelConfig cfg = parse_model_config_text(cfg_json.dump(), "demo config");
   auto base = random_model(cfg, 42);
   auto tm = TrainModel::from_model(*base);
   base.reset();

@@ -8,7 +8,8 @@ namespace dm {
 
 namespace {
 
-bool is_qwen1(const Model& m) { return m.config().family == ModelFamily::kQwen1; }
+// Qwen-7B-Chat's own prompt and reply format (the family's file decides who uses it).
+bool is_qwen1(const Model& m) { return family_info(m.config()).chat_format == ChatFormat::kQwen1; }
 
 // Qwen2/3 have no history window of their own: drop the oldest turns until prompt + 1 token fits.
 ChatPrompt chatml_prompt_within(const Model& model, const Tokenizer& tok, std::string_view system,
@@ -28,8 +29,7 @@ ChatPrompt chatml_prompt_within(const Model& model, const Tokenizer& tok, std::s
 ChatTemplateInfo chat_style(const Model& model) {
   ChatTemplateInfo style;
   if (!is_qwen1(model) && !model.dir().empty()) style = chat_template_from_dir(model.dir());
-  if (!style.found)
-    style.default_system = model.config().family == ModelFamily::kQwen3 ? "" : std::string(kDefaultSystemPrompt);
+  if (!style.found) style.default_system = family_info(model.config()).default_system_prompt;
   return style;
 }
 

@@ -1,5 +1,6 @@
-// Causal grouped-query attention over the KV cache (forward, inference).
-// Shape legend: q (T, H, D), cache (S, KV, D), out (T, H, D); query head h reads kv head h / (H / KV).
+// Causal grouped-query attention (forward), for inference over the KV cache and for training (which keeps
+// the log-sum-exp). Shape legend: q (T, H, D), k/v (S, KV, D), out (T, H, D), lse (H, T); query head h
+// reads kv head h / (H / KV).
 #include <cmath>
 #include <vector>
 
@@ -8,29 +9,40 @@
 
 namespace dm {
 
-void attention(const float* q, int64_t T, int64_t H, int64_t KV, int64_t D, const float* k_cache,
-               const float* v_cache, int64_t kv_stride, int64_t pos0, float scale, float* out) {
+void attention(const float* q, int64_t T, int64_t H, int64_t KV, int64_t D, const float* k, const float* v,
+               int64_t kv_stride, int64_t pos0, float scale, float* out, float* lse) {
   const int64_t group = H / KV;
   const int64_t S = pos0 + T;
+  // Query t costs pos0 + t + 1 keys: visit queries zig-zag (0, T-1, 1, T-2, ...) so that each worker's
+  // contiguous chunk holds early and late queries alike (causal work is otherwise back-loaded).
   parallel_for(T * H, [&](int64_t b, int64_t e) {
-    std::vector<float> scores(static_cast<size_t>(S));
+    std::vector<float> p(static_cast<size_t>(S));
     for (int64_t th = b; th < e; ++th) {
-      const int64_t t = th / H, h = th % H, kvh = h / group;
+      const int64_t order = th / H, h = th % H, kvh = h / group;
+      const int64_t t = order % 2 == 0 ? order / 2 : T - 1 - order / 2;
       const float* qv = q + (t * H + h) * D;
       const int64_t n = pos0 + t + 1;  // causal: keys 0..pos0+t
+      float mx = -INFINITY;
       for (int64_t s = 0; s < n; ++s) {
-        const float* kv = k_cache + s * kv_stride + kvh * D;
+        const float* kv = k + s * kv_stride + kvh * D;
         float dot = 0.0f;
         for (int64_t d = 0; d < D; ++d) dot += qv[d] * kv[d];
-        scores[static_cast<size_t>(s)] = dot * scale;
+        p[static_cast<size_t>(s)] = dot * scale;
+        mx = p[static_cast<size_t>(s)] > mx ? p[static_cast<size_t>(s)] : mx;
       }
-      softmax(scores.data(), n);
+      double sum = 0.0;  // double: long contexts add many small terms
+      for (int64_t s = 0; s < n; ++s) {
+        p[static_cast<size_t>(s)] = std::exp(p[static_cast<size_t>(s)] - mx);
+        sum += p[static_cast<size_t>(s)];
+      }
+      const float inv = static_cast<float>(1.0 / sum);
+      if (lse) lse[h * T + t] = mx + static_cast<float>(std::log(sum));
       float* o = out + (t * H + h) * D;
       for (int64_t d = 0; d < D; ++d) o[d] = 0.0f;
       for (int64_t s = 0; s < n; ++s) {
-        const float* vv = v_cache + s * kv_stride + kvh * D;
-        const float p = scores[static_cast<size_t>(s)];
-        for (int64_t d = 0; d < D; ++d) o[d] += p * vv[d];
+        const float* vv = v + s * kv_stride + kvh * D;
+        const float ps = p[static_cast<size_t>(s)] * inv;
+        for (int64_t d = 0; d < D; ++d) o[d] += ps * vv[d];
       }
     }
   });

@@ -1,5 +1,5 @@
-// Causal GQA attention (training forward keeping log-sum-exp, and its backward) and rotate-half RoPE
-// backward. Legend: B batch, T tokens per sequence, H query heads, KV key/value heads, D head dim.
+// Causal GQA attention backward (the forward, kernels/ops.h attention, keeps the log-sum-exp it reads)
+// and rotate-half RoPE backward. Legend: B batch, T tokens per sequence, H query heads, KV key/value heads, D head dim.
 // Query head h reads kv head h / (H / KV). Sequences are independent, positions 0..T-1 each.
 #include <algorithm>
 #include <cmath>
@@ -19,36 +19,6 @@ inline float dot(const float* a, const float* b, int64_t n) {
 }
 
 }  // namespace
-
-void attention_forward(const float* q, const float* k, const float* v, int64_t B, int64_t T, int64_t H, int64_t KV,
-                       int64_t D, float scale, float* out, float* lse) {
-  const int64_t group = H / KV;
-  parallel_for(B * H, [&](int64_t w0, int64_t w1) {
-    std::vector<float> p(static_cast<size_t>(T));
-    for (int64_t w = w0; w < w1; ++w) {
-      const int64_t b = w / H, h = w % H, kh = h / group;
-      for (int64_t t = 0; t < T; ++t) {
-        const float* qt = q + ((b * T + t) * H + h) * D;
-        float mx = -INFINITY;
-        for (int64_t s = 0; s <= t; ++s) {
-          p[static_cast<size_t>(s)] = dot(qt, k + ((b * T + s) * KV + kh) * D, D) * scale;
-          mx = std::max(mx, p[static_cast<size_t>(s)]);
-        }
-        float sum = 0.f;
-        for (int64_t s = 0; s <= t; ++s) sum += (p[static_cast<size_t>(s)] = std::exp(p[static_cast<size_t>(s)] - mx));
-        const float inv = 1.0f / sum;
-        float* o = out + ((b * T + t) * H + h) * D;
-        std::fill(o, o + D, 0.f);
-        for (int64_t s = 0; s <= t; ++s) {
-          const float ps = p[static_cast<size_t>(s)] * inv;
-          const float* vs = v + ((b * T + s) * KV + kh) * D;
-          for (int64_t d = 0; d < D; ++d) o[d] += ps * vs[d];
-        }
-        lse[(b * H + h) * T + t] = mx + std::log(sum);
-      }
-    }
-  });
-}
 
 void attention_backward(const float* dout, const float* q, const float* k, const float* v, const float* out,
                         const float* lse, int64_t B, int64_t T, int64_t H, int64_t KV, int64_t D, float scale,

@@ -1,25 +1,11 @@
-// RMSNorm, SwiGLU and embedding: training forward + backward. Legend: N rows, C channels, V vocab.
+// RMSNorm, SwiGLU and embedding backward (their forwards are kernels/ops.h, shared with inference).
+// Legend: N rows, C channels, V vocab.
 #include <cmath>
 
 #include "devops_model/core/threads.h"
 #include "devops_model/kernels/ops_backward.h"
 
 namespace dm {
-
-void rmsnorm_forward(const float* x, const float* w, float eps, int64_t N, int64_t C, float* out, float* rstd) {
-  parallel_for(N, [&](int64_t n0, int64_t n1) {
-    for (int64_t n = n0; n < n1; ++n) {
-      const float* xr = x + n * C;
-      float* o = out + n * C;
-      // Same arithmetic as the inference rmsnorm / HF: variance in f32, rsqrt(var + eps).
-      float ss = 0.f;
-      for (int64_t c = 0; c < C; ++c) ss += xr[c] * xr[c];
-      const float r = 1.0f / std::sqrt(ss / static_cast<float>(C) + eps);
-      rstd[n] = r;
-      for (int64_t c = 0; c < C; ++c) o[c] = w[c] * (xr[c] * r);
-    }
-  });
-}
 
 void rmsnorm_backward(const float* dout, const float* x, const float* w, const float* rstd, int64_t N, int64_t C,
                       float* dx, float* dw) {
@@ -47,15 +33,6 @@ void rmsnorm_backward(const float* dout, const float* x, const float* w, const f
   }
 }
 
-void swiglu_forward(const float* gate, const float* up, int64_t n, float* out) {
-  parallel_for(n, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) {
-      const float g = gate[i];
-      out[i] = g / (1.0f + std::exp(-g)) * up[i];
-    }
-  });
-}
-
 void swiglu_backward(const float* dout, const float* gate, const float* up, int64_t n, float* dgate, float* dup) {
   parallel_for(n, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
@@ -64,15 +41,6 @@ void swiglu_backward(const float* dout, const float* gate, const float* up, int6
       const float silu = g * s;
       dup[i] += dout[i] * silu;
       dgate[i] += dout[i] * up[i] * s * (1.0f + g * (1.0f - s));
-    }
-  });
-}
-
-void embedding_forward(const float* table, const int32_t* ids, int64_t N, int64_t C, float* out) {
-  parallel_for(N, [&](int64_t n0, int64_t n1) {
-    for (int64_t n = n0; n < n1; ++n) {
-      const float* row = table + static_cast<int64_t>(ids[n]) * C;
-      for (int64_t c = 0; c < C; ++c) out[n * C + c] = row[c];
     }
   });
 }

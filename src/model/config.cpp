@@ -1,18 +1,10 @@
+// ModelConfig validation and the typed config.json accessors the family files read with.
 #include "devops_model/model/config.h"
 
 #include "devops_model/core/error.h"
-#include "devops_model/model/family.h"
+#include "model/family.h"
 
 namespace dm {
-
-const char* family_name(ModelFamily f) {
-  switch (f) {
-    case ModelFamily::kQwen1: return "qwen";
-    case ModelFamily::kQwen2: return "qwen2";
-    case ModelFamily::kQwen3: return "qwen3";
-  }
-  return "?";
-}
 
 void ModelConfig::validate(const std::string& what) const {
   auto positive = [&](int v, const char* name) {
@@ -86,30 +78,5 @@ std::vector<int> get_ids(const nlohmann::json& j, const std::string& key, const 
 }
 
 }  // namespace cfg
-
-const ModelFamilyLoader& find_family(const nlohmann::json& cfg, const std::string& path) {
-  static const ModelFamilyLoader* kAll[] = {&qwen1_family(), &qwen2_family()};
-  std::vector<std::string> archs;
-  if (cfg.contains("architectures") && cfg["architectures"].is_array()) {
-    for (const auto& a : cfg["architectures"])
-      if (a.is_string()) archs.push_back(a.get<std::string>());
-  }
-  for (const auto* f : kAll)
-    for (const auto& a : archs)
-      for (const auto& s : f->architectures)
-        if (a == s) return *f;
-  std::string supported;
-  for (const auto* f : kAll)
-    for (const auto& s : f->architectures) supported += (supported.empty() ? "" : ", ") + s;
-  std::string got = archs.empty() ? "(none)" : archs[0];
-  fail(ErrorKind::kUnsupported, path, ": unsupported architecture ", got, "; supported: ", supported);
-}
-
-ModelConfig parse_model_config(const nlohmann::json& cfg, const std::string& path) {
-  if (!cfg.is_object()) fail(ErrorKind::kFormat, path, ": not a JSON object");
-  ModelConfig c = find_family(cfg, path).parse_config(cfg, path);
-  c.validate(path);
-  return c;
-}
 
 }  // namespace dm

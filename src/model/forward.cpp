@@ -1,5 +1,6 @@
-// The one decoder forward for every family (inference). Shape legend: T new tokens, C hidden,
-// H heads, KV kv heads, D head dim, F MLP width, V vocab.
+// Inference's executor of the decoder block: several sequences batched row-wise, each with its own KV
+// cache, positions and (Qwen1) NTK alpha; weights of any dtype. Shape legend: R rows of all sequences,
+// C hidden, Q = H*D, KVD = KV*D, F MLP width, V vocab.
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -7,30 +8,10 @@
 #include "devops_model/core/error.h"
 #include "devops_model/kernels/matmul.h"
 #include "devops_model/kernels/ops.h"
+#include "devops_model/model/decoder_block.h"
 #include "devops_model/model/model.h"
 
 namespace dm {
-
-namespace {
-
-std::vector<double> rope_inv_freq(const ModelConfig& c, double alpha) {
-  const int rd = c.rotary_dim;
-  double base = c.rope_theta;
-  if (alpha != 1.0) base *= std::pow(alpha, static_cast<double>(rd) / (rd - 2));  // Qwen1 dynamic NTK
-  std::vector<double> f(static_cast<size_t>(rd / 2));
-  for (int j = 0; j < rd / 2; ++j) {
-    // torch computes base ** (arange(0, rd, 2).float() / rd) in f32
-    float expo = static_cast<float>(2 * j) / static_cast<float>(rd);
-    f[static_cast<size_t>(j)] = static_cast<float>(1.0 / std::pow(base, static_cast<double>(expo)));
-  }
-  return f;
-}
-
-void add_into(float* x, const float* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) x[i] += y[i];
-}
-
-}  // namespace
 
 double Model::ntk_alpha_for(int len) const {
   if (!config_.dynamic_ntk || len <= 0) return 1.0;
@@ -54,13 +35,49 @@ struct Segment {
   std::vector<double> inv_freq;
 };
 
+class InferenceExecutor : public LayerExecutor {
+ public:
+  InferenceExecutor(const ModelConfig& c, const ModelWeights& w, std::span<const Model::BatchItem> items,
+                    const std::vector<Segment>& seg)
+      : c_(c), w_(w), items_(items), seg_(seg) {}
+
+  void project(int layer, std::span<const Proj> group, const float* x, int64_t rows,
+               std::span<float* const> outs) override {
+    const LayerWeights& l = w_.layers[static_cast<size_t>(layer)];
+    MatmulTarget t[3];
+    for (size_t i = 0; i < group.size(); ++i) t[i] = {l.proj(group[i]), l.proj_bias(group[i]), outs[i]};
+    matmul_group(x, rows, std::span<const MatmulTarget>(t, group.size()));
+  }
+
+  // Appends each sequence's keys/values to its cache, then attends over everything cached.
+  void attend(int layer, const float* q, const float* k, const float* v, int64_t, float* out) override {
+    const int64_t H = c_.num_heads, KV = c_.num_kv_heads, D = c_.head_dim, Q = c_.q_dim(), KVD = c_.kv_dim();
+    const float scale = 1.0f / std::sqrt(static_cast<float>(D));
+    for (size_t b = 0; b < items_.size(); ++b) {
+      const Segment& s = seg_[b];
+      KVCache& cache = *items_[b].cache;
+      for (int64_t t = 0; t < s.rows; ++t) {
+        std::copy_n(k + (s.row0 + t) * KVD, KVD, cache.k(layer, s.pos0 + static_cast<int>(t)));
+        std::copy_n(v + (s.row0 + t) * KVD, KVD, cache.v(layer, s.pos0 + static_cast<int>(t)));
+      }
+      attention(q + s.row0 * Q, s.rows, H, KV, D, cache.k(layer, 0), cache.v(layer, 0), KVD, s.pos0, scale,
+                out + s.row0 * Q);
+    }
+  }
+
+ private:
+  const ModelConfig& c_;
+  const ModelWeights& w_;
+  std::span<const Model::BatchItem> items_;
+  const std::vector<Segment>& seg_;
+};
+
 }  // namespace
 
 void Model::forward_batch(std::span<const BatchItem> items) const {
   const ModelConfig& c = config_;
   const ModelWeights& w = *weights_;
-  const int64_t C = c.hidden_size, H = c.num_heads, KV = c.num_kv_heads, D = c.head_dim, F = c.intermediate_size,
-                V = c.vocab_size, Q = c.q_dim(), KVD = c.kv_dim();
+  const int64_t C = c.hidden_size, F = c.intermediate_size, V = c.vocab_size, Q = c.q_dim(), KVD = c.kv_dim();
   // Rows of every item, concatenated: (R, C). Positions and caches stay per item.
   std::vector<Segment> seg(items.size());
   std::vector<int32_t> ids, pos;
@@ -76,63 +93,28 @@ void Model::forward_batch(std::span<const BatchItem> items) const {
     seg[b].pos0 = cache.size_;
     cache.reserve(cache.size_ + T);
     if (cache.size_ == 0) cache.ntk_alpha_ = ntk_alpha_for(T);  // fixed at prefill, kept after
-    seg[b].inv_freq = rope_inv_freq(c, cache.ntk_alpha_);
+    seg[b].inv_freq = rope_inv_freq(c.rotary_dim, c.rope_theta, cache.ntk_alpha_);
     ids.insert(ids.end(), it.ids.begin(), it.ids.end());
     for (int t = 0; t < T; ++t) pos.push_back(cache.size_ + t);
   }
   const int64_t R = static_cast<int64_t>(ids.size());
+  RowPositions positions;
+  positions.logn = true;
+  for (const Segment& s : seg) positions.runs.push_back({s.row0, s.rows, pos.data() + s.row0, s.inv_freq.data()});
 
   std::vector<float> x(static_cast<size_t>(R * C)), h(x.size()), tmp(x.size());
   std::vector<float> q(static_cast<size_t>(R * Q)), att(q.size());
   std::vector<float> k(static_cast<size_t>(R * KVD)), v(k.size());
   std::vector<float> g(static_cast<size_t>(R * F)), u(g.size());
-  embed_rows(w.embed, ids.data(), R, x.data());
-  const float scale = 1.0f / std::sqrt(static_cast<float>(D));
-
-  for (int64_t li = 0; li < c.num_layers; ++li) {
-    const LayerWeights& l = w.layers[static_cast<size_t>(li)];
-    const int layer = static_cast<int>(li);
-    // Attention block: h = norm(x); q, k, v projections; per-head norms; RoPE; logn; cache; attend.
-    rmsnorm(x.data(), R, C, l.input_norm, c.rms_norm_eps, h.data());
-    const MatmulTarget qkv[] = {{l.q, l.q_bias, q.data()}, {l.k, l.k_bias, k.data()}, {l.v, l.v_bias, v.data()}};
-    matmul_group(h.data(), R, qkv);
-    if (c.qk_norm) {
-      rmsnorm(q.data(), R * H, D, l.q_norm, c.rms_norm_eps, q.data());
-      rmsnorm(k.data(), R * KV, D, l.k_norm, c.rms_norm_eps, k.data());
-    }
-    for (size_t b = 0; b < items.size(); ++b) {
-      const Segment& s = seg[b];
-      KVCache& cache = *items[b].cache;
-      float* qs = q.data() + s.row0 * Q;
-      float* ks = k.data() + s.row0 * KVD;
-      const int32_t* ps = pos.data() + s.row0;
-      rope_rotate_half(qs, s.rows, H, D, c.rotary_dim, ps, s.inv_freq.data());
-      rope_rotate_half(ks, s.rows, KV, D, c.rotary_dim, ps, s.inv_freq.data());
-      if (c.logn_attn) {
-        for (int64_t t = 0; t < s.rows; ++t) {
-          int p1 = ps[t] + 1;
-          if (p1 <= c.seq_length) continue;
-          float f = static_cast<float>(std::log(static_cast<double>(p1)) / std::log(static_cast<double>(c.seq_length)));
-          for (int64_t i = 0; i < Q; ++i) qs[t * Q + i] *= f;
-        }
-      }
-      for (int64_t t = 0; t < s.rows; ++t) {
-        std::copy_n(ks + t * KVD, KVD, cache.k(layer, s.pos0 + static_cast<int>(t)));
-        std::copy_n(v.data() + (s.row0 + t) * KVD, KVD, cache.v(layer, s.pos0 + static_cast<int>(t)));
-      }
-      attention(qs, s.rows, H, KV, D, cache.k(layer, 0), cache.v(layer, 0), KVD, s.pos0, scale,
-                att.data() + s.row0 * Q);
-    }
-    matmul(att.data(), R, l.o, TensorView{}, tmp.data());
-    add_into(x.data(), tmp.data(), R * C);
-    // MLP block: x += down(silu(gate(h)) * up(h)).
-    rmsnorm(x.data(), R, C, l.post_norm, c.rms_norm_eps, h.data());
-    const MatmulTarget gate_up[] = {{l.gate, TensorView{}, g.data()}, {l.up, TensorView{}, u.data()}};
-    matmul_group(h.data(), R, gate_up);
-    silu_mul(g.data(), u.data(), R * F);
-    matmul(g.data(), R, l.down, TensorView{}, tmp.data());
-    add_into(x.data(), tmp.data(), R * C);
-  }
+  LayerBuffers buf;
+  buf.x = x.data(), buf.h1 = buf.h2 = h.data(), buf.tmp = tmp.data();
+  buf.q = q.data(), buf.k = k.data(), buf.v = v.data(), buf.att = att.data();
+  buf.gate = buf.act = g.data(), buf.up = u.data();
+  InferenceExecutor ex(c, w, items, seg);
+  ex.trace = trace_;
+  decoder_embed(c, w, ids.data(), R, x.data(), ex);
+  for (int layer = 0; layer < c.num_layers; ++layer)
+    decoder_layer(c, w.layers[static_cast<size_t>(layer)], layer, R, positions, buf, ex);
 
   // Final norm and lm_head over the rows whose logits are wanted (the last of each item, or all).
   std::vector<int64_t> out_rows;
@@ -146,8 +128,9 @@ void Model::forward_batch(std::span<const BatchItem> items) const {
   const int64_t n_out = static_cast<int64_t>(out_rows.size());
   std::vector<float> xo(static_cast<size_t>(n_out * C)), lo(static_cast<size_t>(n_out * V));
   for (int64_t r = 0; r < n_out; ++r) std::copy_n(x.data() + out_rows[static_cast<size_t>(r)] * C, C, xo.data() + r * C);
-  rmsnorm(xo.data(), n_out, C, w.final_norm, c.rms_norm_eps, xo.data());
+  decoder_final_norm(c, w, xo.data(), n_out, xo.data(), nullptr, ex);
   matmul(xo.data(), n_out, w.lm_head, TensorView{}, lo.data());
+  if (trace_) trace_(TraceEvent{-1, "logits", lo.data(), n_out, V});
   int64_t r = 0;
   for (size_t b = 0; b < items.size(); ++b) {
     const int64_t n = items[b].all_positions ? seg[b].rows : 1;

@@ -7,18 +7,12 @@
 #include "devops_model/core/error.h"
 #include "devops_model/core/mapped_file.h"
 #include "devops_model/core/threads.h"
-#include "devops_model/model/family.h"
+#include "model/family.h"
 #include "devops_model/model/model.h"
 
 namespace dm {
 
 namespace fs = std::filesystem;
-
-Tensor* WeightStore::owner_of(const TensorView& v) {
-  for (auto& t : owned_)
-    if (t.data() == v.data) return &t;
-  return nullptr;
-}
 
 namespace {
 
@@ -44,7 +38,6 @@ std::unique_ptr<Model> Model::load(const std::string& dir, const LoadOptions& op
   const std::string cfg_path = (fs::path(dir) / "config.json").string();
   if (!fs::exists(cfg_path)) fail(ErrorKind::kIo, cfg_path, ": missing (is ", dir, " a Hugging Face model directory?)");
   nlohmann::json j = read_json_file(cfg_path);
-  const ModelFamilyLoader& family = find_family(j, cfg_path);
   ModelConfig config = parse_model_config(j, cfg_path);
 
   CheckpointTensors ckpt = CheckpointTensors::open_dir(dir);
@@ -62,7 +55,7 @@ std::unique_ptr<Model> Model::load(const std::string& dir, const LoadOptions& op
   };
   TensorExists exists = [&](const std::string& name) { return ckpt.has(name); };
   ModelWeights w;
-  family.map_weights(config, fetch, exists, w);
+  load_family_weights(config, fetch, exists, w);
   if (opts.weights == LoadOptions::WeightDType::kF32) {
     std::map<const void*, TensorView> done;  // tied / fused views convert once
     w.for_each([&](const std::string&, TensorView& t) {
@@ -81,8 +74,8 @@ std::unique_ptr<Model> Model::load(const std::string& dir, const LoadOptions& op
   }
   if (opts.weights == LoadOptions::WeightDType::kQ8_0) {
     // The linear layers only: the embedding is read a row per token (a tied lm_head gets its own copy).
-    w.for_each([&](const std::string& name, TensorView& t) {
-      if (t.empty() || t.shape.size() != 2 || name == "model.embed_tokens.weight") return;
+    w.for_each([&](const std::string&, TensorView& t) {
+      if (t.empty() || t.shape.size() != 2 || &t == &w.embed) return;
       if (t.shape[1] % kQ8Block != 0) return;  // stays as stored
       const TensorView stored = t;
       t = quantize_matrix(stored, *store);

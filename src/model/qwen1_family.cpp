@@ -1,7 +1,9 @@
-// Qwen1 (QWenLMHeadModel: Qwen-7B/14B, DevOps-Model-7B/14B). Both config key generations; fused c_attn
-// is split into q/k/v views (no copy); mlp.w1 is up, mlp.w2 is gate (silu applies to w2).
+// Qwen1 (QWenLMHeadModel: Qwen-7B/14B, DevOps-Model-7B/14B), everything of it in one file: both config key
+// generations, the checkpoint names (q/k/v fused in c_attn: split into row views on load, concatenated
+// on save; mlp.w1 is up, mlp.w2 is gate: silu applies to w2), PEFT module names for LoRA, the chat
+// format of Qwen-7B-Chat and the real shapes.
 #include "devops_model/core/error.h"
-#include "devops_model/model/family.h"
+#include "model/family.h"
 
 namespace dm {
 
@@ -9,7 +11,6 @@ namespace {
 
 ModelConfig parse(const nlohmann::json& j, const std::string& path) {
   ModelConfig c;
-  c.family = ModelFamily::kQwen1;
   c.architecture = "QWenLMHeadModel";
   c.hidden_size = cfg::get_int_any(j, {"hidden_size", "n_embd"}, path);
   c.num_layers = cfg::get_int_any(j, {"num_hidden_layers", "n_layer"}, path);
@@ -39,62 +40,92 @@ ModelConfig parse(const nlohmann::json& j, const std::string& path) {
   return c;
 }
 
-void map(const ModelConfig& c, const TensorFetch& get, const TensorExists&, ModelWeights& w) {
-  const int64_t C = c.hidden_size, F = c.intermediate_size, V = c.vocab_size, Q = c.q_dim();
-  w.embed = get("transformer.wte.weight", {V, C});
-  w.final_norm = get("transformer.ln_f.weight", {C});
-  w.lm_head = c.tie_embeddings ? w.embed : get("lm_head.weight", {V, C});
-  w.layers.resize(static_cast<size_t>(c.num_layers));
+nlohmann::json config_json(const ModelConfig& c) {
+  nlohmann::ordered_json j;
+  j["architectures"] = {"QWenLMHeadModel"};
+  j["model_type"] = "qwen";
+  j["hidden_size"] = c.hidden_size;
+  j["intermediate_size"] = c.intermediate_size * 2;  // Qwen1 stores twice the MLP width
+  j["num_hidden_layers"] = c.num_layers;
+  j["num_attention_heads"] = c.num_heads;
+  j["kv_channels"] = c.head_dim;
+  j["layer_norm_epsilon"] = c.rms_norm_eps;
+  j["rotary_emb_base"] = c.rope_theta;
+  j["rotary_pct"] = static_cast<double>(c.rotary_dim) / c.head_dim;
+  j["seq_length"] = c.seq_length;
+  j["max_position_embeddings"] = c.max_position_embeddings;
+  j["use_dynamic_ntk"] = c.dynamic_ntk;
+  j["use_logn_attn"] = c.logn_attn;
+  j["no_bias"] = true;
+  j["vocab_size"] = c.vocab_size;
+  j["tie_word_embeddings"] = c.tie_embeddings;
+  if (c.bos_token_id >= 0) j["bos_token_id"] = c.bos_token_id;
+  if (c.eos_token_ids.size() == 1) j["eos_token_id"] = c.eos_token_ids[0];
+  if (c.eos_token_ids.size() > 1) j["eos_token_id"] = c.eos_token_ids;
+  return nlohmann::json(j);
+}
+
+std::vector<TensorBinding> tensors(const ModelConfig& c, ModelWeights& w) {
+  const int64_t C = c.hidden_size, F = c.intermediate_size, V = c.vocab_size, Q = c.q_dim(), KVD = c.kv_dim();
+  using B = TensorBinding;
+  std::vector<B> t;
+  t.push_back(B::one("transformer.wte.weight", {V, C}, &w.embed));
   for (int i = 0; i < c.num_layers; ++i) {
     LayerWeights& l = w.layers[static_cast<size_t>(i)];
     const std::string p = "transformer.h." + std::to_string(i) + ".";
-    l.input_norm = get(p + "ln_1.weight", {C});
-    TensorView qkv = get(p + "attn.c_attn.weight", {3 * Q, C});
-    TensorView qkv_b = get(p + "attn.c_attn.bias", {3 * Q});
-    l.q = qkv.rows(0, Q);
-    l.k = qkv.rows(Q, Q);
-    l.v = qkv.rows(2 * Q, Q);
-    l.q_bias = qkv_b.rows(0, Q);
-    l.k_bias = qkv_b.rows(Q, Q);
-    l.v_bias = qkv_b.rows(2 * Q, Q);
-    l.o = get(p + "attn.c_proj.weight", {C, Q});
-    l.post_norm = get(p + "ln_2.weight", {C});
-    l.up = get(p + "mlp.w1.weight", {F, C});
-    l.gate = get(p + "mlp.w2.weight", {F, C});
-    l.down = get(p + "mlp.c_proj.weight", {C, F});
+    t.push_back(B::one(p + "ln_1.weight", {C}, &l.input_norm, true));
+    t.push_back(B{p + "attn.c_attn.weight", {Q + 2 * KVD, C}, {{&l.q, Q}, {&l.k, KVD}, {&l.v, KVD}}});
+    t.push_back(B{p + "attn.c_attn.bias", {Q + 2 * KVD}, {{&l.q_bias, Q}, {&l.k_bias, KVD}, {&l.v_bias, KVD}}});
+    t.push_back(B::one(p + "attn.c_proj.weight", {C, Q}, &l.o));
+    t.push_back(B::one(p + "ln_2.weight", {C}, &l.post_norm, true));
+    t.push_back(B::one(p + "mlp.w1.weight", {F, C}, &l.up));
+    t.push_back(B::one(p + "mlp.w2.weight", {F, C}, &l.gate));
+    t.push_back(B::one(p + "mlp.c_proj.weight", {C, F}, &l.down));
   }
+  t.push_back(B::one("transformer.ln_f.weight", {C}, &w.final_norm, true));
+  if (!c.tie_embeddings) t.push_back(B::one("lm_head.weight", {V, C}, &w.lm_head));
+  return t;
 }
 
-std::string checkpoint_name(const std::string& canonical) {
-  // canonical (Qwen2-style) -> Qwen1 names; q/k/v are saved fused by the writer, not here.
-  static const std::pair<const char*, const char*> kMap[] = {
-      {"model.embed_tokens.weight", "transformer.wte.weight"},
-      {"model.norm.weight", "transformer.ln_f.weight"},
-      {"input_layernorm.weight", "ln_1.weight"},
-      {"post_attention_layernorm.weight", "ln_2.weight"},
-      {"self_attn.o_proj.weight", "attn.c_proj.weight"},
-      {"mlp.up_proj.weight", "mlp.w1.weight"},
-      {"mlp.gate_proj.weight", "mlp.w2.weight"},
-      {"mlp.down_proj.weight", "mlp.c_proj.weight"},
-  };
-  std::string layer_prefix = "model.layers.";
-  for (const auto& [from, to] : kMap) {
-    if (canonical == from) return to;
-  }
-  if (canonical.rfind(layer_prefix, 0) == 0) {
-    size_t dot = canonical.find('.', layer_prefix.size());
-    std::string idx = canonical.substr(layer_prefix.size(), dot - layer_prefix.size());
-    std::string rest = canonical.substr(dot + 1);
-    for (const auto& [from, to] : kMap)
-      if (rest == from) return "transformer.h." + idx + "." + to;
-  }
-  return canonical;
+std::string lora_module(int layer, Proj p) {
+  static const char* kModules[] = {"attn.c_attn", "attn.c_attn", "attn.c_attn", "attn.c_proj",
+                                   "mlp.w2",      "mlp.w1",      "mlp.c_proj"};
+  return "transformer.h." + std::to_string(layer) + "." + kModules[static_cast<int>(p)];
+}
+
+ModelConfig shape(int hidden, int layers, int heads, int inter_half, int vocab, int seq_length) {
+  ModelConfig c;
+  c.architecture = "QWenLMHeadModel";
+  c.hidden_size = hidden;
+  c.num_layers = layers;
+  c.num_heads = c.num_kv_heads = heads;
+  c.head_dim = c.rotary_dim = 128;
+  c.intermediate_size = inter_half;
+  c.vocab_size = vocab;
+  c.seq_length = seq_length;
+  c.max_position_embeddings = 8192;
+  c.rope_theta = 10000;
+  c.qkv_bias = c.logn_attn = c.dynamic_ntk = true;
+  c.eos_token_ids = {151643};
+  return c;
 }
 
 }  // namespace
 
-const ModelFamilyLoader& qwen1_family() {
-  static const ModelFamilyLoader f{{"QWenLMHeadModel"}, parse, map, checkpoint_name};
+const Family& qwen1_family() {
+  static const Family f{
+      .name = "qwen",
+      .architectures = {"QWenLMHeadModel"},
+      .parse_config = parse,
+      .config_json = config_json,
+      .tensors = tensors,
+      .lora_module = lora_module,
+      .chat_format = ChatFormat::kQwen1,
+      // make_context's default (Qwen-7B-Chat's generation uses it when no system is given)
+      .default_system_prompt = [](const ModelConfig&) { return std::string("You are a helpful assistant."); },
+      .shapes = {{"qwen-7b", shape(4096, 32, 32, 11008, 151936, 8192)},
+                 {"qwen-14b", shape(5120, 40, 40, 13696, 152064, 2048)}},
+  };
   return f;
 }
 

@@ -3,7 +3,6 @@
 #include "devops_model/train/checkpoint.h"
 
 #include <charconv>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -11,17 +10,13 @@
 #include "devops_model/core/error.h"
 #include "devops_model/core/mapped_file.h"
 #include "devops_model/formats/safetensors.h"
-#include "devops_model/model/family.h"
+#include "model/family.h"
 
 namespace fs = std::filesystem;
 
 namespace dm {
 
 namespace {
-
-const ModelFamilyLoader& loader_for(const ModelConfig& c) {
-  return c.family == ModelFamily::kQwen1 ? qwen1_family() : qwen2_family();
-}
 
 // A float as the double with its shortest decimal form: 0.1f is written 0.1, not 0.10000000149011612.
 double shortest(float f) {
@@ -45,38 +40,7 @@ const std::vector<std::string>& tokenizer_file_names() {
 }
 
 std::vector<std::pair<std::string, TensorView>> family_tensors(TrainModel& m, std::vector<Tensor>& keep) {
-  const ModelConfig& c = m.config();
-  const ModelFamilyLoader& fam = loader_for(c);
-  std::vector<std::pair<std::string, TensorView>> out;
-  const std::string prefix = "model.layers.";
-  for (Param& p : m.base_params()) {
-    if (c.family == ModelFamily::kQwen1 && p.name.find(".self_attn.") != std::string::npos &&
-        p.name.find("o_proj") == std::string::npos) {
-      // Qwen1: q/k/v (weight and bias) saved as one c_attn tensor, rows in q, k, v order.
-      const bool is_q = p.name.find("q_proj") != std::string::npos;
-      if (!is_q) continue;
-      const bool bias = p.name.ends_with(".bias");
-      const std::string stem = p.name.substr(0, p.name.find("q_proj"));
-      const std::string suffix = bias ? "bias" : "weight";
-      Param* parts[3] = {&p, m.find(stem + "k_proj." + suffix), m.find(stem + "v_proj." + suffix)};
-      int64_t rows = 0;
-      for (Param* q : parts) rows += q->value.shape()[0];
-      Shape s = p.value.shape();
-      s[0] = rows;
-      Tensor fused = Tensor::zeros_f32(s);
-      float* dst = fused.f32();
-      for (Param* q : parts) {
-        std::memcpy(dst, q->v(), static_cast<size_t>(q->numel()) * sizeof(float));
-        dst += q->numel();
-      }
-      const std::string layer = p.name.substr(prefix.size(), p.name.find('.', prefix.size()) - prefix.size());
-      keep.push_back(fused);
-      out.emplace_back("transformer.h." + layer + ".attn.c_attn." + suffix, fused.view());
-      continue;
-    }
-    out.emplace_back(fam.checkpoint_name(p.name), p.value.view());
-  }
-  return out;
+  return family_checkpoint_tensors(m.config(), m.weights(), keep);
 }
 
 void write_model_files(TrainModel& m, const std::string& dir, const std::string& source_dir) {

@@ -1,7 +1,7 @@
-// LoRA adapters of a TrainModel: which modules a target names (PEFT's rules, in the family's own module
-// names), adapter tensors and their per-layer slots, and folding them into the base weights.
-// Qwen1 fuses q/k/v into one `c_attn` module: one adapter there has a single A (r, C) and a B of
-// (Q + 2*KVD, r) whose row blocks feed q, k and v, exactly as PEFT builds it on QWenLMHeadModel.
+// LoRA adapters of a TrainModel: which modules a target names (PEFT's rules, in the module names the
+// model's family file gives), adapter tensors and their per-layer slots, and folding them into the base
+// weights. Projections that share a module name (a fused q/k/v module such as Qwen1's) share one adapter:
+// a single A (r, C) and a B of (Q + 2*KVD, r) whose row blocks feed q, k and v, as PEFT builds it.
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
@@ -11,13 +11,14 @@
 #include <random>
 
 #include "devops_model/core/error.h"
+#include "model/family.h"
 #include "train_impl.h"
 
 namespace dm {
 
 namespace {
 
-// A module's name without its "<stack>.<layer>." prefix: "attn.c_attn", "self_attn.q_proj".
+// A module's name without its "<stack>.<layer>." prefix, e.g. "self_attn.q_proj".
 std::string module_kind(const ModelConfig& c, Proj p) {
   const std::string m = lora_module(c, 0, p);
   return m.substr(m.find(".0.") + 3);
@@ -58,31 +59,14 @@ class FullMatch {
   pcre2_match_data* data_ = nullptr;
 };
 
-TensorView& layer_proj(LayerWeights& w, Proj p) {
-  switch (p) {
-    case Proj::kQ: return w.q;
-    case Proj::kK: return w.k;
-    case Proj::kV: return w.v;
-    case Proj::kO: return w.o;
-    case Proj::kGate: return w.gate;
-    case Proj::kUp: return w.up;
-    default: return w.down;
-  }
-}
-
 }  // namespace
 
-std::string lora_module(const ModelConfig& c, int layer, Proj p) {
-  if (c.family != ModelFamily::kQwen1) return proj_module(layer, p);
-  static const char* kQwen1[] = {"attn.c_attn", "attn.c_attn", "attn.c_attn", "attn.c_proj",
-                                 "mlp.w2",      "mlp.w1",      "mlp.c_proj"};
-  return "transformer.h." + std::to_string(layer) + "." + kQwen1[static_cast<int>(p)];
-}
+std::string lora_module(const ModelConfig& c, int layer, Proj p) { return family_of(c).lora_module(layer, p); }
 
 std::vector<std::string> lora_target_modules(const ModelConfig& c, const std::vector<std::string>& enabled) {
   // The shortest dotted suffix of each enabled module's name (layer number dropped) that matches no
-  // module left out, so PEFT re-creates exactly these modules: "c_proj" alone would also catch Qwen1's
-  // mlp.c_proj when only attn.c_proj was trained.
+  // module left out, so PEFT re-creates exactly these modules: a leaf name shared by two modules (one
+  // attention, one MLP projection) alone would also catch the one that was not trained.
   std::vector<std::string> kinds;
   for (int p = 0; p < static_cast<int>(Proj::kCount); ++p) {
     const std::string kind = module_kind(c, static_cast<Proj>(p));
@@ -132,7 +116,7 @@ void TrainModel::enable_lora(const LoraConfig& cfg, uint64_t seed) {
     if (!found) {
       std::string list;
       for (const std::string& l : leaves) list += (list.empty() ? "" : ", ") + l;
-      fail(ErrorKind::kInvalidArgument, "lora_target: no module of this ", family_name(config_.family), " model is named '",
+      fail(ErrorKind::kInvalidArgument, "lora_target: no module of this ", family_of(config_).name, " model is named '",
            t, "' (its linear modules: ", list, ", or all)");
     }
   }
@@ -156,7 +140,7 @@ void TrainModel::enable_lora(const LoraConfig& cfg, uint64_t seed) {
     for (int p = 0; p < static_cast<int>(Proj::kCount); ++p) {
       const Proj pj = static_cast<Proj>(p);
       if (!on[static_cast<size_t>(l)][static_cast<size_t>(p)] || slots[static_cast<size_t>(p)].a >= 0) continue;
-      // This projection and any later ones of the same module (Qwen1's c_attn) share one adapter.
+      // This projection and any later ones of the same module (a fused q/k/v module) share one adapter.
       const std::string m = lora_module(config_, l, pj);
       const int64_t in = dims(pj).first;
       int64_t rows = 0;
@@ -203,7 +187,7 @@ void TrainModel::merge_lora() {
       if (s.a < 0) continue;
       const Param& A = lora_[static_cast<size_t>(s.a)];
       const Param& B = lora_[static_cast<size_t>(s.a) + 1];
-      TensorView& W = layer_proj(w, static_cast<Proj>(p));
+      const TensorView& W = w.proj(static_cast<Proj>(p));
       const int64_t r = A.value.shape()[0], in = A.value.shape()[1], out = W.shape[0];
       float* wd = const_cast<float*>(W.f32());  // w_ views the owned master copies
       const float* a = A.value.f32();

@@ -7,7 +7,7 @@
 #include "devops_model/core/error.h"
 #include "devops_model/core/mapped_file.h"
 #include "devops_model/formats/safetensors.h"
-#include "devops_model/model/family.h"
+#include "model/family.h"
 #include "devops_model/model/model.h"
 #include "devops_model/train/checkpoint.h"
 
@@ -16,10 +16,6 @@ namespace fs = std::filesystem;
 namespace dm {
 
 namespace {
-
-bool is_vocab_tensor(const std::string& name) {
-  return name == "lm_head.weight" || name.ends_with("embed_tokens.weight") || name.ends_with("wte.weight");
-}
 
 // [old_rows, H] -> [rows, H]; new rows = the mean of the old ones.
 Tensor grow_rows(const TensorView& t, int64_t rows) {
@@ -44,21 +40,28 @@ void resize_vocab_checkpoint(const std::string& model_dir, int64_t rows, const s
   base.reset();
   const int64_t old_rows = tm->config().vocab_size;
   if (rows < old_rows) fail(ErrorKind::kInvalidArgument, "new vocabulary ", rows, " < current ", old_rows);
+  // Grow the canonical slots; the family writes them under its own names.
+  ModelConfig config = tm->config();
+  config.vocab_size = static_cast<int>(rows);
+  ModelWeights w = tm->weights();
   std::vector<Tensor> keep;
-  auto tensors = family_tensors(*tm, keep);
-  for (auto& [name, view] : tensors) {
-    if (!is_vocab_tensor(name)) continue;
-    if (view.shape.size() != 2 || view.shape[0] != old_rows)
-      fail(ErrorKind::kFormat, model_dir, ": ", name, " is not [vocab, hidden]");
-    keep.push_back(grow_rows(view, rows));
-    view = keep.back().view();
+  keep.push_back(grow_rows(w.embed, rows));
+  const bool tied = w.lm_head.data == w.embed.data;
+  w.embed = keep.back().view();
+  if (tied) {
+    w.lm_head = w.embed;
+  } else {
+    keep.push_back(grow_rows(w.lm_head, rows));
+    w.lm_head = keep.back().view();
   }
+  const auto tensors = family_checkpoint_tensors(config, w, keep);
   fs::create_directories(out_dir);
   write_safetensors(out_dir + "/model.safetensors", tensors);
+  // The source's config.json (it may carry keys we do not model) with the family's keys for the new size.
   nlohmann::json cfg = nullptr;
   if (fs::exists(model_dir + "/config.json")) cfg = read_json_file(model_dir + "/config.json");
-  if (cfg.is_null()) cfg = config_to_hf_json(tm->config());
-  cfg["vocab_size"] = rows;
+  if (cfg.is_null()) cfg = nlohmann::json::object();
+  cfg.update(config_to_hf_json(config));
   cfg["torch_dtype"] = "float32";
   write_file_atomic(out_dir + "/config.json", cfg.dump(2) + "\n");
   if (fs::exists(model_dir + "/generation_config.json"))

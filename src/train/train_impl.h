@@ -25,7 +25,7 @@ struct LayerActs {
 };
 
 // Where a projection's adapter lives: lora_[a] is A, lora_[a + 1] is B, whose rows from row0 are this
-// projection's. Projections of one fused module (Qwen1 c_attn) share A and its dropped-out input, which
+// projection's. Projections of one fused module (a fused q/k/v) share A and its dropped-out input, which
 // the first of them (`owner`) computes.
 struct LoraSlot {
   int a = -1;  // -1 = no adapter

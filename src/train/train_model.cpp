@@ -10,16 +10,6 @@
 
 namespace dm {
 
-const char* proj_name(Proj p) {
-  static const char* kNames[] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
-  return kNames[static_cast<int>(p)];
-}
-
-std::string proj_module(int layer, Proj p) {
-  const bool attn = p == Proj::kQ || p == Proj::kK || p == Proj::kV || p == Proj::kO;
-  return "model.layers." + std::to_string(layer) + (attn ? ".self_attn." : ".mlp.") + proj_name(p);
-}
-
 TrainModel::TrainModel(const ModelConfig& config, const ModelWeights& weights)
     : config_(config), impl_(std::make_unique<Impl>()) {
   w_ = weights;

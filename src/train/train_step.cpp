@@ -1,13 +1,17 @@
-// TrainModel::run: forward keeping activations, then the hand-written backward, layer by layer in reverse.
-// Legend: B batch, T tokens, N = B*T, C hidden, H heads, KV kv heads, D head dim, Q = H*D, KVD = KV*D,
-// F MLP width, V vocab, r LoRA rank. Mirrors src/model/forward.cpp (inference) op for op.
+// TrainModel::run: the decoder block (model/decoder_block.h, the same one inference runs) with training's
+// executor, which keeps the activations the backward reads and adds LoRA; then the hand-written backward,
+// layer by layer in reverse. Legend: B batch, T tokens, N = B*T, C hidden, H heads, KV kv heads, D head dim,
+// Q = H*D, KVD = KV*D, F MLP width, V vocab, r LoRA rank.
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <random>
+#include <span>
 
 #include "devops_model/core/error.h"
 #include "devops_model/kernels/ops.h"
 #include "devops_model/kernels/ops_backward.h"
+#include "devops_model/model/decoder_block.h"
 #include "train_impl.h"
 
 namespace dm {
@@ -34,10 +38,6 @@ struct Lin {
   float scale = 0.f;        // alpha / r
   float dropout = 0.f;
 };
-
-void add_into(float* x, const float* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) x[i] += y[i];
-}
 
 // y (N, out) = x W^T + b (+ scale * B A dropout(x))
 void lin_fwd(const Lin& L, const float* x, int64_t N, float* y, std::mt19937_64* rng) {
@@ -84,14 +84,56 @@ void lin_bwd(const Lin& L, const float* dy, const float* x, int64_t N, float* dx
   }
 }
 
-std::vector<double> train_inv_freq(const ModelConfig& c) {
-  // As the inference forward at NTK alpha 1: base ** (2j / rd) with the exponent in f32.
-  std::vector<double> f(static_cast<size_t>(c.rotary_dim / 2));
-  for (size_t j = 0; j < f.size(); ++j) {
-    const float expo = static_cast<float>(2 * j) / static_cast<float>(c.rotary_dim);
-    f[j] = static_cast<float>(1.0 / std::pow(c.rope_theta, static_cast<double>(expo)));
+// Training's executor of the decoder block: projections with their LoRA adapters, attention over each
+// whole sequence (positions 0..T-1) keeping the log-sum-exp in the layer's activations.
+class TrainExecutor : public LayerExecutor {
+ public:
+  using MakeLin = std::function<Lin(int layer, Proj p)>;
+  TrainExecutor(const ModelConfig& c, int64_t B, int64_t T, MakeLin lin, std::mt19937_64& rng)
+      : c_(c), B_(B), T_(T), lin_(std::move(lin)), rng_(rng) {}
+  float* lse = nullptr;  // (B, H, T) of the layer being run
+
+  void project(int layer, std::span<const Proj> group, const float* x, int64_t rows,
+               std::span<float* const> outs) override {
+    for (size_t i = 0; i < group.size(); ++i) lin_fwd(lin_(layer, group[i]), x, rows, outs[i], &rng_);
   }
-  return f;
+
+  void attend(int, const float* q, const float* k, const float* v, int64_t, float* out) override {
+    const int64_t H = c_.num_heads, KV = c_.num_kv_heads, D = c_.head_dim, Q = c_.q_dim(), KVD = c_.kv_dim();
+    const float scale = 1.0f / std::sqrt(static_cast<float>(D));
+    for (int64_t b = 0; b < B_; ++b)
+      attention(q + b * T_ * Q, T_, H, KV, D, k + b * T_ * KVD, v + b * T_ * KVD, KVD, 0, scale,
+                out + b * T_ * Q, lse + b * H * T_);
+  }
+
+ private:
+  const ModelConfig& c_;
+  int64_t B_, T_;
+  MakeLin lin_;
+  std::mt19937_64& rng_;
+};
+
+// Sizes the layer's kept activations and points the block's buffers at them.
+LayerBuffers keep_buffers(const ModelConfig& c, int64_t B, int64_t T, float* x, float* tmp, LayerActs& a) {
+  const size_t N = static_cast<size_t>(B * T), C = static_cast<size_t>(c.hidden_size),
+               Q = static_cast<size_t>(c.q_dim()), KVD = static_cast<size_t>(c.kv_dim()),
+               F = static_cast<size_t>(c.intermediate_size);
+  for (auto* v : {&a.x_in, &a.h1, &a.x_mid, &a.h2}) v->resize(N * C);
+  a.rstd1.resize(N), a.rstd2.resize(N);
+  a.q.resize(N * Q), a.att.resize(N * Q), a.k.resize(N * KVD), a.v.resize(N * KVD);
+  a.lse.resize(static_cast<size_t>(B * c.num_heads * T));
+  for (auto* v : {&a.gate, &a.up, &a.act}) v->resize(N * F);
+  LayerBuffers b;
+  b.x = x, b.tmp = tmp, b.x_in = a.x_in.data(), b.h1 = a.h1.data(), b.rstd1 = a.rstd1.data();
+  if (c.qk_norm) {
+    a.q_lin.resize(N * Q), a.k_lin.resize(N * KVD);
+    a.qn_rstd.resize(N * static_cast<size_t>(c.num_heads)), a.kn_rstd.resize(N * static_cast<size_t>(c.num_kv_heads));
+    b.q_lin = a.q_lin.data(), b.k_lin = a.k_lin.data(), b.qn_rstd = a.qn_rstd.data(), b.kn_rstd = a.kn_rstd.data();
+  }
+  b.q = a.q.data(), b.k = a.k.data(), b.v = a.v.data(), b.att = a.att.data();
+  b.x_mid = a.x_mid.data(), b.h2 = a.h2.data(), b.rstd2 = a.rstd2.data();
+  b.gate = a.gate.data(), b.up = a.up.data(), b.act = a.act.data();
+  return b;
 }
 
 void zeros(std::vector<float>& v, int64_t n) { v.assign(static_cast<size_t>(n), 0.f); }
@@ -103,7 +145,7 @@ double TrainModel::run(const int32_t* ids, const int32_t* labels, int64_t B, int
   const ModelConfig& c = config_;
   const int64_t N = B * T, C = c.hidden_size, H = c.num_heads, KV = c.num_kv_heads, D = c.head_dim,
                 F = c.intermediate_size, V = c.vocab_size, Q = c.q_dim(), KVD = c.kv_dim();
-  const float eps = c.rms_norm_eps, scale = 1.0f / std::sqrt(static_cast<float>(D));
+  const float scale = 1.0f / std::sqrt(static_cast<float>(D));
   for (int64_t n = 0; n < N; ++n)
     if (ids[n] < 0 || ids[n] >= V) fail(ErrorKind::kInvalidArgument, "token id ", ids[n], " out of range [0, ", V, ")");
   // HF shift: position t predicts labels[t + 1]; the last position of each sequence predicts nothing.
@@ -120,16 +162,17 @@ double TrainModel::run(const int32_t* ids, const int32_t* labels, int64_t B, int
       }
     }
   if (count == 0) return 0.0;
-  const std::vector<double> inv_freq = train_inv_freq(c);
+  const std::vector<double> inv_freq = rope_inv_freq(c.rotary_dim, c.rope_theta);  // NTK alpha 1
   const bool base_grads = backward && !lora_on_;
   std::mt19937_64 rng(dropout_seed_ * 0x9E3779B97F4A7C15ull + dropout_calls_++);
   Impl& I = *impl_;
   I.acts.resize(static_cast<size_t>(c.num_layers));
 
-  auto lin = [&](int l, Proj p, const TensorView& w, const TensorView& b, const TensorView& dw,
-                 const TensorView& db, int64_t in, int64_t out) {
-    Lin L{w.f32(), b.empty() ? nullptr : b.f32(), base_grads ? mut(dw) : nullptr,
-          base_grads ? mut(db) : nullptr, in, out};
+  auto lin = [&](int l, Proj p) {
+    const LayerWeights &w = w_.layers[static_cast<size_t>(l)], &g = g_.layers[static_cast<size_t>(l)];
+    const TensorView &wt = w.proj(p), &bt = w.proj_bias(p);
+    Lin L{wt.f32(), bt.empty() ? nullptr : bt.f32(), base_grads ? mut(g.proj(p)) : nullptr,
+          base_grads ? mut(g.proj_bias(p)) : nullptr, wt.shape[1], wt.shape[0]};
     const LoraSlot s = lora_on_ ? I.lora[static_cast<size_t>(l)][static_cast<size_t>(p)] : LoraSlot{};
     if (s.a >= 0) {
       Param& A = lora_[static_cast<size_t>(s.a)];
@@ -145,58 +188,27 @@ double TrainModel::run(const int32_t* ids, const int32_t* labels, int64_t B, int
     return L;
   };
   auto lins = [&](int l) {
-    const LayerWeights &w = w_.layers[static_cast<size_t>(l)], &g = g_.layers[static_cast<size_t>(l)];
-    return std::array<Lin, 7>{lin(l, Proj::kQ, w.q, w.q_bias, g.q, g.q_bias, C, Q),
-                              lin(l, Proj::kK, w.k, w.k_bias, g.k, g.k_bias, C, KVD),
-                              lin(l, Proj::kV, w.v, w.v_bias, g.v, g.v_bias, C, KVD),
-                              lin(l, Proj::kO, w.o, {}, g.o, {}, Q, C),
-                              lin(l, Proj::kGate, w.gate, {}, g.gate, {}, C, F),
-                              lin(l, Proj::kUp, w.up, {}, g.up, {}, C, F),
-                              lin(l, Proj::kDown, w.down, {}, g.down, {}, F, C)};
+    std::array<Lin, static_cast<size_t>(Proj::kCount)> out;
+    for (int p = 0; p < static_cast<int>(Proj::kCount); ++p) out[static_cast<size_t>(p)] = lin(l, static_cast<Proj>(p));
+    return out;
   };
 
   // ---------------- forward ----------------
   std::vector<float> x(static_cast<size_t>(N * C)), tmp(static_cast<size_t>(N * C));
-  embedding_forward(w_.embed.f32(), ids, N, C, x.data());
+  TrainExecutor ex(c, B, T, lin, rng);
+  ex.trace = trace_;
+  RowPositions positions;  // training runs without logn, at NTK alpha 1 (as the reference)
+  positions.runs.push_back({0, N, pos.data(), inv_freq.data()});
+  decoder_embed(c, w_, ids, N, x.data(), ex);
   for (int l = 0; l < c.num_layers; ++l) {
-    const LayerWeights& w = w_.layers[static_cast<size_t>(l)];
     LayerActs& a = I.acts[static_cast<size_t>(l)];
-    const auto L = lins(l);
-    a.x_in = x;
-    a.h1.resize(x.size()), a.rstd1.resize(static_cast<size_t>(N));
-    rmsnorm_forward(x.data(), w.input_norm.f32(), eps, N, C, a.h1.data(), a.rstd1.data());
-    a.q.resize(static_cast<size_t>(N * Q)), a.k.resize(static_cast<size_t>(N * KVD)), a.v.resize(a.k.size());
-    if (c.qk_norm) {
-      a.q_lin.resize(a.q.size()), a.k_lin.resize(a.k.size());
-      a.qn_rstd.resize(static_cast<size_t>(N * H)), a.kn_rstd.resize(static_cast<size_t>(N * KV));
-      lin_fwd(L[0], a.h1.data(), N, a.q_lin.data(), &rng);
-      lin_fwd(L[1], a.h1.data(), N, a.k_lin.data(), &rng);
-      rmsnorm_forward(a.q_lin.data(), w.q_norm.f32(), eps, N * H, D, a.q.data(), a.qn_rstd.data());
-      rmsnorm_forward(a.k_lin.data(), w.k_norm.f32(), eps, N * KV, D, a.k.data(), a.kn_rstd.data());
-    } else {
-      lin_fwd(L[0], a.h1.data(), N, a.q.data(), &rng);
-      lin_fwd(L[1], a.h1.data(), N, a.k.data(), &rng);
-    }
-    lin_fwd(L[2], a.h1.data(), N, a.v.data(), &rng);
-    rope_rotate_half(a.q.data(), N, H, D, c.rotary_dim, pos.data(), inv_freq.data());
-    rope_rotate_half(a.k.data(), N, KV, D, c.rotary_dim, pos.data(), inv_freq.data());
-    a.att.resize(a.q.size()), a.lse.resize(static_cast<size_t>(B * H * T));
-    attention_forward(a.q.data(), a.k.data(), a.v.data(), B, T, H, KV, D, scale, a.att.data(), a.lse.data());
-    lin_fwd(L[3], a.att.data(), N, tmp.data(), &rng);
-    add_into(x.data(), tmp.data(), N * C);
-    a.x_mid = x;
-    a.h2.resize(x.size()), a.rstd2.resize(static_cast<size_t>(N));
-    rmsnorm_forward(x.data(), w.post_norm.f32(), eps, N, C, a.h2.data(), a.rstd2.data());
-    a.gate.resize(static_cast<size_t>(N * F)), a.up.resize(a.gate.size()), a.act.resize(a.gate.size());
-    lin_fwd(L[4], a.h2.data(), N, a.gate.data(), &rng);
-    lin_fwd(L[5], a.h2.data(), N, a.up.data(), &rng);
-    swiglu_forward(a.gate.data(), a.up.data(), N * F, a.act.data());
-    lin_fwd(L[6], a.act.data(), N, tmp.data(), &rng);
-    add_into(x.data(), tmp.data(), N * C);
+    const LayerBuffers buf = keep_buffers(c, B, T, x.data(), tmp.data(), a);
+    ex.lse = a.lse.data();
+    decoder_layer(c, w_.layers[static_cast<size_t>(l)], l, N, positions, buf, ex);
   }
   I.xf = x;
   I.hf.resize(x.size()), I.rstdf.resize(static_cast<size_t>(N));
-  rmsnorm_forward(x.data(), w_.final_norm.f32(), eps, N, C, I.hf.data(), I.rstdf.data());
+  decoder_final_norm(c, w_, x.data(), N, I.hf.data(), I.rstdf.data(), ex);
 
   // Head + cross-entropy in row chunks so (N, V) logits never exist at once; dhf accumulates here.
   std::vector<float> dhf;

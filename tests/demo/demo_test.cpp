@@ -99,7 +99,7 @@ TEST_F(DemoQuick, TrainingLossesFiniteAndDecreasing) {
   const std::string dir = ck.substr(0, ck.find('\n'));
   auto tok = Tokenizer::from_dir(dir);
   EXPECT_TRUE(tok->token_id("<|im_end|>").has_value());
-  EXPECT_EQ(Model::load(dir)->config().family, ModelFamily::kQwen2);
+  EXPECT_EQ(Model::load(dir)->config().architecture, "Qwen2ForCausalLM");
 }
 
 TEST_F(DemoQuick, EvalTableAndThreeTurnTranscript) {

@@ -3,10 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "devops_model/formats/safetensors.h"
+#include "devops_model/model/model.h"
 #include "test_util.h"
 
 namespace dm {
@@ -37,6 +39,24 @@ TEST(EngineCli, LogitsFileHoldsTheGoldenLogits) {
     for (size_t i = 0; i < want.size(); ++i) max_diff = std::max(max_diff, std::fabs(double(t.f32()[i]) - want[i]));
     EXPECT_LE(max_diff, 1e-3) << f;
   }
+}
+
+TEST(EngineCli, LogitsTraceWritesEveryLayerValue) {
+  const std::string dir = test::temp_dir("logits_trace");
+  auto r = test::run_cmd(test::cli() + " logits --model " + test::fixture("tiny-qwen3") + " --ids 3,1,4,1,5 --out " +
+                         dir + "/l.safetensors --trace " + dir + "/t.safetensors");
+  ASSERT_EQ(r.status, 0) << r.err;
+  auto trace = SafetensorsFile::open(dir + "/t.safetensors");
+  auto logits = SafetensorsFile::open(dir + "/l.safetensors");
+  const auto model = Model::load(test::fixture("tiny-qwen3"));
+  EXPECT_EQ(trace->get("embed").shape, (Shape{5, model->config().hidden_size}));
+  const std::string last = "layers." + std::to_string(model->config().num_layers - 1) + ".";
+  for (const char* n : {"attn_norm", "q", "k", "v", "q_rope", "k_rope", "attn_out", "ffn_act", "layer_out"})
+    EXPECT_TRUE(trace->has(last + n)) << n;
+  // The traced logits are the logits written.
+  const TensorView a = trace->get("logits"), b = logits->get("logits");
+  ASSERT_EQ(a.shape, b.shape);
+  EXPECT_EQ(0, std::memcmp(a.data, b.data, a.nbytes()));
 }
 
 TEST(EngineCli, GreedyGenerateGivesTheGoldenTokens) {

@@ -1,4 +1,4 @@
-// Training kernels: forward variants that keep what the backward needs, and hand-written backward passes
+// Training kernels: the hand-written backward passes (their forwards are kernels/ops.h, shared with inference)
 // (llm.c style). Shape legend: N rows (tokens, B*T), K input features, M output features, C channels,
 // B batch, T sequence length, H query heads, KV key/value heads, D head dim, V vocab.
 // Convention: every gradient output ACCUMULATES (+=); callers zero buffers once per step.
@@ -22,19 +22,15 @@ void linear_forward(const float* x, const float* w, const float* bias, int64_t N
 void linear_backward(const float* dy, const float* x, const float* w, int64_t N, int64_t K, int64_t M, float* dx,
                      float* dw, float* dbias);
 
-// RMSNorm over rows: out[n] = x[n] * rstd[n] * w, rstd[n] = 1/sqrt(mean(x[n]^2) + eps).
-// x, out (N, C) (may alias); w (C); rstd (N) written (kept for the backward).
-void rmsnorm_forward(const float* x, const float* w, float eps, int64_t N, int64_t C, float* out, float* rstd);
-// dx (N, C) += ...; dw (C) += sum_n dout * x * rstd (dw may be null). x is the forward INPUT.
+// RMSNorm backward (forward: ops.h rmsnorm with rstd). dx (N, C) += ...; dw (C) += sum_n dout * x * rstd
+// (dw may be null). x is the forward INPUT.
 void rmsnorm_backward(const float* dout, const float* x, const float* w, const float* rstd, int64_t N, int64_t C,
                       float* dx, float* dw);
 
-// SwiGLU: out = silu(gate) * up, n elements.
-void swiglu_forward(const float* gate, const float* up, int64_t n, float* out);
+// SwiGLU backward (forward: ops.h swiglu).
 void swiglu_backward(const float* dout, const float* gate, const float* up, int64_t n, float* dgate, float* dup);
 
-// Embedding: out (N, C) = table rows ids; backward dtable (V, C) += dout rows (deterministic order).
-void embedding_forward(const float* table, const int32_t* ids, int64_t N, int64_t C, float* out);
+// Embedding backward (forward: ops.h embed_rows): dtable (V, C) += dout rows (deterministic order).
 void embedding_backward(const float* dout, const int32_t* ids, int64_t N, int64_t C, float* dtable);
 
 // Rotate-half RoPE backward: x (N, heads, D) holds d(out) and becomes d(in) (rotation by -angle), with the
@@ -42,11 +38,9 @@ void embedding_backward(const float* dout, const int32_t* ids, int64_t N, int64_
 void rope_rotate_half_backward(float* dx, int64_t N, int64_t heads, int64_t D, int64_t rot_dim,
                                const int32_t* positions, const double* inv_freq);
 
-// Causal GQA self-attention over B independent sequences of T tokens (positions 0..T-1 each).
-// q (B, T, H, D); k, v (B, T, KV, D); out (B, T, H, D); lse (B, H, T) log-sum-exp of the scaled scores,
-// kept so the backward recomputes probabilities instead of storing (B, H, T, T).
-void attention_forward(const float* q, const float* k, const float* v, int64_t B, int64_t T, int64_t H, int64_t KV,
-                       int64_t D, float scale, float* out, float* lse);
+// Causal GQA self-attention backward over B independent sequences of T tokens (positions 0..T-1 each).
+// q (B, T, H, D); k, v (B, T, KV, D); out (B, T, H, D); lse (B, H, T) as ops.h attention writes it per
+// sequence (so the backward recomputes probabilities instead of storing (B, H, T, T)).
 // dq (B, T, H, D), dk, dv (B, T, KV, D) += gradients. Parallel over (b, kv head): each worker owns its rows.
 void attention_backward(const float* dout, const float* q, const float* k, const float* v, const float* out,
                         const float* lse, int64_t B, int64_t T, int64_t H, int64_t KV, int64_t D, float scale,

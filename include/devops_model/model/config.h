@@ -6,12 +6,8 @@
 
 namespace dm {
 
-enum class ModelFamily { kQwen1, kQwen2, kQwen3 };
-const char* family_name(ModelFamily f);
-
 struct ModelConfig {
-  ModelFamily family = ModelFamily::kQwen2;
-  std::string architecture;  // as in config.json, e.g. "QWenLMHeadModel"
+  std::string architecture = "Qwen2ForCausalLM";  // as in config.json; names the family (model/family.h)
   int hidden_size = 0;
   int num_layers = 0;
   int num_heads = 0;
@@ -47,5 +43,22 @@ struct ModelConfig {
   // Throws Error(kFormat) naming `what` when a value is impossible.
   void validate(const std::string& what) const;
 };
+
+// Reads and validates a config.json (file, or text with `what` naming it in messages) through its family:
+// Error(kFormat) naming the file and key, Error(kUnsupported) for an unknown architecture.
+ModelConfig read_model_config(const std::string& path);
+ModelConfig parse_model_config_text(const std::string& json_text, const std::string& what);
+
+// What the chat layer needs of a model's family (decided in the family's file).
+enum class ChatFormat {
+  kQwen1,  // Qwen-7B-Chat's make_context prompt and _decode_chatml reply (QWenLMHeadModel)
+  kChatMl  // the model's chat template (ChatML for Qwen2/3)
+};
+struct FamilyInfo {
+  std::string name;  // "qwen", "qwen2"
+  ChatFormat chat_format = ChatFormat::kChatMl;
+  std::string default_system_prompt;  // when the model has no chat template ("" = none)
+};
+FamilyInfo family_info(const ModelConfig& c);
 
 }  // namespace dm

@@ -1,5 +1,6 @@
-// The decoder: ONE forward pass for Qwen1 (QWenLMHeadModel), Qwen2 and Qwen3. Families differ only in
-// their loaders (tensor-name mapping + switches in ModelConfig), never in the forward.
+// The model for inference: ONE decoder (model/decoder_block.h, shared with training) for Qwen1
+// (QWenLMHeadModel), Qwen2 and Qwen3. Families differ only in their family file (names + switches in
+// ModelConfig), never in the forward.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -8,6 +9,7 @@
 #include <vector>
 
 #include "devops_model/model/config.h"
+#include "devops_model/model/decoder_block.h"
 #include "devops_model/model/weights.h"
 
 namespace dm {
@@ -59,11 +61,16 @@ class Model {
   // The dynamic-NTK alpha a fresh prefill of `len` tokens would use (1 when not applicable).
   double ntk_alpha_for(int len) const;
 
+  // Hook called with every named intermediate value of each forward (see TraceEvent); empty = none.
+  // A debugging trace (`devops-model logits --trace`), like llama.cpp's eval callback.
+  void set_trace(TraceFn fn) { trace_ = std::move(fn); }
+
  private:
   ModelConfig config_;
   std::string dir_;
   std::shared_ptr<WeightStore> store_;
   std::unique_ptr<ModelWeights> weights_;
+  TraceFn trace_;
 };
 
 // Post-RoPE keys and values of every layer, f32, per layer (positions, kv_heads*head_dim).

@@ -23,7 +23,7 @@ void write_random_checkpoint(const ModelConfig& c, const std::string& dir, DType
 // The same weights in memory (f32), for training from scratch.
 std::unique_ptr<Model> random_model(const ModelConfig& c, uint64_t seed, float init_std = 0.02f);
 
-// Canonical tensor list (name, shape) of a config, in checkpoint order; Qwen1 names and fused c_attn.
+// The tensors (name, shape) a checkpoint of this config holds, in its family's names and file order.
 struct TensorSpec {
   std::string name;
   Shape shape;

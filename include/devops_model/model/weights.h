@@ -10,6 +10,10 @@
 
 namespace dm {
 
+// The linear projections of a decoder layer (order = LayerWeights fields); LoRA adapters attach to them.
+enum class Proj { kQ, kK, kV, kO, kGate, kUp, kDown, kCount };
+const char* proj_name(Proj p);  // canonical module name: "q_proj", ..., "down_proj"
+
 // Matrices are (out, in) as PyTorch stores them. Absent optional tensors are empty views.
 struct LayerWeights {
   TensorView input_norm;              // (C)
@@ -20,6 +24,10 @@ struct LayerWeights {
   TensorView post_norm;               // (C)
   TensorView gate, up;                // (F, C)
   TensorView down;                    // (C, F)
+
+  const TensorView& proj(Proj p) const;
+  TensorView& proj(Proj p);
+  const TensorView& proj_bias(Proj p) const;  // q/k/v biases; empty for the others
 };
 
 struct ModelWeights {

@@ -1,5 +1,5 @@
 // Training checkpoints as Hugging Face directories: model.safetensors (the family's own tensor names,
-// Qwen1 q/k/v re-fused into c_attn), config.json, generation_config.json and tokenizer files copied from
+// fused tensors re-fused as the family stores them), config.json, generation_config.json and tokenizer files copied from
 // the source model; PEFT LoRA adapters; optimizer + trainer state beside them. Directories are built under
 // a temporary name and renamed into place, so a killed writer never leaves a half checkpoint.
 #pragma once
@@ -12,7 +12,7 @@
 
 namespace dm {
 
-// (checkpoint name, f32 tensor) in the family's layout; fused tensors are owned by `keep`.
+// (checkpoint name, f32 tensor) in the family's layout (model/family.h); fused tensors are owned by `keep`.
 std::vector<std::pair<std::string, TensorView>> family_tensors(TrainModel& m, std::vector<Tensor>& keep);
 
 // Writes model.safetensors (f32) + config.json + generation_config.json into `dir` (must exist) and copies

@@ -1,7 +1,7 @@
 // TrainModel: fp32 master weights, their gradients, optional LoRA adapters, and one forward+backward over
-// a batch (B sequences of T tokens, positions 0..T-1 each). Same math as the inference forward
-// (src/model/forward.cpp) for every family; Qwen1's logn attention and dynamic NTK are inference-only
-// (training runs at alpha 1 without logn, as the reference does).
+// a batch (B sequences of T tokens, positions 0..T-1 each). The forward is the decoder block inference
+// runs (model/decoder_block.h) with training's executor; Qwen1's logn attention and dynamic NTK are
+// inference-only (training runs at alpha 1 without logn, as the reference does).
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -10,6 +10,7 @@
 
 #include "devops_model/core/tensor.h"
 #include "devops_model/model/config.h"
+#include "devops_model/model/decoder_block.h"
 #include "devops_model/model/weights.h"
 
 namespace dm {
@@ -31,22 +32,18 @@ struct LoraConfig {
   int rank = 8;
   float alpha = 16.f;
   float dropout = 0.f;
-  // Modules by PEFT's list rule (a name or a dotted suffix of one) in the family's own names: Qwen2/3
-  // q_proj k_proj v_proj o_proj gate_proj up_proj down_proj; Qwen1 c_attn (q/k/v fused, one adapter),
-  // c_proj (attn.c_proj, mlp.c_proj), w1, w2. "all" = every linear module of the decoder layers.
+  // Modules by PEFT's list rule (a name or a dotted suffix of one) in the module names of the model's
+  // family (its file says them: Qwen2/3 q_proj .. down_proj; Qwen1's fused q/k/v module takes one
+  // adapter). "all" = every linear module of the decoder layers.
   std::vector<std::string> targets;
   std::string targets_regex;  // PEFT's string form of target_modules: full match of the module name
 };
 
-// Projection slots a LoRA adapter can attach to (order = LayerWeights fields).
-enum class Proj { kQ, kK, kV, kO, kGate, kUp, kDown, kCount };
-const char* proj_name(Proj p);                 // "q_proj", ...
-std::string proj_module(int layer, Proj p);    // "model.layers.0.self_attn.q_proj"
 // The module an adapter on this projection belongs to, as PEFT names it on the family's HF model:
-// "model.layers.0.self_attn.q_proj"; Qwen1 "transformer.h.0.attn.c_attn" (for q, k and v).
+// "model.layers.0.self_attn.q_proj"; the projections of a fused module share its name.
 std::string lora_module(const ModelConfig& c, int layer, Proj p);
 // target_modules for adapter_config.json that select exactly `enabled` (layer-free module names such as
-// "attn.c_proj"), each as short as possible.
+// "self_attn.o_proj"), each as short as possible.
 std::vector<std::string> lora_target_modules(const ModelConfig& c, const std::vector<std::string>& enabled);
 
 class TrainModel {
@@ -90,6 +87,8 @@ class TrainModel {
   double forward_backward(const int32_t* ids, const int32_t* labels, int64_t B, int64_t T, float grad_scale = 1.f);
   // Forward only (no gradients): the mean loss.
   double loss_only(const int32_t* ids, const int32_t* labels, int64_t B, int64_t T);
+  // Hook called with every named intermediate value of the forward (see TraceEvent); empty = none.
+  void set_trace(TraceFn fn) { trace_ = std::move(fn); }
 
   struct Impl;  // activations and per-layer adapter tables (train_step.cpp)
 
@@ -103,6 +102,7 @@ class TrainModel {
   uint64_t dropout_seed_ = 0;
   uint64_t dropout_calls_ = 0;
   std::unique_ptr<Impl> impl_;
+  TraceFn trace_;
   friend struct Impl;
   double run(const int32_t* ids, const int32_t* labels, int64_t B, int64_t T, float grad_scale, bool backward);
 };

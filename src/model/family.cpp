@@ -1,0 +1,123 @@
+// The family registry and what every family shares: choosing one by architecture, loading weights
+// through its tensor bindings, writing them back, tensor specs for random init. No family's names here.
+#include "model/family.h"
+
+#include <cstring>
+#include <map>
+
+#include "devops_model/core/error.h"
+#include "devops_model/core/json_file.h"
+
+namespace dm {
+
+const Family& qwen1_family();
+const Family& qwen2_family();
+
+const std::vector<const Family*>& all_families() {
+  static const std::vector<const Family*> kAll = {&qwen2_family(), &qwen1_family()};
+  return kAll;
+}
+
+const Family& family_for(const nlohmann::json& cfg, const std::string& path) {
+  std::vector<std::string> archs;
+  if (cfg.contains("architectures") && cfg["architectures"].is_array()) {
+    for (const auto& a : cfg["architectures"])
+      if (a.is_string()) archs.push_back(a.get<std::string>());
+  }
+  for (const Family* f : all_families())
+    for (const auto& a : archs)
+      for (const auto& s : f->architectures)
+        if (a == s) return *f;
+  std::string supported;
+  for (const Family* f : all_families())
+    for (const auto& s : f->architectures) supported += (supported.empty() ? "" : ", ") + s;
+  std::string got = archs.empty() ? "(none)" : archs[0];
+  fail(ErrorKind::kUnsupported, path, ": unsupported architecture ", got, "; supported: ", supported);
+}
+
+const Family& family_of(const ModelConfig& c) {
+  for (const Family* f : all_families())
+    for (const auto& s : f->architectures)
+      if (c.architecture == s) return *f;
+  fail(ErrorKind::kUnsupported, "unsupported architecture ", c.architecture);
+}
+
+FamilyInfo family_info(const ModelConfig& c) {
+  const Family& f = family_of(c);
+  return FamilyInfo{f.name, f.chat_format, f.default_system_prompt(c)};
+}
+
+ModelConfig parse_model_config(const nlohmann::json& cfg, const std::string& path) {
+  if (!cfg.is_object()) fail(ErrorKind::kFormat, path, ": not a JSON object");
+  ModelConfig c = family_for(cfg, path).parse_config(cfg, path);
+  c.validate(path);
+  return c;
+}
+
+ModelConfig read_model_config(const std::string& path) { return parse_model_config(read_json_file(path), path); }
+
+ModelConfig parse_model_config_text(const std::string& json_text, const std::string& what) {
+  nlohmann::json j = nlohmann::json::parse(json_text, nullptr, false);
+  if (j.is_discarded()) fail(ErrorKind::kFormat, what, ": not valid JSON");
+  return parse_model_config(j, what);
+}
+
+nlohmann::json config_to_hf_json(const ModelConfig& c) { return family_of(c).config_json(c); }
+
+namespace {
+
+std::vector<TensorBinding> bindings(const ModelConfig& c, ModelWeights& w) {
+  w.layers.resize(static_cast<size_t>(c.num_layers));
+  return family_of(c).tensors(c, w);
+}
+
+}  // namespace
+
+void load_family_weights(const ModelConfig& c, const TensorFetch& fetch, const TensorExists& exists, ModelWeights& w) {
+  for (const TensorBinding& b : bindings(c, w)) {
+    if (b.optional && !exists(b.name)) continue;
+    const TensorView t = fetch(b.name, b.shape);
+    int64_t row = 0;
+    for (const TensorBinding::Part& part : b.parts) {
+      *part.slot = b.parts.size() == 1 ? t : t.rows(row, part.rows);
+      row += part.rows;
+    }
+  }
+  if (w.lm_head.empty()) w.lm_head = w.embed;  // tied
+}
+
+std::vector<std::pair<std::string, TensorView>> family_checkpoint_tensors(const ModelConfig& c, const ModelWeights& w,
+                                                                         std::vector<Tensor>& keep) {
+  ModelWeights slots = w;
+  std::vector<std::pair<std::string, TensorView>> out;
+  for (const TensorBinding& b : bindings(c, slots)) {
+    if (b.optional) continue;
+    if (b.parts.size() == 1) {
+      out.emplace_back(b.name, *b.parts[0].slot);
+      continue;
+    }
+    // Fused: the parts' rows one after another, in the parts' (common) dtype.
+    Tensor fused(b.parts[0].slot->dtype, b.shape);
+    auto* dst = static_cast<uint8_t*>(fused.data());
+    for (const TensorBinding::Part& part : b.parts) {
+      const TensorView& v = *part.slot;
+      DM_CHECK(v.dtype == fused.dtype() && v.shape.at(0) == part.rows, "fused parts match the binding");
+      std::memcpy(dst, v.data, v.nbytes());
+      dst += v.nbytes();
+    }
+    DM_CHECK(dst == static_cast<uint8_t*>(fused.data()) + fused.nbytes(), "fused parts fill the tensor");
+    keep.push_back(fused);
+    out.emplace_back(b.name, fused.view());
+  }
+  return out;
+}
+
+std::vector<TensorSpec> checkpoint_tensor_specs(const ModelConfig& c) {
+  ModelWeights scratch;
+  std::vector<TensorSpec> out;
+  for (const TensorBinding& b : bindings(c, scratch))
+    if (!b.optional) out.push_back({b.name, b.shape, b.is_norm});
+  return out;
+}
+
+}  // namespace dm
