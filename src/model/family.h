@@ -17,7 +17,7 @@
 namespace dm {
 
 // One tensor of a family's checkpoint and the canonical weight slots it holds: one, or several whose rows
-// are concatenated in order (Qwen1's c_attn = q, k, v rows; its bias likewise).
+// are concatenated in order (a fused q/k/v tensor: q rows, then k, then v; its bias likewise).
 struct TensorBinding {
   struct Part {
     TensorView* slot;  // in the ModelWeights the list was made for
@@ -52,7 +52,7 @@ struct Family {
   // The checkpoint's tensors in file order, bound to the slots of `w` (whose layers are sized already).
   std::function<std::vector<TensorBinding>(const ModelConfig& c, ModelWeights& w)> tensors;
   // PEFT's name of the module holding a projection of layer `layer`: "model.layers.0.self_attn.q_proj";
-  // projections of one fused module share its name (Qwen1 q, k, v -> "transformer.h.0.attn.c_attn").
+  // the projections of one fused module share its name.
   std::function<std::string(int layer, Proj p)> lora_module;
   ChatFormat chat_format = ChatFormat::kChatMl;
   std::function<std::string(const ModelConfig& c)> default_system_prompt;  // when there is no chat template
