@@ -1,6 +1,6 @@
-// Safetensors: memory-mapped reader with zero-copy views, validated as the reference implementation
-// does (header size, JSON, dtype, shape x dtype == byte span, spans inside the file and disjoint), and an
-// atomic writer.
+// Safetensors: memory-mapped reader (a TensorSource) with zero-copy views, validated as the reference
+// implementation does (header size, JSON, dtype, shape x dtype == byte span, spans inside the file and
+// disjoint), and an atomic writer.
 #pragma once
 #include <map>
 #include <memory>
@@ -10,10 +10,11 @@
 
 #include "devops_model/core/mapped_file.h"
 #include "devops_model/core/tensor.h"
+#include "devops_model/formats/tensor_source.h"
 
 namespace dm {
 
-class SafetensorsFile {
+class SafetensorsFile : public TensorSource {
  public:
   // Error(kIo / kFormat) naming the file (and the tensor) for every malformation.
   static std::shared_ptr<SafetensorsFile> open(const std::string& path);
@@ -21,13 +22,13 @@ class SafetensorsFile {
   static std::shared_ptr<SafetensorsFile> parse(std::shared_ptr<MappedFile> file, const uint8_t* data, size_t size,
                                                 const std::string& path);
 
-  bool has(const std::string& name) const { return tensors_.count(name) != 0; }
+  bool has(const std::string& name) const override { return tensors_.count(name) != 0; }
   // Zero-copy view into the mapping; Error(kFormat) naming file and tensor when absent.
-  TensorView get(const std::string& name) const;
-  std::vector<std::string> names() const;
+  TensorView get(const std::string& name) const override;
+  std::vector<std::string> names() const override;
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
-  const std::string& path() const { return path_; }
-  const MappedFile* mapping() const { return file_.get(); }  // null when parsed from a plain buffer
+  const std::string& path() const override { return path_; }
+  const MappedFile* mapping() const override { return file_.get(); }  // null when parsed from a plain buffer
 
  private:
   std::string path_;
