@@ -19,15 +19,20 @@ build: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 
-# The whole suite: Release tests, then the fast tests under ASan+UBSan, then each fuzzer briefly.
+# The whole suite: every Release test (both tiers), then the fast tier under ASan+UBSan, then each fuzzer
+# briefly. Tiers are CTest labels, `fast` and `slow` (tests/CMakeLists.txt says which tests are slow).
 test: build
-	cd $(BUILD) && OMP_WAIT_POLICY=PASSIVE ctest --output-on-failure -j $(TEST_JOBS) -LE slow
+	cd $(BUILD) && OMP_WAIT_POLICY=PASSIVE ctest --output-on-failure -j $(TEST_JOBS)
 	$(MAKE) --no-print-directory test-asan fuzz
+
+# The fast tier alone, Release: the quick check while editing.
+test-fast: build
+	cd $(BUILD) && OMP_WAIT_POLICY=PASSIVE ctest --output-on-failure -j $(TEST_JOBS) -L '^fast$$'
 
 test-asan: deps
 	@cmake -S . -B $(BUILD_ASAN) -DCMAKE_BUILD_TYPE=Release -DDM_SANITIZE=ON -DDM_BUILD_BENCH=OFF >/dev/null
 	@cmake --build $(BUILD_ASAN) -j $(JOBS)
-	cd $(BUILD_ASAN) && OMP_WAIT_POLICY=PASSIVE ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j $(TEST_JOBS) -LE 'slow|noasan'
+	cd $(BUILD_ASAN) && OMP_WAIT_POLICY=PASSIVE ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j $(TEST_JOBS) -L '^fast$$'
 
 fuzz: deps
 	@CXX=clang++ cmake -S . -B $(BUILD_FUZZ) -DCMAKE_BUILD_TYPE=Release -DDM_FUZZ=ON -DDM_BUILD_TESTS=OFF -DDM_BUILD_BENCH=OFF >/dev/null

@@ -4,8 +4,8 @@
 
 #include <string>
 
+#include "data/clean.h"
 #include "devops_model/core/mapped_file.h"
-#include "devops_model/data/clean.h"
 #include "devops_model/data/dedup.h"
 
 namespace {

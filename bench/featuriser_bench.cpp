@@ -9,9 +9,9 @@
 #include <filesystem>
 #include <string>
 
+#include "data/featuriser.h"
 #include "devops_model/core/mapped_file.h"
 #include "devops_model/core/threads.h"
-#include "devops_model/data/featuriser.h"
 #include "devops_model/data/paragraph.h"
 #include "devops_model/formats/safetensors.h"
 #include "devops_model/tokenizer/wordpiece.h"

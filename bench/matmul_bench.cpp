@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "devops_model/core/threads.h"
-#include "devops_model/kernels/matmul.h"
+#include "kernels/matmul_isa.h"
 
 namespace dm {
 namespace {

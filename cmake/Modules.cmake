@@ -7,7 +7,11 @@ function(dm_module name)
     return()
   endif()
   add_library(dm_${name} STATIC ${srcs})
-  target_include_directories(dm_${name} PUBLIC ${PROJECT_SOURCE_DIR}/include PRIVATE ${PROJECT_SOURCE_DIR}/src)
+  # Public headers: include/ (installed as <prefix>/include); internal headers: src/<module>/*.h, included
+  # as "<module>/name.h" by the modules, the CLI, tests and benches, never installed.
+  target_include_directories(dm_${name} PUBLIC $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/include>
+                                               $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>
+                             PRIVATE ${PROJECT_SOURCE_DIR}/src)
   set(deps)
   foreach(d ${ARG_DEPS})
     if(TARGET dm_${d})

@@ -10,7 +10,7 @@
 
 #include "cli/generation_args.h"
 #include "cli/model_args.h"
-#include "devops_model/core/json_file.h"
+#include "core/json_file.h"
 #include "devops_model/core/error.h"
 #include "devops_model/core/mapped_file.h"
 #include "devops_model/generate/chat_session.h"

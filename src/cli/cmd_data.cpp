@@ -5,12 +5,12 @@
 #include <iostream>
 
 #include "cli/command.h"
+#include "data/clean.h"
+#include "data/dedup_run.h"
+#include "data/sample.h"
+#include "data/scorer.h"
 #include "devops_model/core/error.h"
 #include "devops_model/core/mapped_file.h"
-#include "devops_model/data/clean.h"
-#include "devops_model/data/dedup_run.h"
-#include "devops_model/data/sample.h"
-#include "devops_model/data/scorer.h"
 
 namespace dm::cli {
 namespace {

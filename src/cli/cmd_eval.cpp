@@ -9,10 +9,10 @@
 #include "devops_model/core/mapped_file.h"
 #include "devops_model/core/progress.h"
 #include "devops_model/eval/evaluator.h"
-#include "devops_model/eval/journal.h"
 #include "devops_model/eval/model_scoring_lm.h"
 #include "devops_model/eval/preset.h"
 #include "devops_model/eval/report.h"
+#include "eval/journal.h"
 
 namespace dm::cli {
 namespace {

@@ -9,14 +9,14 @@
 #include <sstream>
 
 #include "cli/command.h"
-#include "devops_model/core/json_file.h"
+#include "core/json_file.h"
 #include "devops_model/core/error.h"
 #include "devops_model/core/mapped_file.h"
 #include "devops_model/core/progress.h"
 #include "devops_model/model/model.h"
 #include "devops_model/model/random_init.h"
-#include "devops_model/train/dataset.h"
 #include "devops_model/tokenizer/tokenizer.h"
+#include "devops_model/train/dataset.h"
 #include "devops_model/train/trainer.h"
 
 namespace fs = std::filesystem;

@@ -1,4 +1,4 @@
-#include "devops_model/core/json_file.h"
+#include "core/json_file.h"
 
 #include "devops_model/core/error.h"
 #include "devops_model/core/mapped_file.h"

@@ -22,7 +22,7 @@ double measure_read_bandwidth(size_t buffer_bytes, int repeats) {
   for (int r = 0; r < repeats; ++r) {
     auto t0 = std::chrono::steady_clock::now();
     std::vector<float> partial(static_cast<size_t>(num_threads()) * 16, 0.0f);
-    parallel_for(static_cast<int64_t>(n), [&](int64_t b, int64_t e) {
+    parallel_for(static_cast<int64_t>(n), [&](int64_t b, int64_t e, int worker) {
       float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
       int64_t i = b;
       for (; i + 4 <= e; i += 4) {
@@ -32,7 +32,7 @@ double measure_read_bandwidth(size_t buffer_bytes, int repeats) {
         s3 += buf[static_cast<size_t>(i + 3)];
       }
       for (; i < e; ++i) s0 += buf[static_cast<size_t>(i)];
-      partial[static_cast<size_t>(omp_get_thread_num()) * 16] = s0 + s1 + s2 + s3;
+      partial[static_cast<size_t>(worker) * 16] = s0 + s1 + s2 + s3;
     });
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     for (float p : partial) sink = sink + p;

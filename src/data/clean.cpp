@@ -1,5 +1,5 @@
-#include "devops_model/core/json_file.h"
-#include "devops_model/data/clean.h"
+#include "core/json_file.h"
+#include "data/clean.h"
 
 #include <algorithm>
 #include <chrono>

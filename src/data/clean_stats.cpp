@@ -1,4 +1,4 @@
-#include "devops_model/data/clean_stats.h"
+#include "data/clean_stats.h"
 
 #include <cstdio>
 #include <sstream>

@@ -1,4 +1,4 @@
-#include "devops_model/data/dedup_run.h"
+#include "data/dedup_run.h"
 
 #include <chrono>
 #include <cstdio>

@@ -7,9 +7,9 @@
 #include <filesystem>
 #include <fstream>
 
+#include "data/featuriser.h"
 #include "devops_model/core/error.h"
 #include "devops_model/core/mapped_file.h"
-#include "devops_model/data/featuriser.h"
 #include "devops_model/formats/safetensors.h"
 
 namespace dm::data {

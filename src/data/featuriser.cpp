@@ -1,5 +1,5 @@
 // Hashed character n-gram featuriser and the featuriser factory (the JSON a scorer saves).
-#include "devops_model/data/featuriser.h"
+#include "data/featuriser.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,11 +1,11 @@
-#include "devops_model/data/sample.h"
+#include "data/sample.h"
 
 #include <algorithm>
 #include <map>
 #include <random>
 
+#include "data/clean.h"
 #include "devops_model/core/threads.h"
-#include "devops_model/data/clean.h"
 
 namespace dm::data {
 namespace {

@@ -2,8 +2,8 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "data/featuriser.h"
 #include "devops_model/core/threads.h"
-#include "devops_model/data/featuriser.h"
 #include "devops_model/model/bert_encoder.h"
 #include "devops_model/tokenizer/wordpiece.h"
 

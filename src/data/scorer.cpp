@@ -1,4 +1,4 @@
-#include "devops_model/data/scorer.h"
+#include "data/scorer.h"
 
 #include <linear.h>
 

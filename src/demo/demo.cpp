@@ -5,11 +5,11 @@
 #include <chrono>
 #include <filesystem>
 
+#include "data/clean.h"
+#include "data/dedup_run.h"
 #include "demo_impl.h"
 #include "devops_model/core/error.h"
 #include "devops_model/core/mapped_file.h"
-#include "devops_model/data/clean.h"
-#include "devops_model/data/dedup_run.h"
 #include "devops_model/data/doc_io.h"
 #include "devops_model/tokenizer/bpe_trainer.h"
 #include "devops_model/tokenizer/tokenizer.h"

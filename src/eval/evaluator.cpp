@@ -8,7 +8,7 @@
 
 #include "devops_model/core/error.h"
 #include "devops_model/core/progress.h"
-#include "devops_model/eval/journal.h"
+#include "eval/journal.h"
 
 namespace dm {
 

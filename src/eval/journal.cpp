@@ -1,5 +1,5 @@
 // McqJournal (see journal.h).
-#include "devops_model/eval/journal.h"
+#include "eval/journal.h"
 
 #include <filesystem>
 #include <sstream>

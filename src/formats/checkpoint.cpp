@@ -4,7 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "devops_model/core/error.h"
-#include "devops_model/core/json_file.h"
+#include "core/json_file.h"
 
 namespace dm {
 

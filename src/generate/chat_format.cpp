@@ -1,4 +1,4 @@
-#include "devops_model/core/json_file.h"
+#include "core/json_file.h"
 #include "devops_model/generate/chat_format.h"
 
 #include <algorithm>

@@ -6,6 +6,7 @@
 
 #include "devops_model/core/error.h"
 #include "devops_model/core/threads.h"
+#include "kernels/matmul_isa.h"
 
 namespace dm {
 

@@ -2,7 +2,7 @@
 // Shape legend: x (T, K), W (N, K), y (T, N).
 #include <immintrin.h>
 
-#include "devops_model/kernels/matmul.h"
+#include "kernels/matmul_isa.h"
 
 // Only the functions below get the wider ISA (a per-file -m flag could leak it into shared inline code).
 #if defined(__clang__)

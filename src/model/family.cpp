@@ -6,7 +6,7 @@
 #include <map>
 
 #include "devops_model/core/error.h"
-#include "devops_model/core/json_file.h"
+#include "core/json_file.h"
 
 namespace dm {
 

@@ -1,4 +1,4 @@
-#include "devops_model/serve/openai_api.h"
+#include "serve/openai_api.h"
 
 #include <chrono>
 #include <random>

@@ -10,8 +10,8 @@
 
 #include "devops_model/core/error.h"
 #include "devops_model/generate/chat_session.h"
-#include "devops_model/serve/openai_api.h"
 #include "devops_model/serve/web_page.h"
+#include "serve/openai_api.h"
 
 namespace dm {
 

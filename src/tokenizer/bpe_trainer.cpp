@@ -1,5 +1,5 @@
 // Byte-level BPE training and extension (see bpe_trainer.h).
-#include "devops_model/core/json_file.h"
+#include "core/json_file.h"
 #include "devops_model/tokenizer/bpe_trainer.h"
 
 #include <algorithm>

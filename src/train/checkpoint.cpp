@@ -1,5 +1,5 @@
 // HF checkpoint directories written from a TrainModel (see checkpoint.h).
-#include "devops_model/core/json_file.h"
+#include "core/json_file.h"
 #include "devops_model/train/checkpoint.h"
 
 #include <charconv>

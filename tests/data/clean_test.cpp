@@ -9,14 +9,14 @@
 #include <random>
 #include <set>
 
+#include "data/clean.h"
+#include "data/dedup_run.h"
+#include "data/sample.h"
+#include "data/scorer.h"
 #include "devops_model/core/error.h"
 #include "devops_model/core/mapped_file.h"
 #include "devops_model/core/threads.h"
-#include "devops_model/data/clean.h"
-#include "devops_model/data/dedup_run.h"
 #include "devops_model/data/paragraph.h"
-#include "devops_model/data/sample.h"
-#include "devops_model/data/scorer.h"
 
 using namespace dm::data;
 namespace fs = std::filesystem;

@@ -8,12 +8,12 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "data/clean.h"
+#include "data/featuriser.h"
+#include "data/scorer.h"
 #include "devops_model/core/error.h"
 #include "devops_model/core/mapped_file.h"
 #include "devops_model/core/threads.h"
-#include "devops_model/data/clean.h"
-#include "devops_model/data/featuriser.h"
-#include "devops_model/data/scorer.h"
 #include "test_util.h"
 
 namespace dm::data {

@@ -10,8 +10,8 @@
 #include "devops_model/core/error.h"
 #include "devops_model/core/mapped_file.h"
 #include "devops_model/core/progress.h"
-#include "devops_model/eval/journal.h"
 #include "devops_model/eval/report.h"
+#include "eval/journal.h"
 #include "test_util.h"
 
 namespace dm {

@@ -5,7 +5,7 @@
 #include <cmath>
 #include <random>
 
-#include "devops_model/kernels/matmul.h"
+#include "kernels/matmul_isa.h"
 
 namespace dm {
 namespace {

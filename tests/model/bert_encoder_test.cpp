@@ -11,8 +11,8 @@
 
 #include "devops_model/core/error.h"
 #include "devops_model/core/mapped_file.h"
-#include "devops_model/kernels/matmul.h"
 #include "devops_model/tokenizer/wordpiece.h"
+#include "kernels/matmul_isa.h"
 #include "test_util.h"
 
 namespace dm {

@@ -4,8 +4,8 @@
 
 #include <cmath>
 
-#include "devops_model/kernels/matmul.h"
 #include "devops_model/model/model.h"
+#include "kernels/matmul_isa.h"
 #include "test_util.h"
 
 namespace dm {

@@ -1,5 +1,5 @@
 // OpenAI request parsing (field validation, error objects) and the stop-string filter, without sockets.
-#include "devops_model/serve/openai_api.h"
+#include "serve/openai_api.h"
 
 #include <gtest/gtest.h>
 

@@ -10,7 +10,7 @@
 #include <thread>
 
 #include "devops_model/formats/safetensors.h"
-#include "devops_model/serve/openai_api.h"
+#include "serve/openai_api.h"
 #include "test_util.h"
 
 namespace dm {

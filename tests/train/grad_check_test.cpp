@@ -9,9 +9,9 @@
 
 #include "devops_model/core/threads.h"
 #include "devops_model/kernels/ops.h"
-#include "devops_model/kernels/matmul.h"
 #include "devops_model/kernels/ops_backward.h"
 #include "devops_model/train/train_model.h"
+#include "kernels/matmul_isa.h"
 
 namespace dm {
 namespace {

@@ -5,8 +5,8 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "core/json_file.h"
 #include "devops_model/core/error.h"
-#include "devops_model/core/json_file.h"
 #include "devops_model/formats/safetensors.h"
 #include "devops_model/model/model.h"
 #include "devops_model/train/checkpoint.h"

@@ -14,8 +14,7 @@ enum class Isa { kScalar, kAvx2, kAvx512 };
 
 const char* isa_name(Isa isa);
 Isa best_isa();            // what this CPU supports
-Isa active_isa();          // what matmul() uses (best_isa() unless DM_ISA or set_active_isa says otherwise)
-void set_active_isa(Isa);  // tests and benches compare ISAs in one process
+Isa active_isa();          // what matmul() uses: best_isa() unless the DM_ISA environment variable says otherwise
 
 // y[t, n] = sum_k x[t, k] * W[n, k] (+ bias[n]); multi-threaded over N. bias may be empty.
 void matmul(const float* x, int64_t T, const TensorView& w, const TensorView& bias, float* y);
@@ -27,19 +26,5 @@ struct MatmulTarget {
   float* y;         // (T, N_i)
 };
 void matmul_group(const float* x, int64_t T, std::span<const MatmulTarget> targets);
-
-// Single-threaded kernel over weight rows [n0, n1): y[t, n] for t < T; y has row stride ldy.
-void matmul_rows(Isa isa, const float* x, int64_t T, int64_t K, DType wt, const void* w, int64_t n0, int64_t n1,
-                 float* y, int64_t ldy);
-
-namespace kernels {
-// Per-ISA implementations (matmul_<isa>.cpp), same contract as matmul_rows.
-void matmul_rows_scalar(const float* x, int64_t T, int64_t K, DType wt, const void* w, int64_t n0, int64_t n1,
-                        float* y, int64_t ldy);
-void matmul_rows_avx2(const float* x, int64_t T, int64_t K, DType wt, const void* w, int64_t n0, int64_t n1,
-                      float* y, int64_t ldy);
-void matmul_rows_avx512(const float* x, int64_t T, int64_t K, DType wt, const void* w, int64_t n0, int64_t n1,
-                        float* y, int64_t ldy);
-}  // namespace kernels
 
 }  // namespace dm

@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include "devops_model/data/featuriser.h"
+#include "data/featuriser.h"
 
 namespace dm::data {
 

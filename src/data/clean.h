@@ -15,10 +15,10 @@
 #include <string>
 #include <vector>
 
-#include "devops_model/data/clean_stats.h"
+#include "data/clean_stats.h"
+#include "data/scorer.h"
 #include "devops_model/data/doc_io.h"
 #include "devops_model/data/recipe.h"
-#include "devops_model/data/scorer.h"
 
 namespace dm::data {
 

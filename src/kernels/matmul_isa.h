@@ -1,0 +1,29 @@
+// Internal to kernels/ (and the tests and benches that compare ISAs): the per-ISA entry points behind
+// matmul() (devops_model/kernels/matmul.h) and the switch that picks one for the whole process.
+#pragma once
+#include <cstdint>
+
+#include "devops_model/core/dtype.h"
+#include "devops_model/kernels/matmul.h"
+
+namespace dm {
+
+// Makes matmul() use `isa` from now on (process-wide, not synchronised with running matmuls): tests and
+// benches compare ISAs in one process. Users force one with DM_ISA=scalar|avx2|avx512 instead.
+void set_active_isa(Isa);
+
+// Single-threaded kernel over weight rows [n0, n1): y[t, n] for t < T; y has row stride ldy.
+void matmul_rows(Isa isa, const float* x, int64_t T, int64_t K, DType wt, const void* w, int64_t n0, int64_t n1,
+                 float* y, int64_t ldy);
+
+namespace kernels {
+// Per-ISA implementations (matmul_<isa>.cpp), same contract as matmul_rows.
+void matmul_rows_scalar(const float* x, int64_t T, int64_t K, DType wt, const void* w, int64_t n0, int64_t n1,
+                        float* y, int64_t ldy);
+void matmul_rows_avx2(const float* x, int64_t T, int64_t K, DType wt, const void* w, int64_t n0, int64_t n1,
+                      float* y, int64_t ldy);
+void matmul_rows_avx512(const float* x, int64_t T, int64_t K, DType wt, const void* w, int64_t n0, int64_t n1,
+                        float* y, int64_t ldy);
+}  // namespace kernels
+
+}  // namespace dm
