@@ -7,10 +7,8 @@
 //   dm::ChatSession chat(*model, *tok, dm::generation_params_from_dir(dir));
 //   std::string reply = chat.chat("什么是持续集成？");
 //
-// Failures are dm::Error (core/error.h) with an ErrorKind. Not included here: model/family.h and
-// train/dataset.h (they expose nlohmann::json; include them yourself, with nlohmann_json available),
-// and the building blocks below these APIs (formats/ parsers, kernels/, data/ pieces), which can be
-// included one by one.
+// Failures are dm::Error (core/error.h) with an ErrorKind. Not included here: the building blocks below
+// these APIs (formats/ parsers, kernels/, data/ pieces), which can be included one by one.
 #pragma once
 
 #include "devops_model/core/error.h"
@@ -29,6 +27,7 @@
 #include "devops_model/generate/sampler.h"
 #include "devops_model/model/bert_encoder.h"
 #include "devops_model/model/config.h"
+#include "devops_model/model/decoder_block.h"
 #include "devops_model/model/model.h"
 #include "devops_model/model/random_init.h"
 #include "devops_model/serve/server.h"
@@ -36,5 +35,6 @@
 #include "devops_model/tokenizer/tokenizer.h"
 #include "devops_model/tokenizer/wordpiece.h"
 #include "devops_model/train/checkpoint.h"
+#include "devops_model/train/dataset.h"
 #include "devops_model/train/train_model.h"
 #include "devops_model/train/trainer.h"

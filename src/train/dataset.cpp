@@ -6,6 +6,7 @@
 
 #include "devops_model/core/error.h"
 #include "devops_model/core/mapped_file.h"
+#include "train/sft_record.h"
 
 namespace dm {
 

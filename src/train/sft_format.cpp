@@ -2,7 +2,7 @@
 #include <nlohmann/json.hpp>
 
 #include "devops_model/core/error.h"
-#include "devops_model/train/dataset.h"
+#include "train/sft_record.h"
 
 namespace dm {
 
@@ -104,5 +104,7 @@ Example chatml_example(const std::vector<Turn>& turns, const EncodeFn& encode, c
   }
   return e;
 }
+
+std::vector<Turn> record_turns(const std::string& json_line) { return record_turns(parse_record(json_line)); }
 
 }  // namespace dm

@@ -53,16 +53,16 @@ TEST(SftMasking, TwoTurnConversationLabelsOnlyRepliesAndTheirImEnd) {
 }
 
 TEST(SftMasking, RecordLayoutsGiveTheSameTurns) {
-  auto a = record_turns(parse_record(R"({"instruction":"q","input":"x","output":"r","history":[["h","g"]]})"));
+  auto a = record_turns((R"({"instruction":"q","input":"x","output":"r","history":[["h","g"]]})"));
   ASSERT_EQ(a.size(), 4u);
   EXPECT_EQ(a[2].content, "q\nx");
-  auto s = record_turns(parse_record(R"({"conversations":[{"from":"human","value":"q"},{"from":"gpt","value":"r"}]})"));
-  auto m = record_turns(parse_record(R"({"messages":[{"role":"system","content":"S"},{"role":"user","content":"q"},{"role":"assistant","content":"r"}]})"));
+  auto s = record_turns((R"({"conversations":[{"from":"human","value":"q"},{"from":"gpt","value":"r"}]})"));
+  auto m = record_turns((R"({"messages":[{"role":"system","content":"S"},{"role":"user","content":"q"},{"role":"assistant","content":"r"}]})"));
   ASSERT_EQ(s.size(), 2u);
   EXPECT_EQ(s[1].role, "assistant");
   ASSERT_EQ(m.size(), 3u);
   EXPECT_EQ(m[0].role, "system");
-  EXPECT_THROW(record_turns(parse_record(R"({"messages":[{"role":"wizard","content":"q"}]})")), Error);
+  EXPECT_THROW(record_turns((R"({"messages":[{"role":"wizard","content":"q"}]})")), Error);
 }
 
 TEST(PretrainPacking, DocsPlusEndTokenCutIntoBlocksRemainderDropped) {

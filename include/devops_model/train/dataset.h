@@ -4,7 +4,6 @@
 #pragma once
 #include <cstdint>
 #include <functional>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -42,11 +41,10 @@ std::vector<Example> pack_pretrain(const std::vector<std::vector<int32_t>>& docs
 // overrides the default system). Error(kFormat) on wrong roles/order.
 Example chatml_example(const std::vector<Turn>& turns, const EncodeFn& encode, const DataOptions& opt);
 
-// A record of any supported layout -> turns: alpaca (instruction, input, output, system, history), sharegpt
-// (conversations of from/value), OpenAI messages (role/content). Error(kFormat) naming the missing field.
-std::vector<Turn> record_turns(const nlohmann::json& record);
-// One JSONL line -> its JSON object; Error(kFormat) when it is not JSON or not an object.
-nlohmann::json parse_record(const std::string& json_line);
+// One JSONL record of any supported layout -> turns: alpaca (instruction, input, output, system, history),
+// sharegpt (conversations of from/value), OpenAI messages (role/content). Error(kFormat) when the line is
+// not a JSON object or names a missing field.
+std::vector<Turn> record_turns(const std::string& json_line);
 
 struct BadRecord {
   std::string where;  // file:line
