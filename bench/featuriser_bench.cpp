@@ -57,7 +57,8 @@ std::string bert_base_dir() {
   add("embeddings.LayerNorm.bias", {C});
   for (int64_t l = 0; l < Lyr; ++l) {
     const std::string p = "encoder.layer." + std::to_string(l) + ".";
-    for (const char* m : {"attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense"})
+    for (const char* m :
+         {"attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense"})
       add(p + m + ".weight", {C, C}), add(p + m + ".bias", {C});
     add(p + "attention.output.LayerNorm.weight", {C}), add(p + "attention.output.LayerNorm.bias", {C});
     add(p + "intermediate.dense.weight", {I, C}), add(p + "intermediate.dense.bias", {I});

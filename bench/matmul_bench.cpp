@@ -42,8 +42,8 @@ void BM_Matmul(benchmark::State& state) {
 void shapes(benchmark::internal::Benchmark* b) {
   for (int isa : {0, 1, 2})
     for (int wt : {static_cast<int>(DType::kF32), static_cast<int>(DType::kBF16), static_cast<int>(DType::kQ8_0)}) {
-      b->Args({isa, wt, 1, 4864, 896});     // decode, MLP up
-      b->Args({isa, wt, 128, 4864, 896});   // prefill, MLP up
+      b->Args({isa, wt, 1, 4864, 896});    // decode, MLP up
+      b->Args({isa, wt, 128, 4864, 896});  // prefill, MLP up
     }
   b->Args({2, static_cast<int>(DType::kBF16), 1, 151936, 896});  // decode, lm_head
   b->Unit(benchmark::kMillisecond)->UseRealTime();

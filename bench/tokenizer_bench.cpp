@@ -19,8 +19,9 @@ std::string fixtures_dir() {
 
 // Deterministic mix: Chinese DevOps prose, English prose, shell/YAML/Python snippets, numbers.
 std::string mixed_text(size_t bytes) {
-  static const char* zh[] = {"持续集成是指开发人员频繁地将代码合并到主干。", "监控告警需要关注延迟、流量、错误率和饱和度。",
-                             "容器编排系统负责调度、扩缩容和故障恢复，", "日志采集通常使用 Fluentd 或 Filebeat。",
+  static const char* zh[] = {"持续集成是指开发人员频繁地将代码合并到主干。",
+                             "监控告警需要关注延迟、流量、错误率和饱和度。", "容器编排系统负责调度、扩缩容和故障恢复，",
+                             "日志采集通常使用 Fluentd 或 Filebeat。",
                              "线程安全是指在多线程环境下程序能够正确地处理并发访问。"};
   static const char* en[] = {"The pipeline runs unit tests, builds the image and deploys it. ",
                              "Rollbacks should be fast, boring and well rehearsed. ",

@@ -41,7 +41,8 @@ void BM_TrainStep(benchmark::State& st) {
   const double ghz = std::getenv("DM_BENCH_GHZ") ? std::atof(std::getenv("DM_BENCH_GHZ")) : 2.0;
   const double peak = static_cast<double>(st.range(0)) * 2 * 16 * 2 * ghz * 1e9;
   st.counters["params_M"] = static_cast<double>(params) / 1e6;
-  st.counters["tokens/s"] = benchmark::Counter(static_cast<double>(B * T), benchmark::Counter::kIsIterationInvariantRate);
+  st.counters["tokens/s"] =
+      benchmark::Counter(static_cast<double>(B * T), benchmark::Counter::kIsIterationInvariantRate);
   st.counters["GFLOP/s"] = benchmark::Counter(6.0 * static_cast<double>(params) * B * T / 1e9,
                                               benchmark::Counter::kIsIterationInvariantRate);
   st.counters["peak_GFLOP/s"] = peak / 1e9;

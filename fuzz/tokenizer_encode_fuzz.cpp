@@ -23,8 +23,8 @@ const Tokenizers& tokenizers() {
     if (const char* env = std::getenv("DM_FIXTURES_DIR")) {
       dir = env;
     } else {
-      dir = (std::filesystem::path(__FILE__).parent_path().parent_path().parent_path() / "shared" / "fixtures")
-                .string();
+      dir =
+          (std::filesystem::path(__FILE__).parent_path().parent_path().parent_path() / "shared" / "fixtures").string();
     }
     try {
       r.hf = dm::Tokenizer::from_file(dir + "/tiny-tokenizer/tokenizer.json");

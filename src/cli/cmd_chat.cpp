@@ -101,46 +101,47 @@ int interactive(ChatSession& s) {
   return 0;
 }
 
-Registrar reg{{"chat", "chat with a model as the seed's model.chat(query, history)", [](CLI::App& app) {
-                 auto a = std::make_shared<Args>();
-                 a->model.add(app);
-                 a->gen.add(app);
-                 app.add_option("--prompt,-p", a->prompt, "one turn, non-interactive");
-                 app.add_option("--history", a->history, "continue a saved conversation (JSON [[query, reply], ...])");
-                 app.add_option("--system", a->system, "system prompt (default: the model family's)");
-                 app.add_flag("--json", a->json, "with --prompt: print prompt_ids, reply_ids, reply, history");
-                 app.add_flag("--no-think", a->no_think, "Qwen3: answer without a thinking block (enable_thinking=false)");
-                 return [a]() {
-                   auto model = a->model.load();
-                   auto tok = Tokenizer::from_dir(a->model.dir);
-                   GenerationParams params = a->gen.params_for(a->model.dir);
-                   ChatSession s(*model, *tok, params, a->system);
-                   if (a->no_think && !s.set_thinking(false))
-                     std::fprintf(stderr, "note: this model's chat template has no thinking switch; --no-think changes nothing\n");
-                   if (!a->history.empty()) s.set_history(load_history(a->history));
-                   if (a->prompt.empty()) {
-                     if (a->json) fail(ErrorKind::kInvalidArgument, "--json needs --prompt");
-                     return interactive(s);
-                   }
-                   if (a->json) {
-                     std::string reply = s.chat(a->prompt);
-                     nlohmann::json j;
-                     j["prompt_ids"] = s.last_prompt_ids();
-                     j["reply_ids"] = s.last_reply_ids();
-                     j["reply"] = reply;
-                     j["history"] = history_json(s.history());
-                     j["stop_reason"] = stop_reason_name(s.last_stop_reason());
-                     std::printf("%s\n", j.dump().c_str());
-                     return 0;
-                   }
-                   s.chat(a->prompt, [](std::string_view piece) {
-                     std::fwrite(piece.data(), 1, piece.size(), stdout);
-                     std::fflush(stdout);
-                     return true;
-                   });
-                   std::printf("\n");
-                   return 0;
-                 };
+Registrar reg{{"chat", "chat with a model as the seed's model.chat(query, history)",
+               [](CLI::App& app) {
+  auto a = std::make_shared<Args>();
+  a->model.add(app);
+  a->gen.add(app);
+  app.add_option("--prompt,-p", a->prompt, "one turn, non-interactive");
+  app.add_option("--history", a->history, "continue a saved conversation (JSON [[query, reply], ...])");
+  app.add_option("--system", a->system, "system prompt (default: the model family's)");
+  app.add_flag("--json", a->json, "with --prompt: print prompt_ids, reply_ids, reply, history");
+  app.add_flag("--no-think", a->no_think, "Qwen3: answer without a thinking block (enable_thinking=false)");
+  return [a]() {
+    auto model = a->model.load();
+    auto tok = Tokenizer::from_dir(a->model.dir);
+    GenerationParams params = a->gen.params_for(a->model.dir);
+    ChatSession s(*model, *tok, params, a->system);
+    if (a->no_think && !s.set_thinking(false))
+      std::fprintf(stderr, "note: this model's chat template has no thinking switch; --no-think changes nothing\n");
+    if (!a->history.empty()) s.set_history(load_history(a->history));
+    if (a->prompt.empty()) {
+      if (a->json) fail(ErrorKind::kInvalidArgument, "--json needs --prompt");
+      return interactive(s);
+    }
+    if (a->json) {
+      std::string reply = s.chat(a->prompt);
+      nlohmann::json j;
+      j["prompt_ids"] = s.last_prompt_ids();
+      j["reply_ids"] = s.last_reply_ids();
+      j["reply"] = reply;
+      j["history"] = history_json(s.history());
+      j["stop_reason"] = stop_reason_name(s.last_stop_reason());
+      std::printf("%s\n", j.dump().c_str());
+      return 0;
+    }
+    s.chat(a->prompt, [](std::string_view piece) {
+      std::fwrite(piece.data(), 1, piece.size(), stdout);
+      std::fflush(stdout);
+      return true;
+    });
+    std::printf("\n");
+    return 0;
+  };
                }}};
 
 }  // namespace

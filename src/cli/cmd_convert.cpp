@@ -26,14 +26,16 @@ int run_random(const Args& a) {
   if (!a.tokenizer.empty()) {
     namespace fs = std::filesystem;
     if (!fs::exists(a.tokenizer)) fail(ErrorKind::kIo, a.tokenizer, ": no such file");
-    fs::copy_file(a.tokenizer, fs::path(a.out) / fs::path(a.tokenizer).filename(), fs::copy_options::overwrite_existing);
+    fs::copy_file(a.tokenizer, fs::path(a.out) / fs::path(a.tokenizer).filename(),
+                  fs::copy_options::overwrite_existing);
   }
   std::fprintf(stderr, "wrote random %s (%s) to %s\n", a.shape.c_str(), a.dtype.c_str(), a.out.c_str());
   return 0;
 }
 
 int run_merge(const Args& a) {
-  if (a.model.empty() || a.adapter.empty()) fail(ErrorKind::kInvalidArgument, "--merge-lora needs --model and --adapter");
+  if (a.model.empty() || a.adapter.empty())
+    fail(ErrorKind::kInvalidArgument, "--merge-lora needs --model and --adapter");
   merge_lora_checkpoint(a.model, a.adapter, a.out);
   std::fprintf(stderr, "merged %s into %s -> %s (f32)\n", a.adapter.c_str(), a.model.c_str(), a.out.c_str());
   return 0;
@@ -62,7 +64,7 @@ Registrar reg{{"convert", "write checkpoints: --random (random weights of a real
       fail(ErrorKind::kInvalidArgument, "convert: give exactly one of --random or --merge-lora");
     return a->random ? run_random(*a) : run_merge(*a);
   };
-}}};
+               }}};
 
 }  // namespace
 }  // namespace dm::cli

@@ -48,7 +48,8 @@ void print_stats(const data::CleanStats& st, const std::string& dir) {
               (long long)st.stages[data::kInput].docs, (long long)st.stages[data::kScorer].docs,
               (long long)st.stages[data::kInput].paragraphs, (long long)st.stages[data::kScorer].paragraphs,
               (long long)st.stages[data::kInput].chars, (long long)st.stages[data::kScorer].chars,
-              (long long)st.bad_input.total(), st.seconds > 0 ? static_cast<double>(st.bytes_in) / 1e6 / st.seconds : 0.0);
+              (long long)st.bad_input.total(),
+              st.seconds > 0 ? static_cast<double>(st.bytes_in) / 1e6 / st.seconds : 0.0);
   std::printf("report: %s/report.md\n", dir.c_str());
 }
 
@@ -129,7 +130,8 @@ int run_dedup_cmd(const DataArgs& a) {
   return 0;
 }
 
-Registrar reg{{"data", "corpus cleaning: clean, sample, train-scorer, score, dedup", [](CLI::App& app) {
+Registrar reg{{"data", "corpus cleaning: clean, sample, train-scorer, score, dedup",
+               [](CLI::App& app) {
   auto a = std::make_shared<DataArgs>();
   app.require_subcommand(1);
   auto common = [&](CLI::App* s, bool needs_recipe) {
@@ -186,7 +188,7 @@ Registrar reg{{"data", "corpus cleaning: clean, sample, train-scorer, score, ded
     if (dedup->parsed()) return run_dedup_cmd(*a);
     return 2;
   };
-}}};
+               }}};
 
 }  // namespace
 }  // namespace dm::cli

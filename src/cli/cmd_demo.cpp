@@ -34,7 +34,7 @@ Registrar reg{{"demo", "clean -> BPE -> pretrain -> SFT -> eval -> chat, in minu
       std::fflush(stdout);
     });
   };
-}}};
+               }}};
 
 }  // namespace
 }  // namespace dm::cli

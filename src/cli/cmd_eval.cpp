@@ -31,8 +31,12 @@ nlohmann::json journal_settings(const EvalArgs& a) {
   namespace fs = std::filesystem;
   nlohmann::json data = nlohmann::json::array();
   for (const auto& d : a.data) data.push_back(fs::weakly_canonical(d).string());
-  return {{"model", fs::weakly_canonical(a.m.dir).string()}, {"dtype", a.m.dtype}, {"data", data},
-          {"convention", a.convention}, {"chat", a.chat}, {"system", a.chat ? a.system : ""}};
+  return {{"model", fs::weakly_canonical(a.m.dir).string()},
+          {"dtype", a.m.dtype},
+          {"data", data},
+          {"convention", a.convention},
+          {"chat", a.chat},
+          {"system", a.chat ? a.system : ""}};
 }
 
 std::vector<std::string> split_list(const std::string& s) {
@@ -91,7 +95,8 @@ int run_eval(const EvalArgs& a) {
   if (!a.json.empty()) {
     journal = std::make_unique<McqJournal>(a.json + ".partial.jsonl", journal_settings(a), a.fresh);
     if (journal->resumed() > 0)
-      std::fprintf(stderr, "resuming: %zu questions already scored in %s\n", journal->resumed(), journal->path().c_str());
+      std::fprintf(stderr, "resuming: %zu questions already scored in %s\n", journal->resumed(),
+                   journal->path().c_str());
     opts.journal = journal.get();
   }
   McqReport report = evaluate_mcq(lm, data, opts);
@@ -114,31 +119,28 @@ int run_eval(const EvalArgs& a) {
   return 0;
 }
 
-Registrar reg{{"eval", "multiple-choice accuracy (CMMLU, C-Eval, DevOps-Eval CSV folders)", [](CLI::App& app) {
-                 auto a = std::make_shared<EvalArgs>();
-                 a->m.add(app);
-                 app.add_option("--data", a->data, "question folder (CMMLU, C-Eval or DevOps-Eval layout); repeatable")
-                     ->required();
-                 app.add_option("--convention", a->convention, "prompt convention: devops-eval, cmmlu, ceval")
-                     ->capture_default_str();
-                 app.add_option("--shots", a->shots, "shot counts, e.g. 0,5 (the first k dev rows)")
-                     ->capture_default_str();
-                 app.add_option("--subjects", a->subjects, "only these subjects (comma-separated)");
-                 app.add_option("--limit", a->limit, "only the first N questions of each subject")
-                     ->check(CLI::NonNegativeNumber);
-                 app.add_option("--preset", a->preset,
-                                "devops-574: the seed's six subjects (CMMLU test, C-Eval val); refuses other counts");
-                 app.add_flag("--chat", a->chat, "wrap the prompt as one ChatML user turn");
-                 app.add_option("--system", a->system, "ChatML system prompt with --chat")->capture_default_str();
-                 app.add_option("--json", a->json,
-                                "write every question's prediction and logits as JSON (progress is journaled to "
-                                "FILE.partial.jsonl; a re-run with the same settings resumes)");
-                 app.add_flag("--fresh", a->fresh, "ignore a journal left by an interrupted run and start over");
-                 app.add_option("--svg", a->svg, "write a bar chart of per-subject accuracy");
-                 app.add_option("--markdown", a->markdown, "also write the Markdown tables to a file");
-                 app.add_flag("--no-prefix-reuse", a->no_reuse, "run every prompt from scratch (slower; for checks)");
-                 app.add_flag("--quiet", a->quiet, "no progress bar");
-                 return [a]() { return run_eval(*a); };
+Registrar reg{{"eval", "multiple-choice accuracy (CMMLU, C-Eval, DevOps-Eval CSV folders)",
+               [](CLI::App& app) {
+  auto a = std::make_shared<EvalArgs>();
+  a->m.add(app);
+  app.add_option("--data", a->data, "question folder (CMMLU, C-Eval or DevOps-Eval layout); repeatable")->required();
+  app.add_option("--convention", a->convention, "prompt convention: devops-eval, cmmlu, ceval")->capture_default_str();
+  app.add_option("--shots", a->shots, "shot counts, e.g. 0,5 (the first k dev rows)")->capture_default_str();
+  app.add_option("--subjects", a->subjects, "only these subjects (comma-separated)");
+  app.add_option("--limit", a->limit, "only the first N questions of each subject")->check(CLI::NonNegativeNumber);
+  app.add_option("--preset", a->preset,
+                 "devops-574: the seed's six subjects (CMMLU test, C-Eval val); refuses other counts");
+  app.add_flag("--chat", a->chat, "wrap the prompt as one ChatML user turn");
+  app.add_option("--system", a->system, "ChatML system prompt with --chat")->capture_default_str();
+  app.add_option("--json", a->json,
+                 "write every question's prediction and logits as JSON (progress is journaled to "
+                 "FILE.partial.jsonl; a re-run with the same settings resumes)");
+  app.add_flag("--fresh", a->fresh, "ignore a journal left by an interrupted run and start over");
+  app.add_option("--svg", a->svg, "write a bar chart of per-subject accuracy");
+  app.add_option("--markdown", a->markdown, "also write the Markdown tables to a file");
+  app.add_flag("--no-prefix-reuse", a->no_reuse, "run every prompt from scratch (slower; for checks)");
+  app.add_flag("--quiet", a->quiet, "no progress bar");
+  return [a]() { return run_eval(*a); };
                }}};
 
 }  // namespace

@@ -2,8 +2,8 @@
 #include <atomic>
 #include <chrono>
 #include <csignal>
-#include <thread>
 #include <cstdio>
+#include <thread>
 
 #include "cli/generation_args.h"
 #include "cli/model_args.h"
@@ -21,41 +21,41 @@ struct Args {
   ServerOptions server;
 };
 
-Registrar reg{{"serve", "OpenAI-compatible HTTP server (chat/completions, SSE) with a web chat page", [](CLI::App& app) {
-                 auto a = std::make_shared<Args>();
-                 a->model.add(app);
-                 a->gen.add(app);
-                 app.add_option("--host", a->server.host, "address to bind (default loopback)")->capture_default_str();
-                 app.add_option("--port", a->server.port, "port (0: any free port)")
-                     ->check(CLI::Range(0, 65535))
-                     ->capture_default_str();
-                 app.add_option("--api-key", a->server.api_key, "require 'Authorization: Bearer KEY' on /v1/*");
-                 app.add_option("--parallel", a->server.parallel, "requests generating at once (slots)")
-                     ->check(CLI::Range(1, 256))
-                     ->capture_default_str();
-                 app.add_option("--queue", a->server.max_queue, "requests allowed to wait for a slot before 503")
-                     ->check(CLI::Range(0, 4096))
-                     ->capture_default_str();
-                 app.add_option("--max-body", a->server.max_body_bytes, "largest request body in bytes")
-                     ->capture_default_str();
-                 app.add_option("--model-name", a->server.model_id, "model id clients use (default: the directory name)");
-                 return [a]() {
-                   auto model = a->model.load();
-                   auto tok = Tokenizer::from_dir(a->model.dir);
-                   GenerationParams params = a->gen.params_for(a->model.dir);
-                   Server server(*model, *tok, params, a->server);
-                   int port = server.start();
-                   std::signal(SIGINT, on_signal);
-                   std::signal(SIGTERM, on_signal);
-                   std::fprintf(stderr, "serving %s on http://%s:%d/ (%d slot%s)\n", server.model_id().c_str(),
-                                a->server.host.c_str(), port, a->server.parallel, a->server.parallel == 1 ? "" : "s");
-                   std::printf("%d\n", port);  // first line of stdout: the port (scripts and tests read it)
-                   std::fflush(stdout);
-                   while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-                   std::fprintf(stderr, "shutting down\n");
-                   server.stop();
-                   return 0;
-                 };
+Registrar reg{{"serve", "OpenAI-compatible HTTP server (chat/completions, SSE) with a web chat page",
+               [](CLI::App& app) {
+  auto a = std::make_shared<Args>();
+  a->model.add(app);
+  a->gen.add(app);
+  app.add_option("--host", a->server.host, "address to bind (default loopback)")->capture_default_str();
+  app.add_option("--port", a->server.port, "port (0: any free port)")
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
+  app.add_option("--api-key", a->server.api_key, "require 'Authorization: Bearer KEY' on /v1/*");
+  app.add_option("--parallel", a->server.parallel, "requests generating at once (slots)")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  app.add_option("--queue", a->server.max_queue, "requests allowed to wait for a slot before 503")
+      ->check(CLI::Range(0, 4096))
+      ->capture_default_str();
+  app.add_option("--max-body", a->server.max_body_bytes, "largest request body in bytes")->capture_default_str();
+  app.add_option("--model-name", a->server.model_id, "model id clients use (default: the directory name)");
+  return [a]() {
+    auto model = a->model.load();
+    auto tok = Tokenizer::from_dir(a->model.dir);
+    GenerationParams params = a->gen.params_for(a->model.dir);
+    Server server(*model, *tok, params, a->server);
+    int port = server.start();
+    std::signal(SIGINT, on_signal);
+    std::signal(SIGTERM, on_signal);
+    std::fprintf(stderr, "serving %s on http://%s:%d/ (%d slot%s)\n", server.model_id().c_str(), a->server.host.c_str(),
+                 port, a->server.parallel, a->server.parallel == 1 ? "" : "s");
+    std::printf("%d\n", port);  // first line of stdout: the port (scripts and tests read it)
+    std::fflush(stdout);
+    while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    std::fprintf(stderr, "shutting down\n");
+    server.stop();
+    return 0;
+  };
                }}};
 
 }  // namespace

@@ -80,7 +80,8 @@ int run_extend(const TokArgs& a) {
   return 0;
 }
 
-Registrar reg{{"tokenizer", "byte-level BPE: train a vocabulary, or extend one (and its checkpoint)", [](CLI::App& app) {
+Registrar reg{{"tokenizer", "byte-level BPE: train a vocabulary, or extend one (and its checkpoint)",
+               [](CLI::App& app) {
   auto a = std::make_shared<TokArgs>();
   app.require_subcommand(1);
   auto* tr = app.add_subcommand("train", "learn a byte-level BPE vocabulary (Qwen split regex, NFC)");
@@ -97,7 +98,7 @@ Registrar reg{{"tokenizer", "byte-level BPE: train a vocabulary, or extend one (
   ex->add_option("--out", a->out, "output directory")->required();
   for (auto* s : {tr, ex}) s->add_option("--text-field", a->text_field, "JSON field holding the text");
   return [a, tr]() { return tr->parsed() ? run_train_tok(*a) : run_extend(*a); };
-}}};
+               }}};
 
 }  // namespace
 }  // namespace dm::cli

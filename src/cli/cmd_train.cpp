@@ -107,7 +107,8 @@ std::unique_ptr<Tokenizer> load_train_tokenizer(Opts& o, int64_t model_vocab) {
 int run_train(Opts& o) {
   if (!o.recipe.empty()) apply_recipe(o);
   apply_threads(o.threads);
-  if (o.data.empty() || o.a.output_dir.empty()) fail(ErrorKind::kInvalidArgument, "--data and --output_dir are required");
+  if (o.data.empty() || o.a.output_dir.empty())
+    fail(ErrorKind::kInvalidArgument, "--data and --output_dir are required");
   std::unique_ptr<Model> base;
   if (!o.model.empty()) {
     base = Model::load(o.model);
@@ -157,8 +158,8 @@ int run_train(Opts& o) {
       std::fflush(stdout);
     }
     if (jl) {
-      nlohmann::json j = {{"step", l.step}, {"loss", l.loss}, {"grad_norm", l.grad_norm}, {"lr", l.lr},
-                          {"tokens", l.tokens}, {"seconds", l.seconds}};
+      nlohmann::json j = {{"step", l.step}, {"loss", l.loss},     {"grad_norm", l.grad_norm},
+                          {"lr", l.lr},     {"tokens", l.tokens}, {"seconds", l.seconds}};
       std::fprintf(jl, "%s\n", j.dump().c_str());
       std::fflush(jl);
     }
@@ -169,46 +170,48 @@ int run_train(Opts& o) {
   return 0;
 }
 
-Registrar reg{{"train", "continued pretraining / SFT, full or LoRA", [](CLI::App& app) {
-                 auto o = std::make_shared<Opts>();
-                 app.add_option("recipe", o->recipe, "LLaMA-Factory style YAML recipe (flat key: value)");
-                 app.add_option("--model,--model_name_or_path,--model-name-or-path", o->model, "HF model dir");
-                 app.add_option("--from-scratch,--from_scratch", o->from_scratch, "config.json for a new model");
-                 app.add_option("--tokenizer", o->tokenizer,
-                                "tokenizer dir or file (default: the --model dir); copied into checkpoints");
-                 app.add_option("--data,--dataset", o->data, "data files (JSONL / text)");
-                 app.add_option("--resume,--resume_from_checkpoint,--resume-from-checkpoint", o->resume,
-                                "checkpoint dir, or 'auto' for the latest in output_dir");
-                 app.add_flag("--no-shuffle,--no_shuffle", o->no_shuffle, "batches in file order");
-                 app.add_option("--log-json,--log_json", o->log_json, "append one JSON object per step");
-                 add_threads_option(app, &o->threads);
-                 Opts& r = *o;
-                 opt(app, r, "stage", &r.d.stage, "pt | sft");
-                 opt(app, r, "output_dir", &r.a.output_dir, "where checkpoints go");
-                 opt(app, r, "learning_rate", &r.a.learning_rate, "peak learning rate");
-                 opt(app, r, "per_device_train_batch_size", &r.a.batch_size, "sequences per micro-batch");
-                 opt(app, r, "gradient_accumulation_steps", &r.a.grad_accum, "micro-batches per step");
-                 opt(app, r, "lr_scheduler_type", &r.a.lr_scheduler_type, "constant | linear | cosine");
-                 opt(app, r, "warmup_ratio", &r.a.warmup_ratio, "warmup fraction of steps");
-                 opt(app, r, "max_steps", &r.a.max_steps, "optimizer steps (overrides epochs)");
-                 opt(app, r, "num_train_epochs", &r.a.num_train_epochs, "epochs");
-                 opt(app, r, "weight_decay", &r.a.weight_decay, "AdamW decoupled decay (2-D weights)");
-                 opt(app, r, "adam_beta1", &r.a.adam_beta1, "AdamW beta1");
-                 opt(app, r, "adam_beta2", &r.a.adam_beta2, "AdamW beta2");
-                 opt(app, r, "adam_epsilon", &r.a.adam_epsilon, "AdamW eps");
-                 opt(app, r, "max_grad_norm", &r.a.max_grad_norm, "global-norm clip (0 = off)");
-                 opt(app, r, "seed", &r.a.seed, "data order / init seed");
-                 opt(app, r, "save_steps", &r.a.save_steps, "checkpoint every N steps");
-                 opt(app, r, "cutoff_len", &r.d.cutoff_len, "pt block size / sft max length");
-                 opt(app, r, "block_size", &r.d.cutoff_len, "alias of cutoff_len for pt");
-                 opt(app, r, "finetuning_type", &r.finetuning_type, "full | lora");
-                 opt(app, r, "lora_rank", &r.lora.rank, "LoRA rank");
-                 opt(app, r, "lora_alpha", &r.lora.alpha, "LoRA alpha");
-                 opt(app, r, "lora_dropout", &r.lora.dropout, "LoRA dropout");
-                 opt(app, r, "lora_target", &r.lora_target, "comma list of linear modules in the model's own names (Qwen2/3 q_proj..down_proj; Qwen1: README) or all");
-                 opt(app, r, "fail_on_bad_record", &r.d.fail_on_bad_record, "stop at the first bad record");
-                 opt(app, r, "logging_steps", &r.logging_steps, "print a log line every N steps (--log-json keeps every step)");
-                 return [o]() { return run_train(*o); };
+Registrar reg{{"train", "continued pretraining / SFT, full or LoRA",
+               [](CLI::App& app) {
+  auto o = std::make_shared<Opts>();
+  app.add_option("recipe", o->recipe, "LLaMA-Factory style YAML recipe (flat key: value)");
+  app.add_option("--model,--model_name_or_path,--model-name-or-path", o->model, "HF model dir");
+  app.add_option("--from-scratch,--from_scratch", o->from_scratch, "config.json for a new model");
+  app.add_option("--tokenizer", o->tokenizer,
+                 "tokenizer dir or file (default: the --model dir); copied into checkpoints");
+  app.add_option("--data,--dataset", o->data, "data files (JSONL / text)");
+  app.add_option("--resume,--resume_from_checkpoint,--resume-from-checkpoint", o->resume,
+                 "checkpoint dir, or 'auto' for the latest in output_dir");
+  app.add_flag("--no-shuffle,--no_shuffle", o->no_shuffle, "batches in file order");
+  app.add_option("--log-json,--log_json", o->log_json, "append one JSON object per step");
+  add_threads_option(app, &o->threads);
+  Opts& r = *o;
+  opt(app, r, "stage", &r.d.stage, "pt | sft");
+  opt(app, r, "output_dir", &r.a.output_dir, "where checkpoints go");
+  opt(app, r, "learning_rate", &r.a.learning_rate, "peak learning rate");
+  opt(app, r, "per_device_train_batch_size", &r.a.batch_size, "sequences per micro-batch");
+  opt(app, r, "gradient_accumulation_steps", &r.a.grad_accum, "micro-batches per step");
+  opt(app, r, "lr_scheduler_type", &r.a.lr_scheduler_type, "constant | linear | cosine");
+  opt(app, r, "warmup_ratio", &r.a.warmup_ratio, "warmup fraction of steps");
+  opt(app, r, "max_steps", &r.a.max_steps, "optimizer steps (overrides epochs)");
+  opt(app, r, "num_train_epochs", &r.a.num_train_epochs, "epochs");
+  opt(app, r, "weight_decay", &r.a.weight_decay, "AdamW decoupled decay (2-D weights)");
+  opt(app, r, "adam_beta1", &r.a.adam_beta1, "AdamW beta1");
+  opt(app, r, "adam_beta2", &r.a.adam_beta2, "AdamW beta2");
+  opt(app, r, "adam_epsilon", &r.a.adam_epsilon, "AdamW eps");
+  opt(app, r, "max_grad_norm", &r.a.max_grad_norm, "global-norm clip (0 = off)");
+  opt(app, r, "seed", &r.a.seed, "data order / init seed");
+  opt(app, r, "save_steps", &r.a.save_steps, "checkpoint every N steps");
+  opt(app, r, "cutoff_len", &r.d.cutoff_len, "pt block size / sft max length");
+  opt(app, r, "block_size", &r.d.cutoff_len, "alias of cutoff_len for pt");
+  opt(app, r, "finetuning_type", &r.finetuning_type, "full | lora");
+  opt(app, r, "lora_rank", &r.lora.rank, "LoRA rank");
+  opt(app, r, "lora_alpha", &r.lora.alpha, "LoRA alpha");
+  opt(app, r, "lora_dropout", &r.lora.dropout, "LoRA dropout");
+  opt(app, r, "lora_target", &r.lora_target,
+      "comma list of linear modules in the model's own names (Qwen2/3 q_proj..down_proj; Qwen1: README) or all");
+  opt(app, r, "fail_on_bad_record", &r.d.fail_on_bad_record, "stop at the first bad record");
+  opt(app, r, "logging_steps", &r.logging_steps, "print a log line every N steps (--log-json keeps every step)");
+  return [o]() { return run_train(*o); };
                }}};
 
 }  // namespace

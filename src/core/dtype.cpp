@@ -14,8 +14,8 @@ struct DTypeInfo {
   size_t size;
 };
 constexpr DTypeInfo kInfo[] = {
-    {DType::kF32, "F32", 4}, {DType::kF16, "F16", 2}, {DType::kBF16, "BF16", 2}, {DType::kF64, "F64", 8},
-    {DType::kI64, "I64", 8}, {DType::kI32, "I32", 4}, {DType::kI16, "I16", 2},   {DType::kI8, "I8", 1},
+    {DType::kF32, "F32", 4}, {DType::kF16, "F16", 2},   {DType::kBF16, "BF16", 2}, {DType::kF64, "F64", 8},
+    {DType::kI64, "I64", 8}, {DType::kI32, "I32", 4},   {DType::kI16, "I16", 2},   {DType::kI8, "I8", 1},
     {DType::kU8, "U8", 1},   {DType::kBool, "BOOL", 1},
 };
 }  // namespace
@@ -95,9 +95,7 @@ uint16_t f32_to_f16(float f) {
 
 void convert_to_f32(DType t, const void* src, float* dst, size_t n) {
   switch (t) {
-    case DType::kF32:
-      std::memcpy(dst, src, n * 4);
-      return;
+    case DType::kF32: std::memcpy(dst, src, n * 4); return;
     case DType::kBF16: {
       const auto* s = static_cast<const uint16_t*>(src);
       for (size_t i = 0; i < n; ++i) dst[i] = bf16_to_f32(s[i]);
@@ -119,8 +117,7 @@ void convert_to_f32(DType t, const void* src, float* dst, size_t n) {
       }
       return;
     }
-    default:
-      fail(ErrorKind::kUnsupported, "cannot convert ", dtype_name(t), " to F32");
+    default: fail(ErrorKind::kUnsupported, "cannot convert ", dtype_name(t), " to F32");
   }
 }
 

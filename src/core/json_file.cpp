@@ -18,6 +18,8 @@ Json parse_file(const std::string& path) {
 }  // namespace
 
 nlohmann::json read_json_file(const std::string& path) { return parse_file<nlohmann::json>(path); }
-nlohmann::ordered_json read_ordered_json_file(const std::string& path) { return parse_file<nlohmann::ordered_json>(path); }
+nlohmann::ordered_json read_ordered_json_file(const std::string& path) {
+  return parse_file<nlohmann::ordered_json>(path);
+}
 
 }  // namespace dm

@@ -52,7 +52,8 @@ void MappedFile::drop_pages(const void* p, size_t n) const {
   const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
   const uintptr_t lo = (reinterpret_cast<uintptr_t>(p) + page - 1) / page * page;
   const uintptr_t hi = (reinterpret_cast<uintptr_t>(p) + n) / page * page;
-  if (hi > lo) madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);  // read-only private map: refaults from the file
+  if (hi > lo)
+    madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);  // read-only private map: refaults from the file
 }
 
 std::string read_file(const std::string& path) {

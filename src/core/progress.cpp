@@ -65,9 +65,9 @@ void Progress::draw(bool force) {
       int w = 24, fill = static_cast<int>(frac * w);
       bar = "[" + std::string(fill, '#') + std::string(w - fill, '.') + "] ";
     }
-    std::snprintf(line, sizeof line, "%s %s%3.0f%% %lld/%lld %s, %.1f %s/s, ETA %s %s", label_.c_str(),
-                  bar.c_str(), frac * 100, static_cast<long long>(done_), static_cast<long long>(total_),
-                  unit_.c_str(), rate, unit_.c_str(), fmt_secs(eta).c_str(), suffix_.c_str());
+    std::snprintf(line, sizeof line, "%s %s%3.0f%% %lld/%lld %s, %.1f %s/s, ETA %s %s", label_.c_str(), bar.c_str(),
+                  frac * 100, static_cast<long long>(done_), static_cast<long long>(total_), unit_.c_str(), rate,
+                  unit_.c_str(), fmt_secs(eta).c_str(), suffix_.c_str());
   } else {
     std::snprintf(line, sizeof line, "%s %lld %s, %.1f %s/s, %s elapsed %s", label_.c_str(),
                   static_cast<long long>(done_), unit_.c_str(), rate, unit_.c_str(), fmt_secs(elapsed).c_str(),

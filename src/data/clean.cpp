@@ -1,5 +1,5 @@
-#include "core/json_file.h"
 #include "data/clean.h"
+#include "core/json_file.h"
 
 #include <algorithm>
 #include <chrono>

@@ -28,19 +28,19 @@ struct CleanOptions {
   std::string output_dir;
   int shard_index = 0, shard_count = 1;
   ReaderOptions reader;
-  bool compress = true;         // .jsonl.zst (else .jsonl)
-  size_t batch_docs = 2048;     // documents per parallel batch (memory bound)
+  bool compress = true;            // .jsonl.zst (else .jsonl)
+  size_t batch_docs = 2048;        // documents per parallel batch (memory bound)
   const Scorer* scorer = nullptr;  // if set: score + Pareto-sample paragraphs (recipe.pareto)
 };
 
 // Result of the per-document (parallel, stateless) part; exposed for tests.
 struct DocVerdict {
-  std::string document_rule;               // "" = passed the document rules
+  std::string document_rule;  // "" = passed the document rules
   std::vector<std::string> paragraphs;
   std::vector<std::string> paragraph_rule;  // "" = passed
   std::vector<int64_t> paragraph_chars;
   std::vector<uint64_t> dedup_hash;
-  std::vector<double> score;                // scorer output (only when a scorer is set)
+  std::vector<double> score;  // scorer output (only when a scorer is set)
   int64_t chars = 0;
 };
 DocVerdict judge_document(const std::string& text, const Recipe& recipe, const Scorer* scorer);

@@ -42,7 +42,10 @@ nlohmann::json CleanStats::to_json() const {
   json j;
   json st = json::array();
   for (int s = 0; s < kNumStages; ++s)
-    st.push_back({{"stage", stage_name(s)}, {"docs", stages[s].docs}, {"paragraphs", stages[s].paragraphs}, {"chars", stages[s].chars}});
+    st.push_back({{"stage", stage_name(s)},
+                  {"docs", stages[s].docs},
+                  {"paragraphs", stages[s].paragraphs},
+                  {"chars", stages[s].chars}});
   j["stages"] = st;
   auto drops = [](const std::map<std::string, Drop>& m) {
     json d = json::object();
@@ -57,7 +60,8 @@ nlohmann::json CleanStats::to_json() const {
   j["sources"] = src;
   j["score_histogram"] = score_histogram;
   json bad = json::object();
-  for (int k = 0; k < static_cast<int>(BadInput::kCount); ++k) bad[bad_input_name(static_cast<BadInput>(k))] = bad_input.counts[k];
+  for (int k = 0; k < static_cast<int>(BadInput::kCount); ++k)
+    bad[bad_input_name(static_cast<BadInput>(k))] = bad_input.counts[k];
   j["bad_input"] = bad;
   j["bad_input_examples"] = bad_input.examples;
   j["files"] = files;
@@ -94,9 +98,12 @@ CleanStats CleanStats::from_json(const nlohmann::json& j) {
 std::string CleanStats::to_markdown() const {
   std::ostringstream o;
   char buf[256];
-  o << "# Cleaning report\n\n## Stages (left after each stage)\n\n| stage | docs | paragraphs | chars | chars kept |\n|---|---:|---:|---:|---:|\n";
+  o << "# Cleaning report\n\n## Stages (left after each stage)\n\n| stage | docs | paragraphs | chars | chars kept "
+       "|\n|---|---:|---:|---:|---:|\n";
   for (int s = 0; s < kNumStages; ++s) {
-    double pct = stages[kInput].chars ? 100.0 * static_cast<double>(stages[s].chars) / static_cast<double>(stages[kInput].chars) : 0.0;
+    double pct = stages[kInput].chars
+                     ? 100.0 * static_cast<double>(stages[s].chars) / static_cast<double>(stages[kInput].chars)
+                     : 0.0;
     std::snprintf(buf, sizeof buf, "| %s | %lld | %lld | %lld | %.1f %% |\n", stage_name(s), (long long)stages[s].docs,
                   (long long)stages[s].paragraphs, (long long)stages[s].chars, pct);
     o << buf;
@@ -108,7 +115,9 @@ std::string CleanStats::to_markdown() const {
   drops("Document drops (first failing rule)", document_drops, "docs");
   drops("Paragraph drops", paragraph_drops, "paragraphs");
   o << "\n## Sources\n\n| source | docs in | chars in | docs out | chars out |\n|---|---:|---:|---:|---:|\n";
-  for (auto& [k, v] : sources) o << "| " << k << " | " << v.docs_in << " | " << v.chars_in << " | " << v.docs_out << " | " << v.chars_out << " |\n";
+  for (auto& [k, v] : sources)
+    o << "| " << k << " | " << v.docs_in << " | " << v.chars_in << " | " << v.docs_out << " | " << v.chars_out
+      << " |\n";
   o << "\n## Score histogram (scored paragraphs)\n\n| score | paragraphs |\n|---|---:|\n";
   for (size_t i = 0; i < score_histogram.size(); ++i) {
     std::snprintf(buf, sizeof buf, "| %.1f-%.1f | %lld |\n", i / 10.0, (i + 1) / 10.0, (long long)score_histogram[i]);
@@ -118,7 +127,8 @@ std::string CleanStats::to_markdown() const {
   for (int k = 0; k < static_cast<int>(BadInput::kCount); ++k)
     o << "| " << bad_input_name(static_cast<BadInput>(k)) << " | " << bad_input.counts[k] << " |\n";
   for (const auto& e : bad_input.examples) o << "- `" << e << "`\n";
-  std::snprintf(buf, sizeof buf, "\n## Throughput\n\n%lld files (%lld skipped as already done), %.1f MB in %.2f s: %.2f MB/s\n",
+  std::snprintf(buf, sizeof buf,
+                "\n## Throughput\n\n%lld files (%lld skipped as already done), %.1f MB in %.2f s: %.2f MB/s\n",
                 (long long)files, (long long)files_skipped, static_cast<double>(bytes_in) / 1e6, seconds,
                 seconds > 0 ? static_cast<double>(bytes_in) / 1e6 / seconds : 0.0);
   o << buf;

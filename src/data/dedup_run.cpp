@@ -16,9 +16,15 @@ nlohmann::json DedupReport::to_json() const {
   nlohmann::json cl = nlohmann::json::array();
   for (const auto& c : clusters) cl.push_back({{"kept", c.kept_id}, {"size", c.size}, {"duplicates", c.dup_ids}});
   nlohmann::json bad = nlohmann::json::object();
-  for (int k = 0; k < static_cast<int>(BadInput::kCount); ++k) bad[bad_input_name(static_cast<BadInput>(k))] = bad_input.counts[k];
-  return {{"docs_in", docs_in}, {"docs_out", docs_out}, {"exact_duplicates", exact_dups}, {"near_duplicates", near_dups},
-          {"clusters", cl}, {"bad_input", bad}, {"seconds", seconds}};
+  for (int k = 0; k < static_cast<int>(BadInput::kCount); ++k)
+    bad[bad_input_name(static_cast<BadInput>(k))] = bad_input.counts[k];
+  return {{"docs_in", docs_in},
+          {"docs_out", docs_out},
+          {"exact_duplicates", exact_dups},
+          {"near_duplicates", near_dups},
+          {"clusters", cl},
+          {"bad_input", bad},
+          {"seconds", seconds}};
 }
 
 DedupReport run_dedup(const DedupOptions& opts) {
@@ -28,8 +34,8 @@ DedupReport run_dedup(const DedupOptions& opts) {
   LshIndex index(opts.near);
   std::unordered_map<uint64_t, int64_t> exact;  // hash -> first doc index
   std::vector<bool> keep;
-  std::vector<int64_t> cluster_of;               // kept doc index -> position in rep.clusters, or -1
-  std::vector<std::string> kept_ids;             // only for kept documents that may head a cluster
+  std::vector<int64_t> cluster_of;    // kept doc index -> position in rep.clusters, or -1
+  std::vector<std::string> kept_ids;  // only for kept documents that may head a cluster
   auto note_dup = [&](int64_t head, const std::string& id) {
     if (cluster_of[head] < 0) {
       cluster_of[head] = static_cast<int64_t>(rep.clusters.size());
@@ -92,7 +98,9 @@ DedupReport run_dedup(const DedupOptions& opts) {
   for (size_t k = 0; k < opts.inputs.size(); ++k) {
     char key[32];
     std::snprintf(key, sizeof key, "%05zu-", k);
-    std::string out = (fs::path(opts.output_dir) / (key + file_stem(opts.inputs[k]) + (opts.compress ? ".jsonl.zst" : ".jsonl"))).string();
+    std::string out =
+        (fs::path(opts.output_dir) / (key + file_stem(opts.inputs[k]) + (opts.compress ? ".jsonl.zst" : ".jsonl")))
+            .string();
     ReaderOptions ro = opts.reader;
     ro.strict = false;  // already reported in pass 1
     DocReader reader(opts.inputs[k], ro);

@@ -47,7 +47,8 @@ EmbedReport embed_jsonl(const EmbedOptions& opts) {
     std::vector<float> none;
     std::shared_ptr<MappedFile> rows = N > 0 ? MappedFile::open(spool) : nullptr;  // paged in, not copied
     if (rows && rows->size() != static_cast<size_t>(N * H) * sizeof(float)) fail(ErrorKind::kIo, spool, ": short file");
-    w.write_next(rows ? static_cast<const void*>(rows->data()) : none.data(), static_cast<size_t>(N * H) * sizeof(float));
+    w.write_next(rows ? static_cast<const void*>(rows->data()) : none.data(),
+                 static_cast<size_t>(N * H) * sizeof(float));
     w.write_next(lines.data(), lines.size() * sizeof(int64_t));
     w.commit();
   } catch (...) {

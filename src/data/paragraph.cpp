@@ -97,7 +97,8 @@ std::vector<std::string> split_paragraphs(std::string_view text) {
         cur.text += '\n';
         cur.text.append(l2);
         std::string_view f2 = fence_of(l2);
-        if (!f2.empty() && f2[0] == fence[0] && f2.size() >= fence.size() && is_blank(ltrim(l2).substr(f2.size()))) break;
+        if (!f2.empty() && f2[0] == fence[0] && f2.size() >= fence.size() && is_blank(ltrim(l2).substr(f2.size())))
+          break;
       }
       flush();
       continue;

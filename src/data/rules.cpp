@@ -19,12 +19,26 @@ bool is_fence(std::u32string_view line) {
 
 bool is_bullet(char32_t c) {
   switch (c) {
-    case '-': case '*': case '+': case 0x2022: case 0x25CF: case 0x25CB: case 0x25A0: case 0x25A1:
-    case 0x25AA: case 0x25AB: case 0x203B: case 0x00B7: case 0x27A2: case 0x25BA: case 0x25B6:
-    case 0x25C6: case 0x25C7: case 0x2605: case 0x2606:
-      return true;
-    default:
-      return false;
+    case '-':
+    case '*':
+    case '+':
+    case 0x2022:
+    case 0x25CF:
+    case 0x25CB:
+    case 0x25A0:
+    case 0x25A1:
+    case 0x25AA:
+    case 0x25AB:
+    case 0x203B:
+    case 0x00B7:
+    case 0x27A2:
+    case 0x25BA:
+    case 0x25B6:
+    case 0x25C6:
+    case 0x25C7:
+    case 0x2605:
+    case 0x2606: return true;
+    default: return false;
   }
 }
 
@@ -62,7 +76,8 @@ void scan_markup(std::string_view s, int64_t* url_chars, int64_t* html_chars) {
       while (j < s.size() && !stop(static_cast<unsigned char>(s[j]))) ++j;
       *url_chars += static_cast<int64_t>(j - i);
       i = j;
-    } else if (c == '<' && i + 1 < s.size() && (std::isalpha(static_cast<unsigned char>(s[i + 1])) || s[i + 1] == '/' || s[i + 1] == '!')) {
+    } else if (c == '<' && i + 1 < s.size() &&
+               (std::isalpha(static_cast<unsigned char>(s[i + 1])) || s[i + 1] == '/' || s[i + 1] == '!')) {
       size_t j = s.find('>', i);
       if (j != std::string_view::npos && j - i < 200 && s.substr(i, j - i).find('\n') == std::string_view::npos) {
         *html_chars += utf8_len(s.substr(i, j + 1 - i));
@@ -86,7 +101,6 @@ void scan_markup(std::string_view s, int64_t* url_chars, int64_t* html_chars) {
     }
   }
 }
-
 
 // Open-addressing hash table of 64-bit keys (already well mixed) -> (count, first position), reused
 // per thread: the n-gram statistics insert ~10 keys per character and std::unordered_map's node
@@ -289,7 +303,8 @@ TextStats compute_stats(std::string_view text, const StageRules& rules, const Re
   if (rules.max_flagged_char_ratio >= 0) {
     for (const auto& w : recipe.flagged_words) st.flagged_chars += count_occurrences(prose8, w) * utf8_len(w);
   }
-  if (rules.max_url_char_ratio >= 0 || rules.max_html_char_ratio >= 0) scan_markup(prose8, &st.url_chars, &st.html_chars);
+  if (rules.max_url_char_ratio >= 0 || rules.max_html_char_ratio >= 0)
+    scan_markup(prose8, &st.url_chars, &st.html_chars);
   if (!rules.max_top_ngram_char_ratio.empty() || !rules.max_dup_ngram_char_ratio.empty()) {
     auto toks = tokenize_for_repetition(prose);
     auto th = token_hashes(prose, toks);  // once for every n

@@ -47,8 +47,11 @@ std::vector<nlohmann::json> sample_paragraphs(const SampleOptions& opts) {
         if (!v.document_rule.empty()) continue;
         for (size_t p = 0; p < v.paragraphs.size(); ++p) {
           if (!v.paragraph_rule[p].empty()) continue;
-          offer({{"id", batch[i].id + "#" + std::to_string(p)}, {"doc_id", batch[i].id}, {"source", batch[i].source},
-                 {"text", v.paragraphs[p]}, {"label", ""}},
+          offer({{"id", batch[i].id + "#" + std::to_string(p)},
+                 {"doc_id", batch[i].id},
+                 {"source", batch[i].source},
+                 {"text", v.paragraphs[p]},
+                 {"label", ""}},
                 batch[i].source);
         }
       }

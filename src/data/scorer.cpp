@@ -179,7 +179,8 @@ Scorer train_scorer(const std::vector<LabelledText>& data, const TrainOptions& o
         if (i % k != f) tr_rows.push_back(rows[order[i]]), tr_y.push_back(y[order[i]]);
       }
       bool both = std::count(tr_y.begin(), tr_y.end(), 1.0) > 0 && std::count(tr_y.begin(), tr_y.end(), 0.0) > 0;
-      auto [w, b] = both ? fit(tr_rows, tr_y, dims, opts.c) : std::pair<std::vector<float>, double>{std::vector<float>(dims), 0.0};
+      auto [w, b] = both ? fit(tr_rows, tr_y, dims, opts.c)
+                         : std::pair<std::vector<float>, double>{std::vector<float>(dims), 0.0};
       for (int64_t i = f; i < n; i += k) cv[order[i]] = apply(w, b, feats[order[i]]);
     }
     std::vector<int> lab(static_cast<size_t>(n));

@@ -19,9 +19,9 @@ struct LabelledText {
 };
 
 struct TrainOptions {
-  double c = 1.0;      // inverse regularisation strength (liblinear -c)
-  int folds = 5;       // k of the k-fold cross-validation (0/1 = none)
-  uint32_t seed = 1;   // fold assignment
+  double c = 1.0;     // inverse regularisation strength (liblinear -c)
+  int folds = 5;      // k of the k-fold cross-validation (0/1 = none)
+  uint32_t seed = 1;  // fold assignment
   std::shared_ptr<const Featuriser> featuriser = std::make_shared<HashedNgramFeaturiser>();
 };
 

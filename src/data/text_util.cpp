@@ -69,36 +69,53 @@ bool is_cjk(char32_t c) {
 }
 
 bool is_space(char32_t c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f' || c == 0xA0 ||
-         c == 0x3000 || (c >= 0x2000 && c <= 0x200B) || c == 0x202F || c == 0x205F || c == 0xFEFF;
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f' || c == 0xA0 || c == 0x3000 ||
+         (c >= 0x2000 && c <= 0x200B) || c == 0x202F || c == 0x205F || c == 0xFEFF;
 }
 
 bool is_digit(char32_t c) { return (c >= '0' && c <= '9') || (c >= 0xFF10 && c <= 0xFF19); }
 
 bool is_punct_or_symbol(char32_t c) {
   if (c < 0x80) return (c >= 33 && c <= 47) || (c >= 58 && c <= 64) || (c >= 91 && c <= 96) || (c >= 123 && c <= 126);
-  if (c >= 0xA1 && c <= 0xBF) return true;                      // Latin-1 punctuation/symbols
-  if (c == 0xD7 || c == 0xF7) return true;                      // × ÷
-  if (c >= 0x2010 && c <= 0x2BFF) return true;                  // general punctuation .. misc symbols, arrows
-  if (c >= 0x3001 && c <= 0x303F) return true;                  // CJK punctuation
-  if (c >= 0x30FB && c <= 0x30FB) return true;                  // katakana middle dot
-  if (c >= 0xFE10 && c <= 0xFE6F) return true;                  // vertical/small forms
-  if (c >= 0xFF01 && c <= 0xFF65) {                             // full-width forms except letters/digits
+  if (c >= 0xA1 && c <= 0xBF) return true;      // Latin-1 punctuation/symbols
+  if (c == 0xD7 || c == 0xF7) return true;      // × ÷
+  if (c >= 0x2010 && c <= 0x2BFF) return true;  // general punctuation .. misc symbols, arrows
+  if (c >= 0x3001 && c <= 0x303F) return true;  // CJK punctuation
+  if (c >= 0x30FB && c <= 0x30FB) return true;  // katakana middle dot
+  if (c >= 0xFE10 && c <= 0xFE6F) return true;  // vertical/small forms
+  if (c >= 0xFF01 && c <= 0xFF65) {             // full-width forms except letters/digits
     return !((c >= 0xFF10 && c <= 0xFF19) || (c >= 0xFF21 && c <= 0xFF3A) || (c >= 0xFF41 && c <= 0xFF5A));
   }
-  if (c >= 0x1F000 && c <= 0x1FAFF) return true;                // emoji and pictographs
-  if (c == 0xFFFD || (c >= 0xE000 && c <= 0xF8FF)) return true; // replacement, private use
+  if (c >= 0x1F000 && c <= 0x1FAFF) return true;                 // emoji and pictographs
+  if (c == 0xFFFD || (c >= 0xE000 && c <= 0xF8FF)) return true;  // replacement, private use
   return false;
 }
 
 bool is_terminal_punct(char32_t c) {
   switch (c) {
-    case '.': case '!': case '?': case ';': case ':': case '"': case '\'': case ')':
-    case 0x3002: case 0xFF01: case 0xFF1F: case 0xFF1B: case 0xFF1A: case 0x2026: case 0xFF0E:
-    case 0x201D: case 0x2019: case 0x300D: case 0x300F: case 0xFF09: case 0x3011: case 0x300B:
-      return true;
-    default:
-      return false;
+    case '.':
+    case '!':
+    case '?':
+    case ';':
+    case ':':
+    case '"':
+    case '\'':
+    case ')':
+    case 0x3002:
+    case 0xFF01:
+    case 0xFF1F:
+    case 0xFF1B:
+    case 0xFF1A:
+    case 0x2026:
+    case 0xFF0E:
+    case 0x201D:
+    case 0x2019:
+    case 0x300D:
+    case 0x300F:
+    case 0xFF09:
+    case 0x3011:
+    case 0x300B: return true;
+    default: return false;
   }
 }
 

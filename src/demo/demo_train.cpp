@@ -76,8 +76,12 @@ void run_trainer(const Ctx& c, Trainer& tr, const std::string& output_dir, const
   Progress bar(label, tr.total_steps(), "step");
   bar.set(tr.step());
   tr.train([&](const StepLog& l) {
-    log << nlohmann::json({{"step", l.step}, {"loss", l.loss}, {"lr", l.lr}, {"grad_norm", l.grad_norm},
-                           {"tokens", l.tokens}, {"seconds", l.seconds}})
+    log << nlohmann::json({{"step", l.step},
+                           {"loss", l.loss},
+                           {"lr", l.lr},
+                           {"grad_norm", l.grad_norm},
+                           {"tokens", l.tokens},
+                           {"seconds", l.seconds}})
                .dump()
         << "\n";
     log.flush();
@@ -104,8 +108,8 @@ void run_trainer(const Ctx& c, Trainer& tr, const std::string& output_dir, const
   double first = 0, last = 0;
   for (size_t i = 0; i < k; ++i) first += losses[i] / static_cast<double>(k);
   for (size_t i = losses.size() - k; i < losses.size(); ++i) last += losses[i] / static_cast<double>(k);
-  c.say("%s: %zu steps, loss %.3f -> %.3f (mean of first/last %zu steps), %lld tokens, %.0f tokens/s\n",
-        label.c_str(), losses.size(), first, last, k, static_cast<long long>(tokens),
+  c.say("%s: %zu steps, loss %.3f -> %.3f (mean of first/last %zu steps), %lld tokens, %.0f tokens/s\n", label.c_str(),
+        losses.size(), first, last, k, static_cast<long long>(tokens),
         secs > 0 ? static_cast<double>(tokens) / secs : 0.0);
 }
 

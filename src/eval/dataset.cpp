@@ -130,8 +130,8 @@ McqDataset load_mcq_dataset(const std::string& dir, const std::vector<std::strin
   }
   // CMMLU's first header cell is empty (a pandas index); DevOps-Eval's is "id".
   CsvTable head = read_csv((root / "test" / (tests[0] + ".csv")).string());
-  ds.layout = (!head.header.empty() && lower(head.header[0]) == "id") ? DatasetLayout::kDevopsEval
-                                                                        : DatasetLayout::kCmmlu;
+  ds.layout =
+      (!head.header.empty() && lower(head.header[0]) == "id") ? DatasetLayout::kDevopsEval : DatasetLayout::kCmmlu;
   for (const auto& s : tests) {
     if (!wanted(only, s)) continue;
     McqSubject sub;

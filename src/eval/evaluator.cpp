@@ -84,8 +84,8 @@ class SubjectRunner {
       if (opts_.journal) {
         if (const McqQuestionResult* done = opts_.journal->find(ds.name, sub.name, shots, q.index)) {
           if (done->gold != q.answer)
-            fail(ErrorKind::kInvalidArgument, opts_.journal->path(), ": ", ds.name, "/", sub.name, " question ", q.index,
-                 " has answer ", std::string(1, done->gold), " in the journal but ", std::string(1, q.answer),
+            fail(ErrorKind::kInvalidArgument, opts_.journal->path(), ": ", ds.name, "/", sub.name, " question ",
+                 q.index, " has answer ", std::string(1, done->gold), " in the journal but ", std::string(1, q.answer),
                  " in the data: the data changed; pass --fresh");
           if (done->pred == done->gold) ++res.correct;
           report_.questions.push_back(*done);
@@ -96,8 +96,8 @@ class SubjectRunner {
       }
       const int full_len = static_cast<int>(tok[i].full.size());
       // Reuse only when it cannot change the numbers: same tokens, same dynamic-NTK alpha.
-      const bool reuse = opts_.prefix_reuse && plen > 0 && tok[i].split_ok &&
-                         lm_.ntk_alpha_for(full_len) == prefix_alpha;
+      const bool reuse =
+          opts_.prefix_reuse && plen > 0 && tok[i].split_ok && lm_.ntk_alpha_for(full_len) == prefix_alpha;
       if (reuse) {
         if (!prefix_cached) lm_.run(0, prefix_ids, logits);
         prefix_cached = true;

@@ -12,8 +12,12 @@ namespace dm {
 namespace {
 
 nlohmann::json to_json(const McqQuestionResult& r) {
-  return {{"dataset", r.dataset}, {"subject", r.subject}, {"index", r.index}, {"shots", r.shots},
-          {"pred", std::string(1, r.pred)}, {"gold", std::string(1, r.gold)},
+  return {{"dataset", r.dataset},
+          {"subject", r.subject},
+          {"index", r.index},
+          {"shots", r.shots},
+          {"pred", std::string(1, r.pred)},
+          {"gold", std::string(1, r.gold)},
           {"logits", {r.logits[0], r.logits[1], r.logits[2], r.logits[3]}}};
 }
 

@@ -24,8 +24,8 @@ double nll_of(const float* row, int vocab, int32_t target) {
 
 }  // namespace
 
-PerplexityResult perplexity(const WindowLogitsFn& run, int vocab, std::span<const int32_t> ids, int window,
-                            int stride, bool progress) {
+PerplexityResult perplexity(const WindowLogitsFn& run, int vocab, std::span<const int32_t> ids, int window, int stride,
+                            bool progress) {
   if (window < 2 || stride < 1 || stride > window) {
     fail(ErrorKind::kInvalidArgument, "perplexity: need window >= 2 and 1 <= stride <= window (got window ", window,
          ", stride ", stride, ")");
@@ -45,7 +45,8 @@ PerplexityResult perplexity(const WindowLogitsFn& run, int vocab, std::span<cons
     DM_CHECK(logits.size() == static_cast<size_t>(end - begin) * vocab);
     for (int t = first; t < end; ++t) {
       const int32_t target = ids[t];
-      if (target < 0 || target >= vocab) fail(ErrorKind::kInvalidArgument, "perplexity: token id ", target, " >= vocab");
+      if (target < 0 || target >= vocab)
+        fail(ErrorKind::kInvalidArgument, "perplexity: token id ", target, " >= vocab");
       r.nll_sum += nll_of(logits.data() + static_cast<size_t>(t - 1 - begin) * vocab, vocab, target);
       ++r.tokens;
     }

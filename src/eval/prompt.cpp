@@ -79,8 +79,8 @@ std::string render_prompt_question(const PromptStyle& style, const McqQuestion& 
   return s;
 }
 
-SplitPrompt render_prompt(const PromptStyle& style, const std::string& subject_zh,
-                          std::span<const McqQuestion> shots, const McqQuestion& q) {
+SplitPrompt render_prompt(const PromptStyle& style, const std::string& subject_zh, std::span<const McqQuestion> shots,
+                          const McqQuestion& q) {
   return {render_prompt_prefix(style, subject_zh, shots), render_prompt_question(style, q)};
 }
 

@@ -162,9 +162,10 @@ std::string mcq_svg(const McqReport& r, const McqRunInfo& info) {
         acc = x ? x->accuracy() : 0.0;
       }
       const int h = static_cast<int>(acc * height + 0.5);
-      std::snprintf(buf, sizeof buf,
-                    "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"%s\"><title>%d-shot %.2f</title></rect>\n",
-                    x0 + k * bar_w, top + height - h, bar_w - 2, h, kColors[k % 6], o.shots, 100.0 * acc);
+      std::snprintf(
+          buf, sizeof buf,
+          "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"%s\"><title>%d-shot %.2f</title></rect>\n",
+          x0 + k * bar_w, top + height - h, bar_w - 2, h, kColors[k % 6], o.shots, 100.0 * acc);
       s += buf;
     }
     const std::string label = g < static_cast<int>(keys.size()) ? keys[g].second : "all (micro)";
@@ -172,9 +173,10 @@ std::string mcq_svg(const McqReport& r, const McqRunInfo& info) {
     s += buf + xml_escape(label) + "</text>\n";
   }
   for (int k = 0; k < per; ++k) {
-    std::snprintf(buf, sizeof buf,
-                  "<rect x=\"%d\" y=\"%d\" width=\"10\" height=\"10\" fill=\"%s\"/><text x=\"%d\" y=\"%d\">%d-shot</text>\n",
-                  width - 80, 8 + k * 14, kColors[k % 6], width - 66, 17 + k * 14, r.overall[k].shots);
+    std::snprintf(
+        buf, sizeof buf,
+        "<rect x=\"%d\" y=\"%d\" width=\"10\" height=\"10\" fill=\"%s\"/><text x=\"%d\" y=\"%d\">%d-shot</text>\n",
+        width - 80, 8 + k * 14, kColors[k % 6], width - 66, 17 + k * 14, r.overall[k].shots);
     s += buf;
   }
   s += "</svg>\n";

@@ -3,8 +3,8 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
-#include "devops_model/core/error.h"
 #include "core/json_file.h"
+#include "devops_model/core/error.h"
 
 namespace dm {
 

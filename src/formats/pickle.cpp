@@ -44,9 +44,9 @@ ValuePtr make(auto x) { return std::make_shared<Value>(Value{std::move(x)}); }
 
 bool storage_dtype(const std::string& name, DType* dt) {
   static const std::pair<const char*, DType> kMap[] = {
-      {"BFloat16Storage", DType::kBF16}, {"HalfStorage", DType::kF16},  {"FloatStorage", DType::kF32},
-      {"DoubleStorage", DType::kF64},    {"LongStorage", DType::kI64},  {"IntStorage", DType::kI32},
-      {"ShortStorage", DType::kI16},     {"CharStorage", DType::kI8},   {"ByteStorage", DType::kU8},
+      {"BFloat16Storage", DType::kBF16}, {"HalfStorage", DType::kF16}, {"FloatStorage", DType::kF32},
+      {"DoubleStorage", DType::kF64},    {"LongStorage", DType::kI64}, {"IntStorage", DType::kI32},
+      {"ShortStorage", DType::kI16},     {"CharStorage", DType::kI8},  {"ByteStorage", DType::kU8},
       {"BoolStorage", DType::kBool},
   };
   for (const auto& [n, t] : kMap) {
@@ -203,7 +203,8 @@ ValuePtr Machine::reduce(const ValuePtr& callable, const ValuePtr& args) {
   if (!g || !a) bad("REDUCE needs an allowed global and an argument tuple");
   if (g->module == "collections" && g->name == "OrderedDict") return make(Dict{});
   if (g->name == "_rebuild_parameter") {
-    if (a->items.empty() || !std::holds_alternative<PickledTensor>(a->items[0]->v)) bad("_rebuild_parameter needs a tensor");
+    if (a->items.empty() || !std::holds_alternative<PickledTensor>(a->items[0]->v))
+      bad("_rebuild_parameter needs a tensor");
     return a->items[0];
   }
   if (g->name == "_rebuild_tensor_v2") {
@@ -234,9 +235,9 @@ ValuePtr Machine::run() {
     op_pos_ = p_;
     uint8_t op = d_[p_++];
     switch (op) {
-      case 0x80: read<uint8_t>(); break;          // PROTO
-      case 0x95: read<uint64_t>(); break;         // FRAME
-      case '.': return pop();                     // STOP
+      case 0x80: read<uint8_t>(); break;                 // PROTO
+      case 0x95: read<uint64_t>(); break;                // FRAME
+      case '.': return pop();                            // STOP
       case '(': marks_.push_back(stack_.size()); break;  // MARK
       case 'N': stack_.push_back(make(None{})); break;
       case 0x88: stack_.push_back(make(true)); break;
@@ -271,9 +272,21 @@ ValuePtr Machine::run() {
       case '}': push_container(make(Dict{})); break;
       case ']': push_container(make(List{})); break;
       case 't': push_tuple(pop_mark()); break;
-      case 0x85: { auto a = pop(); push_tuple({a}); break; }
-      case 0x86: { auto b = pop(), a = pop(); push_tuple({a, b}); break; }
-      case 0x87: { auto c = pop(), b = pop(), a = pop(); push_tuple({a, b, c}); break; }
+      case 0x85: {
+        auto a = pop();
+        push_tuple({a});
+        break;
+      }
+      case 0x86: {
+        auto b = pop(), a = pop();
+        push_tuple({a, b});
+        break;
+      }
+      case 0x87: {
+        auto c = pop(), b = pop(), a = pop();
+        push_tuple({a, b, c});
+        break;
+      }
       case 'q': memo_put(read<uint8_t>()); break;
       case 'r': memo_put(read<uint32_t>()); break;
       case 0x94: memo_put(memo_.size()); break;  // MEMOIZE
@@ -293,8 +306,16 @@ ValuePtr Machine::run() {
         push_global({*m, *n});
         break;
       }
-      case 'Q': { auto pid = pop(); stack_.push_back(persistent_load(pid)); break; }
-      case 'R': { auto args = pop(), fn = pop(); push_container(reduce(fn, args)); break; }
+      case 'Q': {
+        auto pid = pop();
+        stack_.push_back(persistent_load(pid));
+        break;
+      }
+      case 'R': {
+        auto args = pop(), fn = pop();
+        push_container(reduce(fn, args));
+        break;
+      }
       case 'b': {  // BUILD: only the no-op state of OrderedDict/tensors (e.g. _metadata)
         pop();
         auto& t = top();

@@ -77,7 +77,8 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::parse(std::shared_ptr<MappedFi
   uint64_t n = 0;
   std::memcpy(&n, data, 8);  // little-endian host
   if (n > kMaxHeader) fail(ErrorKind::kFormat, path, ": header length ", n, " exceeds the limit ", kMaxHeader);
-  if (n > size - 8) fail(ErrorKind::kFormat, path, ": header length ", n, " beyond the end of the file (", size, " bytes)");
+  if (n > size - 8)
+    fail(ErrorKind::kFormat, path, ": header length ", n, " beyond the end of the file (", size, " bytes)");
   nlohmann::json header;
   try {
     header = nlohmann::json::parse(data + 8, data + 8 + n);

@@ -29,8 +29,7 @@ std::shared_ptr<TorchBinFile> TorchBinFile::open(const std::string& path) {
     // Only contiguous row-major tensors can be viewed in place.
     int64_t expect = 1;
     for (size_t i = t.shape.size(); i-- > 0;) {
-      if (t.shape[i] != 1 && t.stride[i] != expect)
-        fail(ErrorKind::kUnsupported, where, ": non-contiguous stride");
+      if (t.shape[i] != 1 && t.stride[i] != expect) fail(ErrorKind::kUnsupported, where, ": non-contiguous stride");
       expect *= t.shape[i];
     }
     size_t esz = dtype_size(t.dtype);

@@ -1,5 +1,5 @@
-#include "core/json_file.h"
 #include "devops_model/generate/chat_format.h"
+#include "core/json_file.h"
 
 #include <algorithm>
 #include <filesystem>
@@ -18,7 +18,9 @@ int32_t required_id(const Tokenizer& tok, std::string_view name) {
   return *id;
 }
 
-void append(std::vector<int32_t>& dst, const std::vector<int32_t>& src) { dst.insert(dst.end(), src.begin(), src.end()); }
+void append(std::vector<int32_t>& dst, const std::vector<int32_t>& src) {
+  dst.insert(dst.end(), src.begin(), src.end());
+}
 
 }  // namespace
 
@@ -56,7 +58,8 @@ ChatPrompt make_context_qwen1(const Tokenizer& tok, std::string_view query, cons
     history_text = str_cat("\n", block_text("user", it->query), "\n", block_text("assistant", it->reply), history_text);
   }
   ChatPrompt p;
-  p.raw_text = block_text("system", system) + history_text + str_cat("\n", block_text("user", query), "\n<|im_start|>assistant\n");
+  p.raw_text = block_text("system", system) + history_text +
+               str_cat("\n", block_text("user", query), "\n<|im_start|>assistant\n");
   p.tokens = system_tokens;
   append(p.tokens, context);
   append(p.tokens, nl);
@@ -89,19 +92,21 @@ std::string render_chatml(const std::vector<ChatMessage>& messages, std::string_
     }
     block(m.role, content);
   }
-  if (add_generation_prompt) out += close_thinking ? "<|im_start|>assistant\n<think>\n\n</think>\n\n" : "<|im_start|>assistant\n";
+  if (add_generation_prompt)
+    out += close_thinking ? "<|im_start|>assistant\n<think>\n\n</think>\n\n" : "<|im_start|>assistant\n";
   return out;
 }
 
-ChatPrompt encode_chatml(const Tokenizer& tok, const std::vector<ChatMessage>& messages, std::string_view default_system,
-                         bool strip_reasoning, bool close_thinking) {
+ChatPrompt encode_chatml(const Tokenizer& tok, const std::vector<ChatMessage>& messages,
+                         std::string_view default_system, bool strip_reasoning, bool close_thinking) {
   ChatPrompt p;
   p.raw_text = render_chatml(messages, default_system, true, strip_reasoning, close_thinking);
   p.tokens = tok.encode(p.raw_text, true);
   return p;
 }
 
-std::vector<ChatMessage> chat_messages(std::string_view system, const std::vector<ChatTurn>& history, std::string_view query) {
+std::vector<ChatMessage> chat_messages(std::string_view system, const std::vector<ChatTurn>& history,
+                                       std::string_view query) {
   std::vector<ChatMessage> m;
   if (!system.empty()) m.push_back({"system", std::string(system)});
   for (const auto& t : history) {
@@ -151,13 +156,16 @@ ChatTemplateInfo chat_template_from_dir(const std::string& dir) {
   return inspect_chat_template(j["chat_template"].get<std::string>());
 }
 
-bool StopRules::is_stop_id(int32_t id) const { return std::find(stop_ids.begin(), stop_ids.end(), id) != stop_ids.end(); }
+bool StopRules::is_stop_id(int32_t id) const {
+  return std::find(stop_ids.begin(), stop_ids.end(), id) != stop_ids.end();
+}
 
 bool StopRules::should_stop(std::span<const int32_t> generated) const {
   if (generated.empty()) return false;
   if (is_stop_id(generated.back())) return true;
   for (const auto& s : stop_sequences) {
-    if (s.size() <= generated.size() && std::equal(s.begin(), s.end(), generated.end() - static_cast<ptrdiff_t>(s.size()))) {
+    if (s.size() <= generated.size() &&
+        std::equal(s.begin(), s.end(), generated.end() - static_cast<ptrdiff_t>(s.size()))) {
       return true;
     }
   }

@@ -18,7 +18,8 @@ ChatPrompt chatml_prompt_within(const Model& model, const Tokenizer& tok, std::s
   const int limit = model.config().context_length();
   const bool close_thinking = style.thinking_switch && !enable_thinking;
   while (true) {
-    ChatPrompt p = encode_chatml(tok, chat_messages(system, history, query), system, style.strips_reasoning, close_thinking);
+    ChatPrompt p =
+        encode_chatml(tok, chat_messages(system, history, query), system, style.strips_reasoning, close_thinking);
     if (static_cast<int>(p.tokens.size()) < limit || history.empty()) return p;
     history.erase(history.begin());
   }
@@ -52,7 +53,8 @@ ChatPrompt build_chat_prompt(const Model& model, const Tokenizer& tok, const Gen
       pending_user = m.content;
       have_user = true;
     } else if (m.role == "assistant") {
-      if (!have_user) fail(ErrorKind::kInvalidArgument, "messages[", i, "]: an assistant message must follow a user message");
+      if (!have_user)
+        fail(ErrorKind::kInvalidArgument, "messages[", i, "]: an assistant message must follow a user message");
       history.push_back({pending_user, m.content});
       have_user = false;
     } else {
@@ -97,7 +99,9 @@ std::string ChatSession::chat(std::string_view query, const std::function<bool(s
   GenerateRequest req;
   req.max_new_tokens = params.max_new_tokens;
   req.stop_ids = rules.stop_ids;
-  req.choose = [&](std::span<const float> logits, std::span<const int32_t> seq) { return sampler_.sample(logits, seq); };
+  req.choose = [&](std::span<const float> logits, std::span<const int32_t> seq) {
+    return sampler_.sample(logits, seq);
+  };
   bool stopped_by_sequence = false;
   req.on_token = [&](int32_t id) {
     produced.push_back(id);

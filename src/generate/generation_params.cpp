@@ -56,7 +56,8 @@ GenerationParams parse_generation_params(std::string_view json_text, const std::
   if (j.contains("eos_token_id") && !j["eos_token_id"].is_null()) {
     p.eos_token_ids = int_or_list(j["eos_token_id"], "eos_token_id", source);
   }
-  if (j.contains("pad_token_id") && j["pad_token_id"].is_number_integer()) p.pad_token_id = j["pad_token_id"].get<int32_t>();
+  if (j.contains("pad_token_id") && j["pad_token_id"].is_number_integer())
+    p.pad_token_id = j["pad_token_id"].get<int32_t>();
   if (j.contains("stop_words_ids") && j["stop_words_ids"].is_array()) {
     for (const auto& s : j["stop_words_ids"]) p.stop_words_ids.push_back(int_or_list(s, "stop_words_ids", source));
   }

@@ -46,7 +46,8 @@ void apply_top_p(std::vector<float>& s, double top_p) {
     if (s[i] != kNegInf) idx.push_back(static_cast<int32_t>(i));  // -inf entries have probability 0: removed anyway
   }
   if (idx.size() <= 1) return;
-  std::stable_sort(idx.begin(), idx.end(), [&](int32_t a, int32_t b) { return s[static_cast<size_t>(a)] < s[static_cast<size_t>(b)]; });
+  std::stable_sort(idx.begin(), idx.end(),
+                   [&](int32_t a, int32_t b) { return s[static_cast<size_t>(a)] < s[static_cast<size_t>(b)]; });
   const float mx = s[static_cast<size_t>(idx.back())];
   double z = 0;
   for (int32_t i : idx) z += std::exp(static_cast<double>(s[static_cast<size_t>(i)] - mx));

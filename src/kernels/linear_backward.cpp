@@ -21,8 +21,8 @@ constexpr int64_t kPc = 256;  // depth block, keeps a B panel (kPc x kNr) in L1/
 
 // C tile (mr x kNr) += A(mr rows, p0..p1) * B(p0..p1, kNr cols). Full-width tiles only.
 template <int MR>
-__attribute__((always_inline)) inline void micro_full(const float* a, int64_t a_ms, int64_t a_ps, const float* b, int64_t ldb, float* c,
-                       int64_t ldc, int64_t P) {
+__attribute__((always_inline)) inline void micro_full(const float* a, int64_t a_ms, int64_t a_ps, const float* b,
+                                                      int64_t ldb, float* c, int64_t ldc, int64_t P) {
   float acc[MR][kNr];
   for (int i = 0; i < MR; ++i)
     for (int64_t j = 0; j < kNr; ++j) acc[i][j] = c[i * ldc + j];
@@ -38,8 +38,9 @@ __attribute__((always_inline)) inline void micro_full(const float* a, int64_t a_
 }
 
 // Edge tiles (fewer rows or columns): plain loops.
-__attribute__((always_inline)) inline void micro_edge(const float* a, int64_t a_ms, int64_t a_ps, const float* b, int64_t ldb, float* c,
-                       int64_t ldc, int64_t mr, int64_t nc, int64_t P) {
+__attribute__((always_inline)) inline void micro_edge(const float* a, int64_t a_ms, int64_t a_ps, const float* b,
+                                                      int64_t ldb, float* c, int64_t ldc, int64_t mr, int64_t nc,
+                                                      int64_t P) {
   for (int64_t i = 0; i < mr; ++i) {
     float* ci = c + i * ldc;
     for (int64_t p = 0; p < P; ++p) {
@@ -63,16 +64,14 @@ __attribute__((always_inline)) inline void gemm_rows_body(const float* a, int64_
         const float* ap = a + m * a_ms + p0 * a_ps;
         const float* bp = b + p0 * ldb + j0;
         float* cp = c + m * ldc + j0;
-        if (mr == kMr && nc == kNr)
-          micro_full<kMr>(ap, a_ms, a_ps, bp, ldb, cp, ldc, pc);
-        else
-          micro_edge(ap, a_ms, a_ps, bp, ldb, cp, ldc, mr, nc, pc);
+        if (mr == kMr && nc == kNr) micro_full<kMr>(ap, a_ms, a_ps, bp, ldb, cp, ldc, pc);
+        else micro_edge(ap, a_ms, a_ps, bp, ldb, cp, ldc, mr, nc, pc);
       }
     }
   }
 }
 
-#define DM_GEMM_ROWS_ARGS                                                                                   \
+#define DM_GEMM_ROWS_ARGS                                                                                     \
   const float *a, int64_t a_ms, int64_t a_ps, const float *b, int64_t ldb, float *c, int64_t ldc, int64_t m0, \
       int64_t m1, int64_t Nc, int64_t P
 __attribute__((target("arch=x86-64-v4"))) void gemm_rows_avx512(DM_GEMM_ROWS_ARGS) {

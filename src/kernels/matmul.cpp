@@ -107,8 +107,8 @@ void matmul_group(const float* x, int64_t T, std::span<const MatmulTarget> targe
 
 namespace kernels {
 
-void matmul_rows_scalar(const float* x, int64_t T, int64_t K, DType wt, const void* w, int64_t n0, int64_t n1,
-                        float* y, int64_t ldy) {
+void matmul_rows_scalar(const float* x, int64_t T, int64_t K, DType wt, const void* w, int64_t n0, int64_t n1, float* y,
+                        int64_t ldy) {
   std::vector<float> row(static_cast<size_t>(K));
   for (int64_t n = n0; n < n1; ++n) {
     convert_to_f32(wt, static_cast<const uint8_t*>(w) + dtype_bytes(wt, n * K), row.data(), static_cast<size_t>(K));

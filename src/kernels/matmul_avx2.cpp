@@ -104,7 +104,8 @@ void tile_q8(const float* x, int64_t K, const void* w, int64_t n0, int64_t t0, f
       const uint8_t* blk = base + static_cast<size_t>((n0 + i) * blocks + b) * kQ8BlockBytes;
       __m256 wv[4];
       for (int v = 0; v < 4; ++v)
-        wv[v] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk + 4 + 8 * v))));
+        wv[v] = _mm256_cvtepi32_ps(
+            _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk + 4 + 8 * v))));
       const __m256 d = _mm256_set1_ps(q8_scale(blk));
       for (int j = 0; j < TT; ++j) {
         __m256 s = _mm256_mul_ps(wv[0], xv[j][0]);
@@ -153,8 +154,8 @@ void rows(const float* x, int64_t T, int64_t K, const void* w, int64_t n0, int64
 
 }  // namespace
 
-void matmul_rows_avx2(const float* x, int64_t T, int64_t K, DType wt, const void* w, int64_t n0, int64_t n1,
-                      float* y, int64_t ldy) {
+void matmul_rows_avx2(const float* x, int64_t T, int64_t K, DType wt, const void* w, int64_t n0, int64_t n1, float* y,
+                      int64_t ldy) {
   switch (wt) {
     case DType::kF32: return rows<DType::kF32>(x, T, K, w, n0, n1, y, ldy);
     case DType::kBF16: return rows<DType::kBF16>(x, T, K, w, n0, n1, y, ldy);

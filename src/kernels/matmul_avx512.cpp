@@ -11,7 +11,8 @@
 
 // Only the functions below get the wider ISA (a per-file -m flag could leak it into shared inline code).
 #if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c"))), apply_to = function)
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c"))), \
+                             apply_to = function)
 #else
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c")
@@ -114,10 +115,13 @@ void tile_q8(const float* x, int64_t K, const void* w, int64_t n0, int64_t t0, f
     }
     for (int i = 0; i < R; ++i) {
       const uint8_t* blk = base + static_cast<size_t>((n0 + i) * blocks + b) * kQ8BlockBytes;
-      const __m512 w0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 4))));
-      const __m512 w1 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 20))));
+      const __m512 w0 =
+          _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 4))));
+      const __m512 w1 =
+          _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 20))));
       const __m512 d = q8_scale(blk);
-      for (int j = 0; j < TT; ++j) acc[i][j] = _mm512_fmadd_ps(_mm512_fmadd_ps(w1, x1[j], _mm512_mul_ps(w0, x0[j])), d, acc[i][j]);
+      for (int j = 0; j < TT; ++j)
+        acc[i][j] = _mm512_fmadd_ps(_mm512_fmadd_ps(w1, x1[j], _mm512_mul_ps(w0, x0[j])), d, acc[i][j]);
     }
   }
   for (int i = 0; i < R; ++i)
@@ -163,8 +167,8 @@ void rows(const float* x, int64_t T, int64_t K, const void* w, int64_t n0, int64
 
 }  // namespace
 
-void matmul_rows_avx512(const float* x, int64_t T, int64_t K, DType wt, const void* w, int64_t n0, int64_t n1,
-                        float* y, int64_t ldy) {
+void matmul_rows_avx512(const float* x, int64_t T, int64_t K, DType wt, const void* w, int64_t n0, int64_t n1, float* y,
+                        int64_t ldy) {
   switch (wt) {
     case DType::kF32: return rows<DType::kF32>(x, T, K, w, n0, n1, y, ldy);
     case DType::kBF16: return rows<DType::kBF16>(x, T, K, w, n0, n1, y, ldy);

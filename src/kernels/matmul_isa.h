@@ -18,12 +18,12 @@ void matmul_rows(Isa isa, const float* x, int64_t T, int64_t K, DType wt, const 
 
 namespace kernels {
 // Per-ISA implementations (matmul_<isa>.cpp), same contract as matmul_rows.
-void matmul_rows_scalar(const float* x, int64_t T, int64_t K, DType wt, const void* w, int64_t n0, int64_t n1,
-                        float* y, int64_t ldy);
-void matmul_rows_avx2(const float* x, int64_t T, int64_t K, DType wt, const void* w, int64_t n0, int64_t n1,
-                      float* y, int64_t ldy);
-void matmul_rows_avx512(const float* x, int64_t T, int64_t K, DType wt, const void* w, int64_t n0, int64_t n1,
-                        float* y, int64_t ldy);
+void matmul_rows_scalar(const float* x, int64_t T, int64_t K, DType wt, const void* w, int64_t n0, int64_t n1, float* y,
+                        int64_t ldy);
+void matmul_rows_avx2(const float* x, int64_t T, int64_t K, DType wt, const void* w, int64_t n0, int64_t n1, float* y,
+                      int64_t ldy);
+void matmul_rows_avx512(const float* x, int64_t T, int64_t K, DType wt, const void* w, int64_t n0, int64_t n1, float* y,
+                        int64_t ldy);
 }  // namespace kernels
 
 }  // namespace dm

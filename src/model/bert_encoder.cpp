@@ -107,7 +107,8 @@ PoolingConfig PoolingConfig::from_dir(const std::string& dir) {
     if (j.is_discarded() || !j.is_array()) fail(ErrorKind::kFormat, modules.string(), ": expected a JSON array");
     for (const auto& m : j) {
       std::string type = m.is_object() ? m.value("type", "") : "";
-      if (type.find("Pooling") != std::string::npos) pool_path = (fs::path(dir) / m.value("path", "") / "config.json").string();
+      if (type.find("Pooling") != std::string::npos)
+        pool_path = (fs::path(dir) / m.value("path", "") / "config.json").string();
       if (type.find("Normalize") != std::string::npos) p.normalize = true;
     }
   }
@@ -118,8 +119,8 @@ PoolingConfig PoolingConfig::from_dir(const std::string& dir) {
   auto j = read_json(pool_path);
   auto flag = [&](const char* k) { return j.contains(k) && j[k].is_boolean() && j[k].get<bool>(); };
   const bool cls = flag("pooling_mode_cls_token"), mean = flag("pooling_mode_mean_tokens");
-  if (flag("pooling_mode_max_tokens") || flag("pooling_mode_mean_sqrt_len_tokens") || flag("pooling_mode_weightedmean_tokens") ||
-      flag("pooling_mode_lasttoken") || (cls && mean))
+  if (flag("pooling_mode_max_tokens") || flag("pooling_mode_mean_sqrt_len_tokens") ||
+      flag("pooling_mode_weightedmean_tokens") || flag("pooling_mode_lasttoken") || (cls && mean))
     fail(ErrorKind::kUnsupported, pool_path, ": only mean or CLS pooling (one of them) is supported");
   p.mode = cls ? BertPooling::kCls : BertPooling::kMean;
   return p;
@@ -249,7 +250,8 @@ Tensor BertEncoder::encode(const std::vector<std::vector<int32_t>>& seqs, int64_
   // Validate first: nothing may throw inside the parallel region below.
   for (const auto& s : seqs) {
     if (s.empty() || static_cast<int64_t>(s.size()) > cfg_.max_position_embeddings)
-      fail(ErrorKind::kInvalidArgument, "BERT input of ", s.size(), " tokens (need 1..", cfg_.max_position_embeddings, ")");
+      fail(ErrorKind::kInvalidArgument, "BERT input of ", s.size(), " tokens (need 1..", cfg_.max_position_embeddings,
+           ")");
     for (int32_t id : s) {
       if (id < 0 || id >= cfg_.vocab_size)
         fail(ErrorKind::kInvalidArgument, "token id ", id, " outside the vocabulary [0, ", cfg_.vocab_size, ")");

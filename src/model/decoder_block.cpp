@@ -30,7 +30,8 @@ void apply_positions(const ModelConfig& c, const RowPositions& pos, float* q, fl
     for (int64_t t = 0; t < r.rows; ++t) {
       const int p1 = r.pos[t] + 1;
       if (p1 <= c.seq_length) continue;
-      const float f = static_cast<float>(std::log(static_cast<double>(p1)) / std::log(static_cast<double>(c.seq_length)));
+      const float f =
+          static_cast<float>(std::log(static_cast<double>(p1)) / std::log(static_cast<double>(c.seq_length)));
       for (int64_t i = 0; i < Q; ++i) qs[t * Q + i] *= f;
     }
   }

@@ -5,8 +5,8 @@
 #include <cstring>
 #include <map>
 
-#include "devops_model/core/error.h"
 #include "core/json_file.h"
+#include "devops_model/core/error.h"
 
 namespace dm {
 
@@ -87,7 +87,7 @@ void load_family_weights(const ModelConfig& c, const TensorFetch& fetch, const T
 }
 
 std::vector<std::pair<std::string, TensorView>> family_checkpoint_tensors(const ModelConfig& c, const ModelWeights& w,
-                                                                         std::vector<Tensor>& keep) {
+                                                                          std::vector<Tensor>& keep) {
   ModelWeights slots = w;
   std::vector<std::pair<std::string, TensorView>> out;
   for (const TensorBinding& b : bindings(c, slots)) {

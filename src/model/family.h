@@ -43,8 +43,8 @@ struct ShapePreset {
 };
 
 struct Family {
-  std::string name;                         // "qwen", "qwen2" (messages)
-  std::vector<std::string> architectures;   // config.json "architectures" values it reads
+  std::string name;                        // "qwen", "qwen2" (messages)
+  std::vector<std::string> architectures;  // config.json "architectures" values it reads
   // config.json -> ModelConfig (`path` for messages; validation is generic) and back (what transformers
   // expects, in the family's own keys).
   std::function<ModelConfig(const nlohmann::json& cfg, const std::string& path)> parse_config;
@@ -80,7 +80,7 @@ void load_family_weights(const ModelConfig& c, const TensorFetch& fetch, const T
 // The family's checkpoint tensors for weights in canonical slots, in file order; fused tensors are
 // concatenated into buffers owned by `keep`.
 std::vector<std::pair<std::string, TensorView>> family_checkpoint_tensors(const ModelConfig& c, const ModelWeights& w,
-                                                                         std::vector<Tensor>& keep);
+                                                                          std::vector<Tensor>& keep);
 
 // Typed config.json accessors: Error(kFormat) naming the file and key on a wrong type.
 namespace cfg {

@@ -84,8 +84,7 @@ void Model::forward_batch(std::span<const BatchItem> items) const {
   for (size_t b = 0; b < items.size(); ++b) {
     const BatchItem& it = items[b];
     if (it.ids.empty()) fail(ErrorKind::kInvalidArgument, "forward: no tokens");
-    for (size_t o = 0; o < b; ++o)
-      DM_CHECK(items[o].cache != it.cache, "batch items must use distinct caches");
+    for (size_t o = 0; o < b; ++o) DM_CHECK(items[o].cache != it.cache, "batch items must use distinct caches");
     KVCache& cache = *it.cache;
     const int T = static_cast<int>(it.ids.size());
     seg[b].row0 = static_cast<int64_t>(ids.size());
@@ -127,7 +126,8 @@ void Model::forward_batch(std::span<const BatchItem> items) const {
   }
   const int64_t n_out = static_cast<int64_t>(out_rows.size());
   std::vector<float> xo(static_cast<size_t>(n_out * C)), lo(static_cast<size_t>(n_out * V));
-  for (int64_t r = 0; r < n_out; ++r) std::copy_n(x.data() + out_rows[static_cast<size_t>(r)] * C, C, xo.data() + r * C);
+  for (int64_t r = 0; r < n_out; ++r)
+    std::copy_n(x.data() + out_rows[static_cast<size_t>(r)] * C, C, xo.data() + r * C);
   decoder_final_norm(c, w, xo.data(), n_out, xo.data(), nullptr, ex);
   matmul(xo.data(), n_out, w.lm_head, TensorView{}, lo.data());
   if (trace_) trace_(TraceEvent{-1, "logits", lo.data(), n_out, V});

@@ -7,8 +7,8 @@
 #include "devops_model/core/error.h"
 #include "devops_model/core/mapped_file.h"
 #include "devops_model/core/threads.h"
-#include "model/family.h"
 #include "devops_model/model/model.h"
+#include "model/family.h"
 
 namespace dm {
 

@@ -152,12 +152,14 @@ const Family& qwen2_family() {
       .chat_format = ChatFormat::kChatMl,
       // Qwen2's chat template inserts this system turn when none is given; Qwen3's inserts none.
       .default_system_prompt =
-          [](const ModelConfig& c) { return is_qwen3(c) ? std::string() : std::string("You are a helpful assistant."); },
+          [](const ModelConfig& c) {
+    return is_qwen3(c) ? std::string() : std::string("You are a helpful assistant.");
+      },
       .shapes = {{"qwen2.5-0.5b", shape(896, 24, 14, 2, 4864, 151936, true)},
                  {"qwen2.5-1.5b", shape(1536, 28, 12, 2, 8960, 151936, true)},
                  {"qwen2.5-7b", shape(3584, 28, 28, 4, 18944, 152064, false)},
                  {"qwen3-0.6b", qwen3_0_6b()}},
-  };
+      };
   return f;
 }
 

@@ -68,8 +68,7 @@ void init_tensor(const TensorSpec& sp, uint64_t seed, float init_std, float* out
 }
 }  // namespace
 
-void write_random_checkpoint(const ModelConfig& c, const std::string& dir, DType dtype, uint64_t seed,
-                             float init_std) {
+void write_random_checkpoint(const ModelConfig& c, const std::string& dir, DType dtype, uint64_t seed, float init_std) {
   c.validate("random checkpoint");
   if (dtype != DType::kF32 && dtype != DType::kBF16 && dtype != DType::kF16)
     fail(ErrorKind::kInvalidArgument, "random checkpoint dtype must be F32, BF16 or F16");

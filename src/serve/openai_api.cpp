@@ -78,7 +78,8 @@ void parse_common(const json& j, ApiRequest& r) {
   r.enable_thinking = opt_bool_field(j, "enable_thinking").value_or(true);
   if (auto it = j.find("chat_template_kwargs"); it != j.end() && !it->is_null()) {
     if (!it->is_object()) bad("chat_template_kwargs", "expected an object");
-    if (auto on = opt_bool_field(*it, "enable_thinking", "chat_template_kwargs.enable_thinking")) r.enable_thinking = *on;
+    if (auto on = opt_bool_field(*it, "enable_thinking", "chat_template_kwargs.enable_thinking"))
+      r.enable_thinking = *on;
   }
   if (auto it = j.find("stream_options"); it != j.end() && !it->is_null()) {
     if (!it->is_object()) bad("stream_options", "expected an object");
@@ -183,7 +184,8 @@ json error_body(const std::string& message, const std::string& type, const std::
 ResponseMeta new_response_meta(bool chat, const std::string& model) {
   ResponseMeta m;
   m.id = (chat ? "chatcmpl-" : "cmpl-") + random_hex(24);
-  m.created = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  m.created =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   m.model = model;
   return m;
 }
@@ -212,16 +214,18 @@ json chat_response(const ResponseMeta& m, const JobResult& r) {
 
 json completion_response(const ResponseMeta& m, const JobResult& r) {
   json j = base(m, "text_completion");
-  j["choices"] = json::array(
-      {{{"index", 0}, {"text", r.text}, {"logprobs", nullptr}, {"finish_reason", finish_json(r.finish)}}});
+  j["choices"] =
+      json::array({{{"index", 0}, {"text", r.text}, {"logprobs", nullptr}, {"finish_reason", finish_json(r.finish)}}});
   j["usage"] = usage_json(r);
   return j;
 }
 
 json chat_chunk_role(const ResponseMeta& m) {
   json j = base(m, "chat.completion.chunk");
-  j["choices"] = json::array(
-      {{{"index", 0}, {"delta", {{"role", "assistant"}, {"content", ""}}}, {"logprobs", nullptr}, {"finish_reason", nullptr}}});
+  j["choices"] = json::array({{{"index", 0},
+                               {"delta", {{"role", "assistant"}, {"content", ""}}},
+                               {"logprobs", nullptr},
+                               {"finish_reason", nullptr}}});
   return j;
 }
 
@@ -262,7 +266,8 @@ std::string sse_event(const json& j) {
 
 json models_list(const std::string& model, long long created) {
   return {{"object", "list"},
-          {"data", json::array({{{"id", model}, {"object", "model"}, {"created", created}, {"owned_by", "devops-model"}}})}};
+          {"data",
+           json::array({{{"id", model}, {"object", "model"}, {"created", created}, {"owned_by", "devops-model"}}})}};
 }
 
 }  // namespace dm

@@ -22,7 +22,10 @@ class ApiError : public std::runtime_error {
  public:
   ApiError(int status, std::string message, std::string param = "", std::string code = "",
            std::string type = "invalid_request_error")
-      : std::runtime_error(std::move(message)), status(status), param(std::move(param)), code(std::move(code)),
+      : std::runtime_error(std::move(message)),
+        status(status),
+        param(std::move(param)),
+        code(std::move(code)),
         type(std::move(type)) {}
   int status;
   std::string param, code, type;

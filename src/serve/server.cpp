@@ -81,7 +81,11 @@ struct Server::Impl {
   int port = -1;
 
   Impl(const Model& m, const Tokenizer& t, GenerationParams d, ServerOptions o)
-      : model(m), tok(t), defaults(std::move(d)), opts(std::move(o)), chat_template(chat_style(m)),
+      : model(m),
+        tok(t),
+        defaults(std::move(d)),
+        opts(std::move(o)),
+        chat_template(chat_style(m)),
         sched(m, t, SchedulerOptions{opts.parallel, opts.max_queue}) {
     if (opts.model_id.empty()) opts.model_id = dir_name(m.dir());
     if (!opts.access_log) opts.access_log = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
@@ -159,7 +163,8 @@ void Server::Impl::stream(httplib::Response& res, std::shared_ptr<Scheduler::Lea
         }
         JobResult r;
         try {
-          r = sched.run(*lease, *job_ptr, [&](std::string_view t) { return write(sse_event(stream_chunk_text(meta, chat, t))); });
+          r = sched.run(*lease, *job_ptr,
+                        [&](std::string_view t) { return write(sse_event(stream_chunk_text(meta, chat, t))); });
         } catch (const std::exception& e) {
           lease.reset();
           t_log.fields["error"] = e.what();
@@ -189,8 +194,9 @@ void Server::Impl::setup() {
     const std::string auth = req.get_header_value("Authorization");
     if (!equal_constant_time(auth, "Bearer " + opts.api_key)) {
       set_json(res, 401,
-               error_body(auth.empty() ? "Missing API key: send 'Authorization: Bearer <key>'" : "Incorrect API key provided",
-                          "invalid_request_error", "", "invalid_api_key"));
+               error_body(
+                   auth.empty() ? "Missing API key: send 'Authorization: Bearer <key>'" : "Incorrect API key provided",
+                   "invalid_request_error", "", "invalid_api_key"));
       return httplib::Server::HandlerResponse::Handled;
     }
     return httplib::Server::HandlerResponse::Unhandled;
@@ -203,7 +209,8 @@ void Server::Impl::setup() {
         set_json(res, e.status, error_body(e.what(), e.type, e.param, e.code));
       } catch (const Error& e) {
         const bool client = e.kind() == ErrorKind::kInvalidArgument || e.kind() == ErrorKind::kCapacity;
-        set_json(res, client ? 400 : 500, error_body(e.what(), client ? "invalid_request_error" : "server_error", "", ""));
+        set_json(res, client ? 400 : 500,
+                 error_body(e.what(), client ? "invalid_request_error" : "server_error", "", ""));
       } catch (const std::exception& e) {
         set_json(res, 500, error_body(e.what(), "server_error", "", ""));
       }
@@ -216,9 +223,15 @@ void Server::Impl::setup() {
   });
   svr.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
     SchedulerStats s = sched.stats();
-    set_json(res, 200, {{"status", "ok"}, {"model", opts.model_id}, {"slots", s.slots}, {"busy", s.busy},
-                        {"waiting", s.waiting}, {"completed", s.completed}, {"cancelled", s.cancelled},
-                        {"refused", s.refused}});
+    set_json(res, 200,
+             {{"status", "ok"},
+              {"model", opts.model_id},
+              {"slots", s.slots},
+              {"busy", s.busy},
+              {"waiting", s.waiting},
+              {"completed", s.completed},
+              {"cancelled", s.cancelled},
+              {"refused", s.refused}});
   });
   svr.Get("/", [](const httplib::Request&, httplib::Response& res) {
     std::string_view page = web_page_html();

@@ -66,8 +66,7 @@ std::optional<int32_t> BpeModel::find(std::string_view s) const {
   }
 }
 
-BpeModel::Merge BpeModel::pair_merge(std::string_view piece, size_t start, size_t len, int32_t a,
-                                     int32_t b) const {
+BpeModel::Merge BpeModel::pair_merge(std::string_view piece, size_t start, size_t len, int32_t a, int32_t b) const {
   if (mode_ == Mode::kTiktoken) {
     auto id = find(piece.substr(start, len));
     return id ? Merge{*id, *id} : Merge{kNoRank, -1};

@@ -1,6 +1,6 @@
 // Byte-level BPE training and extension (see bpe_trainer.h).
-#include "core/json_file.h"
 #include "devops_model/tokenizer/bpe_trainer.h"
+#include "core/json_file.h"
 
 #include <algorithm>
 #include <filesystem>
@@ -53,8 +53,8 @@ void PieceCounter::add_text(std::string_view text) {
   pre_of(pre_).split(norm, [&](std::string_view piece) { ++counts_[std::string(piece)]; });
 }
 
-std::vector<std::pair<int32_t, int32_t>> learn_merges(std::vector<BpeWord>& words, int32_t next_id,
-                                                      int64_t n_merges, int64_t min_frequency, bool progress) {
+std::vector<std::pair<int32_t, int32_t>> learn_merges(std::vector<BpeWord>& words, int32_t next_id, int64_t n_merges,
+                                                      int64_t min_frequency, bool progress) {
   std::unordered_map<uint64_t, int64_t> count;
   std::unordered_map<uint64_t, std::vector<int32_t>> where;  // pair -> words that had it (may be stale)
   for (size_t w = 0; w < words.size(); ++w) {
@@ -145,7 +145,8 @@ BpeVocab train_bpe(const PieceCounter& pieces, const BpeTrainOptions& opt) {
   BpeVocab v;
   for (int b = 0; b < 256; ++b) v.tokens.emplace_back(1, static_cast<char>(b));
   v.merges = learn_merges(words, 256, opt.vocab_size - 256, opt.min_frequency, opt.progress);
-  for (const auto& [a, b] : v.merges) v.tokens.push_back(v.tokens[static_cast<size_t>(a)] + v.tokens[static_cast<size_t>(b)]);
+  for (const auto& [a, b] : v.merges)
+    v.tokens.push_back(v.tokens[static_cast<size_t>(a)] + v.tokens[static_cast<size_t>(b)]);
   v.special_tokens = opt.special_tokens;
   return v;
 }
@@ -153,8 +154,8 @@ BpeVocab train_bpe(const PieceCounter& pieces, const BpeTrainOptions& opt) {
 namespace {
 
 nlohmann::ordered_json added_token_json(const std::string& text, int32_t id) {
-  return {{"id", id},         {"content", text}, {"single_word", false}, {"lstrip", false},
-          {"rstrip", false},  {"normalized", false}, {"special", true}};
+  return {{"id", id},        {"content", text},     {"single_word", false}, {"lstrip", false},
+          {"rstrip", false}, {"normalized", false}, {"special", true}};
 }
 
 nlohmann::ordered_json byte_level_json() {
@@ -162,7 +163,8 @@ nlohmann::ordered_json byte_level_json() {
 }
 
 std::string config_json(const std::vector<std::string>& specials) {
-  nlohmann::json c = {{"model_max_length", 32768}, {"tokenizer_class", "Qwen2Tokenizer"}, {"clean_up_tokenization_spaces", false}};
+  nlohmann::json c = {
+      {"model_max_length", 32768}, {"tokenizer_class", "Qwen2Tokenizer"}, {"clean_up_tokenization_spaces", false}};
   auto has = [&](const char* s) { return std::find(specials.begin(), specials.end(), s) != specials.end(); };
   if (has("<|im_end|>")) c["eos_token"] = "<|im_end|>";
   if (has("<|endoftext|>")) c["pad_token"] = "<|endoftext|>";
@@ -183,8 +185,10 @@ std::string bpe_tokenizer_json(const BpeVocab& v) {
   j["normalizer"] = {{"type", "NFC"}};
   j["pre_tokenizer"] = {{"type", "Sequence"},
                         {"pretokenizers",
-                         {{{"type", "Split"}, {"pattern", {{"Regex", std::string(kQwenSplitRegex)}}},
-                           {"behavior", "Isolated"}, {"invert", false}},
+                         {{{"type", "Split"},
+                           {"pattern", {{"Regex", std::string(kQwenSplitRegex)}}},
+                           {"behavior", "Isolated"},
+                           {"invert", false}},
                           byte_level_json()}}};
   j["post_processor"] = nullptr;
   j["decoder"] = byte_level_json();
@@ -194,9 +198,15 @@ std::string bpe_tokenizer_json(const BpeVocab& v) {
   for (const auto& [a, b] : v.merges)
     merges.push_back(byte_level_encode(v.tokens[static_cast<size_t>(a)]) + " " +
                      byte_level_encode(v.tokens[static_cast<size_t>(b)]));
-  j["model"] = {{"type", "BPE"},          {"dropout", nullptr},       {"unk_token", nullptr},
-                {"continuing_subword_prefix", ""}, {"end_of_word_suffix", ""}, {"fuse_unk", false},
-                {"byte_fallback", false}, {"vocab", vocab},           {"merges", merges}};
+  j["model"] = {{"type", "BPE"},
+                {"dropout", nullptr},
+                {"unk_token", nullptr},
+                {"continuing_subword_prefix", ""},
+                {"end_of_word_suffix", ""},
+                {"fuse_unk", false},
+                {"byte_fallback", false},
+                {"vocab", vocab},
+                {"merges", merges}};
   return j.dump(1, ' ', false, nlohmann::ordered_json::error_handler_t::strict) + "\n";
 }
 
@@ -243,7 +253,8 @@ BpeExtendResult extend_bpe_tokenizer(const std::string& base_dir, const PieceCou
   r.vocab_size = r.first_new_id + r.added;
   if (r.added == 0) r.vocab_size = tok->vocab_size();
   fs::create_directories(out_dir);
-  write_file_atomic(out_dir + "/tokenizer.json", j.dump(1, ' ', false, nlohmann::ordered_json::error_handler_t::strict) + "\n");
+  write_file_atomic(out_dir + "/tokenizer.json",
+                    j.dump(1, ' ', false, nlohmann::ordered_json::error_handler_t::strict) + "\n");
   for (const char* f : {"tokenizer_config.json", "special_tokens_map.json"})
     if (fs::exists(base_dir + "/" + f) && fs::absolute(base_dir) != fs::absolute(out_dir))
       fs::copy_file(base_dir + "/" + f, out_dir + "/" + f, fs::copy_options::overwrite_existing);

@@ -167,7 +167,8 @@ std::unique_ptr<Tokenizer::Impl> load_tokenizer_json(const std::string& path) {
   if (!model.is_object() || model.value("type", "BPE") != "BPE") {
     fail(ErrorKind::kUnsupported, path, ": model.type must be BPE");
   }
-  if (!model.contains("vocab") || !model.contains("merges")) fail(ErrorKind::kFormat, path, ": model lacks vocab/merges");
+  if (!model.contains("vocab") || !model.contains("merges"))
+    fail(ErrorKind::kFormat, path, ": model lacks vocab/merges");
   auto impl = std::make_unique<Tokenizer::Impl>(BpeModel::Mode::kMerges);
   add_vocab(*impl, model["vocab"], path + ": model.vocab");
   const std::string where = path + ": model.merges";

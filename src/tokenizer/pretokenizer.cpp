@@ -60,8 +60,7 @@ Pretokenizer::Pretokenizer(std::string_view pattern) : pattern_(pattern) {
   if (!code) {
     PCRE2_UCHAR msg[256];
     pcre2_get_error_message(err, msg, sizeof msg);
-    fail(ErrorKind::kFormat, "split regex rejected by PCRE2 at offset ", off, ": ",
-         reinterpret_cast<const char*>(msg));
+    fail(ErrorKind::kFormat, "split regex rejected by PCRE2 at offset ", off, ": ", reinterpret_cast<const char*>(msg));
   }
   pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);  // best effort: without JIT matching is just slower
   code_ = code;

@@ -69,15 +69,15 @@ std::unique_ptr<Tokenizer> Tokenizer::from_file(const std::string& path) {
   const size_t first = head.find_first_not_of(" \t\r\n");
   std::unique_ptr<Impl> impl;
   try {
-  if (first != std::string_view::npos && head[first] == '{') {
-    const bool is_vocab = fs::path(path).filename() == "vocab.json" ||
-                          (head.find("\"model\"") == std::string_view::npos &&
-                           head.find("\"added_tokens\"") == std::string_view::npos &&
-                           head.find("\"normalizer\"") == std::string_view::npos);
-    impl = is_vocab ? load_vocab_json(path) : load_tokenizer_json(path);
-  } else {
-    impl = load_tiktoken(path);
-  }
+    if (first != std::string_view::npos && head[first] == '{') {
+      const bool is_vocab =
+          fs::path(path).filename() == "vocab.json" || (head.find("\"model\"") == std::string_view::npos &&
+                                                        head.find("\"added_tokens\"") == std::string_view::npos &&
+                                                        head.find("\"normalizer\"") == std::string_view::npos);
+      impl = is_vocab ? load_vocab_json(path) : load_tokenizer_json(path);
+    } else {
+      impl = load_tiktoken(path);
+    }
   } catch (const Error&) {
     throw;
   } catch (const std::exception& e) {  // nlohmann type errors, stoi: a malformed file

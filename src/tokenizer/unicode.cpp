@@ -58,17 +58,15 @@ Seq scan(const unsigned char* p, size_t n, size_t* len, uint32_t* cp) {
 }
 
 bool is_python_space(uint32_t c) {
-  return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 ||
-         c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F ||
-         c == 0x205F || c == 0x3000;
+  return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 || c == 0x1680 ||
+         (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
 }
 
 // Code points that NFC leaves alone whatever surrounds them: starters with NFC_QC=Yes that never
 // compose with a following character (everything below U+0300, CJK unified ideographs, fullwidth
 // ASCII). Lets the common case skip utf8proc entirely.
 bool nfc_inert(uint32_t c) {
-  return c < 0x300 || (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0xFF01 && c <= 0xFF5E) ||
-         (c >= 0x3001 && c <= 0x3029);
+  return c < 0x300 || (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0xFF01 && c <= 0xFF5E) || (c >= 0x3001 && c <= 0x3029);
 }
 
 }  // namespace

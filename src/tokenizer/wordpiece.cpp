@@ -124,9 +124,9 @@ std::u32string strip_accents(const std::u32string& w) {
   utf8proc_int32_t buf[32];
   for (char32_t c : w) {
     int boundclass = 0;
-    utf8proc_ssize_t n = c < 0x80 ? 0
-                                  : utf8proc_decompose_char(static_cast<utf8proc_int32_t>(c), buf, 32,
-                                                            UTF8PROC_DECOMPOSE, &boundclass);
+    utf8proc_ssize_t n =
+        c < 0x80 ? 0
+                 : utf8proc_decompose_char(static_cast<utf8proc_int32_t>(c), buf, 32, UTF8PROC_DECOMPOSE, &boundclass);
     if (n <= 0 || n > 32) {
       nfd.push_back(c);
       continue;

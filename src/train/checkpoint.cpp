@@ -1,6 +1,6 @@
 // HF checkpoint directories written from a TrainModel (see checkpoint.h).
-#include "core/json_file.h"
 #include "devops_model/train/checkpoint.h"
+#include "core/json_file.h"
 
 #include <charconv>
 #include <filesystem>
@@ -33,9 +33,9 @@ nlohmann::json read_json_or_null(const std::string& path) {
 }  // namespace
 
 const std::vector<std::string>& tokenizer_file_names() {
-  static const std::vector<std::string> kFiles = {"tokenizer.json",          "tokenizer_config.json", "vocab.json",
-                                                  "merges.txt",              "qwen.tiktoken",         "special_tokens_map.json",
-                                                  "added_tokens.json",       "tokenization_qwen.py"};
+  static const std::vector<std::string> kFiles = {
+      "tokenizer.json", "tokenizer_config.json",   "vocab.json",        "merges.txt",
+      "qwen.tiktoken",  "special_tokens_map.json", "added_tokens.json", "tokenization_qwen.py"};
   return kFiles;
 }
 
@@ -72,8 +72,8 @@ void write_lora_adapter(TrainModel& m, const std::string& dir, const std::string
   write_safetensors(dir + "/adapter_model.safetensors", t);
   const LoraConfig& lc = m.lora_config();
   // PEFT's two forms: a list of module names, or (as the adapters were chosen) one regex string.
-  const nlohmann::json targets = lc.targets_regex.empty() ? nlohmann::json(m.lora_target_modules())
-                                                          : nlohmann::json(lc.targets_regex);
+  const nlohmann::json targets =
+      lc.targets_regex.empty() ? nlohmann::json(m.lora_target_modules()) : nlohmann::json(lc.targets_regex);
   nlohmann::json j = {{"peft_type", "LORA"},
                       {"task_type", "CAUSAL_LM"},
                       {"r", lc.rank},

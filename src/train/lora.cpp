@@ -26,7 +26,8 @@ std::string module_kind(const ModelConfig& c, Proj p) {
 
 // PEFT: a list entry matches a module whose name equals it or ends with "." + it.
 bool suffix_match(const std::string& module, const std::string& t) {
-  return module == t || (module.size() > t.size() && module.ends_with(t) && module[module.size() - t.size() - 1] == '.');
+  return module == t ||
+         (module.size() > t.size() && module.ends_with(t) && module[module.size() - t.size() - 1] == '.');
 }
 
 // PEFT's string form of target_modules: re.fullmatch(pattern, module name).
@@ -40,7 +41,8 @@ class FullMatch {
     if (!code_) {
       PCRE2_UCHAR msg[256];
       pcre2_get_error_message(err, msg, sizeof msg);
-      fail(ErrorKind::kInvalidArgument, "lora target regex '", pattern, "' at ", at, ": ", reinterpret_cast<const char*>(msg));
+      fail(ErrorKind::kInvalidArgument, "lora target regex '", pattern, "' at ", at, ": ",
+           reinterpret_cast<const char*>(msg));
     }
     data_ = pcre2_match_data_create_from_pattern(code_, nullptr);
   }
@@ -72,13 +74,17 @@ std::vector<std::string> lora_target_modules(const ModelConfig& c, const std::ve
     const std::string kind = module_kind(c, static_cast<Proj>(p));
     if (std::find(kinds.begin(), kinds.end(), kind) == kinds.end()) kinds.push_back(kind);
   }
-  auto is_on = [&](const std::string& kind) { return std::find(enabled.begin(), enabled.end(), kind) != enabled.end(); };
+  auto is_on = [&](const std::string& kind) {
+    return std::find(enabled.begin(), enabled.end(), kind) != enabled.end();
+  };
   std::vector<std::string> out;
   for (const std::string& kind : enabled) {
     std::string pick = kind;
-    for (size_t dot = kind.rfind('.'); dot != std::string::npos; dot = dot == 0 ? std::string::npos : kind.rfind('.', dot - 1)) {
+    for (size_t dot = kind.rfind('.'); dot != std::string::npos;
+         dot = dot == 0 ? std::string::npos : kind.rfind('.', dot - 1)) {
       const std::string cand = kind.substr(dot + 1);
-      if (std::all_of(kinds.begin(), kinds.end(), [&](const std::string& k) { return !suffix_match(k, cand) || is_on(k); })) {
+      if (std::all_of(kinds.begin(), kinds.end(),
+                      [&](const std::string& k) { return !suffix_match(k, cand) || is_on(k); })) {
         pick = cand;
         break;
       }
@@ -104,7 +110,8 @@ void TrainModel::enable_lora(const LoraConfig& cfg, uint64_t seed) {
   if (!cfg.targets_regex.empty()) re = std::make_unique<FullMatch>(cfg.targets_regex);
   for (int l = 0; l < config_.num_layers; ++l)
     for (int p = 0; p < static_cast<int>(Proj::kCount); ++p)
-      if (re && (*re)(lora_module(config_, l, static_cast<Proj>(p)))) on[static_cast<size_t>(l)][static_cast<size_t>(p)] = true;
+      if (re && (*re)(lora_module(config_, l, static_cast<Proj>(p))))
+        on[static_cast<size_t>(l)][static_cast<size_t>(p)] = true;
   for (const std::string& t : cfg.targets) {
     bool found = false;
     for (int l = 0; l < config_.num_layers; ++l)
@@ -120,7 +127,8 @@ void TrainModel::enable_lora(const LoraConfig& cfg, uint64_t seed) {
            t, "' (its linear modules: ", list, ", or all)");
     }
   }
-  if (std::none_of(on.begin(), on.end(), [](const std::vector<bool>& l) { return std::find(l.begin(), l.end(), true) != l.end(); }))
+  if (std::none_of(on.begin(), on.end(),
+                   [](const std::vector<bool>& l) { return std::find(l.begin(), l.end(), true) != l.end(); }))
     fail(ErrorKind::kInvalidArgument, "lora_target: no module selected");
   lora_cfg_ = cfg;
   lora_on_ = true;
@@ -148,7 +156,8 @@ void TrainModel::enable_lora(const LoraConfig& cfg, uint64_t seed) {
         const Proj qj = static_cast<Proj>(q);
         if (lora_module(config_, l, qj) != m) continue;
         if (!on[static_cast<size_t>(l)][static_cast<size_t>(q)])
-          fail(ErrorKind::kInvalidArgument, "lora_target: ", proj_name(qj), " is part of ", m, ": target the whole module");
+          fail(ErrorKind::kInvalidArgument, "lora_target: ", proj_name(qj), " is part of ", m,
+               ": target the whole module");
         slots[static_cast<size_t>(q)] = LoraSlot{static_cast<int>(lora_.size()), rows, p};
         rows += dims(qj).second;
       }

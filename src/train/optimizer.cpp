@@ -84,13 +84,11 @@ double lr_at(LrSchedule s, double base_lr, int64_t step, int64_t total, int64_t 
   const double progress =
       static_cast<double>(step - warmup) / static_cast<double>(std::max<int64_t>(1, total - warmup));
   switch (s) {
-    case LrSchedule::kConstant:
-      return base_lr;
+    case LrSchedule::kConstant: return base_lr;
     case LrSchedule::kLinear:
       return base_lr * std::max(0.0, static_cast<double>(total - step) /
                                          static_cast<double>(std::max<int64_t>(1, total - warmup)));
-    case LrSchedule::kCosine:
-      return base_lr * std::max(0.0, 0.5 * (1.0 + std::cos(M_PI * 0.5 * 2.0 * progress)));
+    case LrSchedule::kCosine: return base_lr * std::max(0.0, 0.5 * (1.0 + std::cos(M_PI * 0.5 * 2.0 * progress)));
   }
   return base_lr;
 }

@@ -7,9 +7,9 @@
 #include "devops_model/core/error.h"
 #include "devops_model/core/mapped_file.h"
 #include "devops_model/formats/safetensors.h"
-#include "model/family.h"
 #include "devops_model/model/model.h"
 #include "devops_model/train/checkpoint.h"
+#include "model/family.h"
 
 namespace fs = std::filesystem;
 
@@ -28,7 +28,8 @@ Tensor grow_rows(const TensorView& t, int64_t rows) {
   for (int64_t r = 0; r < old; ++r)
     for (int64_t c = 0; c < h; ++c) mean[static_cast<size_t>(c)] += src[r * h + c];
   for (int64_t r = old; r < rows; ++r)
-    for (int64_t c = 0; c < h; ++c) dst[r * h + c] = static_cast<float>(mean[static_cast<size_t>(c)] / static_cast<double>(old));
+    for (int64_t c = 0; c < h; ++c)
+      dst[r * h + c] = static_cast<float>(mean[static_cast<size_t>(c)] / static_cast<double>(old));
   return out;
 }
 

@@ -10,17 +10,17 @@
 namespace dm {
 
 struct LoraActs {
-  std::vector<float> xd;       // (N, in) dropped-out input (only with dropout)
-  std::vector<uint8_t> mask;   // (N, in) kept elements (only with dropout)
-  std::vector<float> ax;       // (N, r) A applied to the (dropped-out) input
+  std::vector<float> xd;      // (N, in) dropped-out input (only with dropout)
+  std::vector<uint8_t> mask;  // (N, in) kept elements (only with dropout)
+  std::vector<float> ax;      // (N, r) A applied to the (dropped-out) input
 };
 
 struct LayerActs {
-  std::vector<float> x_in, h1, rstd1;          // (N,C), (N,C), (N)
+  std::vector<float> x_in, h1, rstd1;                 // (N,C), (N,C), (N)
   std::vector<float> q_lin, qn_rstd, k_lin, kn_rstd;  // pre-norm q/k (N,Q)/(N,KVD), rstd (N*H)/(N*KV): qk_norm
-  std::vector<float> q, k, v, att, lse;        // post-RoPE q (N,Q), k/v (N,KVD), att (N,Q), lse (B,H,T)
-  std::vector<float> x_mid, h2, rstd2;         // (N,C), (N,C), (N)
-  std::vector<float> gate, up, act;            // (N,F) each
+  std::vector<float> q, k, v, att, lse;               // post-RoPE q (N,Q), k/v (N,KVD), att (N,Q), lse (B,H,T)
+  std::vector<float> x_mid, h2, rstd2;                // (N,C), (N,C), (N)
+  std::vector<float> gate, up, act;                   // (N,F) each
   std::array<LoraActs, static_cast<size_t>(Proj::kCount)> lora;
 };
 

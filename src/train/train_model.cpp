@@ -73,8 +73,7 @@ void TrainModel::zero_grad() {
   for (Param* p : trainable()) std::memset(p->g(), 0, static_cast<size_t>(p->numel()) * sizeof(float));
 }
 
-double TrainModel::forward_backward(const int32_t* ids, const int32_t* labels, int64_t B, int64_t T,
-                                    float grad_scale) {
+double TrainModel::forward_backward(const int32_t* ids, const int32_t* labels, int64_t B, int64_t T, float grad_scale) {
   return run(ids, labels, B, T, grad_scale, true);
 }
 

@@ -33,7 +33,7 @@ struct Lin {
   const float* B = nullptr;
   float* dB = nullptr;
   int64_t r = 0;
-  LoraActs* la = nullptr;  // the module's: dropped-out input and A·x, shared by fused projections
+  LoraActs* la = nullptr;   // the module's: dropped-out input and A·x, shared by fused projections
   bool computes_ax = true;  // false: a fused sibling already filled la in this forward
   float scale = 0.f;        // alpha / r
   float dropout = 0.f;
@@ -102,8 +102,8 @@ class TrainExecutor : public LayerExecutor {
     const int64_t H = c_.num_heads, KV = c_.num_kv_heads, D = c_.head_dim, Q = c_.q_dim(), KVD = c_.kv_dim();
     const float scale = 1.0f / std::sqrt(static_cast<float>(D));
     for (int64_t b = 0; b < B_; ++b)
-      attention(q + b * T_ * Q, T_, H, KV, D, k + b * T_ * KVD, v + b * T_ * KVD, KVD, 0, scale,
-                out + b * T_ * Q, lse + b * H * T_);
+      attention(q + b * T_ * Q, T_, H, KV, D, k + b * T_ * KVD, v + b * T_ * KVD, KVD, 0, scale, out + b * T_ * Q,
+                lse + b * H * T_);
   }
 
  private:
@@ -171,8 +171,12 @@ double TrainModel::run(const int32_t* ids, const int32_t* labels, int64_t B, int
   auto lin = [&](int l, Proj p) {
     const LayerWeights &w = w_.layers[static_cast<size_t>(l)], &g = g_.layers[static_cast<size_t>(l)];
     const TensorView &wt = w.proj(p), &bt = w.proj_bias(p);
-    Lin L{wt.f32(), bt.empty() ? nullptr : bt.f32(), base_grads ? mut(g.proj(p)) : nullptr,
-          base_grads ? mut(g.proj_bias(p)) : nullptr, wt.shape[1], wt.shape[0]};
+    Lin L{wt.f32(),
+          bt.empty() ? nullptr : bt.f32(),
+          base_grads ? mut(g.proj(p)) : nullptr,
+          base_grads ? mut(g.proj_bias(p)) : nullptr,
+          wt.shape[1],
+          wt.shape[0]};
     const LoraSlot s = lora_on_ ? I.lora[static_cast<size_t>(l)][static_cast<size_t>(p)] : LoraSlot{};
     if (s.a >= 0) {
       Param& A = lora_[static_cast<size_t>(s.a)];
@@ -224,8 +228,9 @@ double TrainModel::run(const int32_t* ids, const int32_t* labels, int64_t B, int
     logits.resize(static_cast<size_t>(R * V));
     linear_forward(I.hf.data() + r0 * C, w_.lm_head.f32(), nullptr, R, C, V, logits.data());
     loss_sum += cross_entropy_forward_backward(logits.data(), tgt.data() + r0, R, V, row_scale);
-    if (backward) linear_backward(logits.data(), I.hf.data() + r0 * C, w_.lm_head.f32(), R, C, V,
-                                  dhf.data() + r0 * C, dhead, nullptr);
+    if (backward)
+      linear_backward(logits.data(), I.hf.data() + r0 * C, w_.lm_head.f32(), R, C, V, dhf.data() + r0 * C, dhead,
+                      nullptr);
   }
   const double loss = loss_sum / static_cast<double>(count);
   if (!backward) return loss;

@@ -23,8 +23,8 @@ Trainer::Trainer(TrainArgs args, TrainModel& model, std::vector<Example> data)
     : args_(std::move(args)),
       model_(model),
       data_(std::move(data)),
-      opt_(AdamWConfig{args_.learning_rate, args_.adam_beta1, args_.adam_beta2, args_.adam_epsilon,
-                       args_.weight_decay}),
+      opt_(
+          AdamWConfig{args_.learning_rate, args_.adam_beta1, args_.adam_beta2, args_.adam_epsilon, args_.weight_decay}),
       sched_(parse_lr_schedule(args_.lr_scheduler_type)) {
   if (data_.empty()) fail(ErrorKind::kInvalidArgument, "training data is empty");
   if (args_.batch_size <= 0 || args_.grad_accum <= 0)
@@ -116,10 +116,8 @@ std::string Trainer::save_checkpoint() {
   std::error_code ec;
   fs::remove_all(tmp, ec);
   fs::create_directories(tmp);
-  if (model_.lora_enabled())
-    write_lora_adapter(model_, tmp, args_.source_dir);
-  else
-    write_model_files(model_, tmp, args_.source_dir);
+  if (model_.lora_enabled()) write_lora_adapter(model_, tmp, args_.source_dir);
+  else write_model_files(model_, tmp, args_.source_dir);
   if (!args_.tokenizer_dir.empty()) copy_tokenizer_files(args_.tokenizer_dir, tmp);
   // Optimizer moments by param name, then the trainer position.
   std::vector<std::pair<std::string, TensorView>> st;
@@ -134,7 +132,7 @@ std::string Trainer::save_checkpoint() {
   nlohmann::json hist = nlohmann::json::array();
   for (const StepLog& l : history_)
     hist.push_back({{"step", l.step}, {"loss", l.loss}, {"grad_norm", l.grad_norm}, {"learning_rate", l.lr}});
-  nlohmann::json state = {{"global_step", step_},   {"micro_batches", micro_}, {"adam_step", opt_.steps()},
+  nlohmann::json state = {{"global_step", step_},      {"micro_batches", micro_}, {"adam_step", opt_.steps()},
                           {"max_steps", total_steps_}, {"seed", args_.seed},      {"log_history", hist}};
   write_file_atomic(tmp + "/trainer_state.json", state.dump(2) + "\n");
   write_loss_svg(history_, tmp + "/loss_curve.svg");

@@ -50,8 +50,9 @@ std::vector<LabelledText> labels() {
         out.push_back({p, 1});
     }
   }
-  const std::vector<std::string> junk = {"首页", "登录", "注册", "关于我们", "上一篇", "下一篇", "加微信", "日赚千元",
-                                         "百家乐", "点击下载", "限时优惠", "扫码关注", "版权所有", "热门文章", "免费领取"};
+  const std::vector<std::string> junk = {"首页",     "登录",     "注册",     "关于我们", "上一篇",
+                                         "下一篇",   "加微信",   "日赚千元", "百家乐",   "点击下载",
+                                         "限时优惠", "扫码关注", "版权所有", "热门文章", "免费领取"};
   std::mt19937 g(5);
   for (int i = 0; i < 30; ++i) {
     std::string s;

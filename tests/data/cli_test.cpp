@@ -25,7 +25,8 @@ TEST(DataCli, CleanSampleTrainScore) {
   fs::path d = fs::temp_directory_path() / ("dm_data_cli_" + std::to_string(::getpid()));
   fs::remove_all(d);
   fs::create_directories(d);
-  ASSERT_EQ(run("data clean --input " + corpus("sample.jsonl") + " --output " + (d / "out").string() + " --threads 2"), 0);
+  ASSERT_EQ(run("data clean --input " + corpus("sample.jsonl") + " --output " + (d / "out").string() + " --threads 2"),
+            0);
   auto report = nlohmann::json::parse(dm::read_file((d / "out" / "report.json").string()));
   EXPECT_EQ(report["stages"][0]["docs"], 13);
   EXPECT_LT(report["stages"][4]["docs"].get<int>(), 13);
@@ -42,11 +43,14 @@ TEST(DataCli, CleanSampleTrainScore) {
     ++rows;
   }
   EXPECT_EQ(rows, 10);
-  for (int i = 0; i < 8; ++i) lab << nlohmann::json{{"text", "首页 | 登录 | 加微信日赚千元 " + std::to_string(i)}, {"label", 0}}.dump() << "\n";
+  for (int i = 0; i < 8; ++i)
+    lab << nlohmann::json{{"text", "首页 | 登录 | 加微信日赚千元 " + std::to_string(i)}, {"label", 0}}.dump() << "\n";
   lab.close();
-  ASSERT_EQ(run("data train-scorer --labels " + (d / "l.jsonl").string() + " --folds 3 --output " + (d / "sc.json").string()), 0);
-  ASSERT_EQ(run("data score --input " + corpus("sample.jsonl") + " --scorer " + (d / "sc.json").string() + " --output " +
-                (d / "scored").string()),
+  ASSERT_EQ(
+      run("data train-scorer --labels " + (d / "l.jsonl").string() + " --folds 3 --output " + (d / "sc.json").string()),
+      0);
+  ASSERT_EQ(run("data score --input " + corpus("sample.jsonl") + " --scorer " + (d / "sc.json").string() +
+                " --output " + (d / "scored").string()),
             0);
   EXPECT_TRUE(fs::exists(d / "scored" / "report.json"));
   EXPECT_EQ(run("data clean --input " + (d / "missing.jsonl").string() + " --output " + (d / "x").string()), 3);

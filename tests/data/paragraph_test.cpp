@@ -28,7 +28,8 @@ TEST(Paragraphs, ListsStayTogetherWithTheirIntroduction) {
 }
 
 TEST(Paragraphs, CodeFenceKeptWithPrecedingParagraphAndNeverSplit) {
-  auto p = split_paragraphs("定义如下：\n\n```yaml\nkind: Pod\n\n\nspec: {}\n```\n之后的说明。\n\n~~~~\ncode\n```\nstill code\n~~~~\n");
+  auto p = split_paragraphs(
+      "定义如下：\n\n```yaml\nkind: Pod\n\n\nspec: {}\n```\n之后的说明。\n\n~~~~\ncode\n```\nstill code\n~~~~\n");
   ASSERT_EQ(p.size(), 2u);
   EXPECT_EQ(p[0], "定义如下：\n\n```yaml\nkind: Pod\n\n\nspec: {}\n```");
   EXPECT_EQ(p[1], "之后的说明。\n\n~~~~\ncode\n```\nstill code\n~~~~");

@@ -43,7 +43,8 @@ TEST(Rules, CjkRatioIgnoresFencedCode) {
   StageRules s = none();
   s.min_cjk_ratio = 0.3;
   EXPECT_EQ(check_text("This paragraph is written entirely in English words.", s, r), "cjk_ratio");
-  std::string with_code = kGood + "\n```bash\nkubectl get pods --all-namespaces -o wide | grep Running\n"
+  std::string with_code = kGood +
+                          "\n```bash\nkubectl get pods --all-namespaces -o wide | grep Running\n"
                           "kubectl describe pod nginx-abcdef-12345 --namespace production\n```\n";
   EXPECT_EQ(check_text(with_code, s, r), "");
   TextStats st = compute_stats(with_code, s, r);

@@ -30,11 +30,15 @@ std::vector<std::string> golden_texts() {
 // A small labelled set: DevOps prose is good, navigation/ads/symbol junk is bad.
 std::vector<LabelledText> labelled() {
   std::vector<LabelledText> d;
-  const char* good[] = {"持续集成是什么", "DevOps 工程师使用 Kubernetes 部署 Pods。", "docker 和 git 的 ci/cd pipeline",
-                        "kubectl logs -f pod-1 (k8s)", "部署之前先运行 test，再 deploy 到生产环境。",
-                        "git log 可以查看提交历史", "用 docker 部署服务，日志由 logger 收集。"};
-  const char* bad[] = {"！！！！！！！", "、、、、、、", "[ ] [ ] [ ] - - -", "????? ;;;;; :::::", "((((((((",
-                       "_ _ _ _ _ _ _", "''''''\"\"\"\"\"\""};
+  const char* good[] = {"持续集成是什么",
+                        "DevOps 工程师使用 Kubernetes 部署 Pods。",
+                        "docker 和 git 的 ci/cd pipeline",
+                        "kubectl logs -f pod-1 (k8s)",
+                        "部署之前先运行 test，再 deploy 到生产环境。",
+                        "git log 可以查看提交历史",
+                        "用 docker 部署服务，日志由 logger 收集。"};
+  const char* bad[] = {"！！！！！！！", "、、、、、、",  "[ ] [ ] [ ] - - -", "????? ;;;;; :::::",
+                       "((((((((",       "_ _ _ _ _ _ _", "''''''\"\"\"\"\"\""};
   for (int rep = 0; rep < 2; ++rep) {
     for (const char* g : good) d.push_back({std::string(g) + (rep ? " 1" : ""), 1});
     for (const char* b : bad) d.push_back({std::string(b) + (rep ? " 2" : ""), 0});
@@ -110,7 +114,8 @@ TEST(SbertScorer, CleanIsIdenticalOnOneAndTwoThreads) {
     std::ofstream in(d / "in.jsonl");
     for (int i = 0; i < 40; ++i) {
       std::string text = "DevOps 工程师使用 Kubernetes 部署 Pods，第 " + std::to_string(i) +
-                         " 次。\n\n用 docker 部署服务，日志由 logger 收集，git log 查看历史 " + std::to_string(i * 7) + "。";
+                         " 次。\n\n用 docker 部署服务，日志由 logger 收集，git log 查看历史 " + std::to_string(i * 7) +
+                         "。";
       in << nlohmann::json{{"id", std::to_string(i)}, {"text", text}}.dump() << "\n";
     }
   }
@@ -158,7 +163,9 @@ TEST(SbertCli, TrainScorerScoreAndEmbed) {
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_TRUE(fs::exists(d / "scored" / "report.json"));
   EXPECT_NE(test::run_cmd(test::cli() + " data train-scorer --featuriser sbert --labels " +
-                          (d / "labels.jsonl").string() + " --output " + sc).status, 0);
+                          (d / "labels.jsonl").string() + " --output " + sc)
+                .status,
+            0);
 
   const std::string out = (d / "emb.safetensors").string();
   r = test::run_cmd(test::cli() + " embed --model " + kBert + " --jsonl " + (d / "texts.jsonl").string() +

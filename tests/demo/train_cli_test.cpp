@@ -33,13 +33,21 @@ TEST(TrainCli, RawTextPretrainThenSftWithTrainedTokenizer) {
   auto tok = Tokenizer::from_dir(w + "/tok");
   EXPECT_EQ(tok->vocab_size(), 403);
 
-  const nlohmann::json cfg = {{"architectures", {"Qwen2ForCausalLM"}}, {"model_type", "qwen2"}, {"hidden_size", 32},
-                              {"intermediate_size", 64}, {"num_hidden_layers", 1}, {"num_attention_heads", 2},
-                              {"num_key_value_heads", 1}, {"max_position_embeddings", 256}, {"vocab_size", 448},
-                              {"tie_word_embeddings", true}, {"rms_norm_eps", 1e-6}, {"rope_theta", 10000.0}};
+  const nlohmann::json cfg = {{"architectures", {"Qwen2ForCausalLM"}},
+                              {"model_type", "qwen2"},
+                              {"hidden_size", 32},
+                              {"intermediate_size", 64},
+                              {"num_hidden_layers", 1},
+                              {"num_attention_heads", 2},
+                              {"num_key_value_heads", 1},
+                              {"max_position_embeddings", 256},
+                              {"vocab_size", 448},
+                              {"tie_word_embeddings", true},
+                              {"rms_norm_eps", 1e-6},
+                              {"rope_theta", 10000.0}};
   write_file_atomic(w + "/config.json", cfg.dump());
-  r = test::run_cmd(test::cli() + " train --from-scratch " + w + "/config.json --tokenizer " + w +
-                    "/tok --data " + corpus + " --stage pt --cutoff_len 32 --per_device_train_batch_size 4 " +
+  r = test::run_cmd(test::cli() + " train --from-scratch " + w + "/config.json --tokenizer " + w + "/tok --data " +
+                    corpus + " --stage pt --cutoff_len 32 --per_device_train_batch_size 4 " +
                     "--max_steps 6 --learning_rate 0.01 --save_steps 0 --output_dir " + w + "/pt --log-json " + w +
                     "/pt.jsonl --threads 1");
   ASSERT_EQ(r.status, 0) << r.out << r.err;
@@ -51,8 +59,8 @@ TEST(TrainCli, RawTextPretrainThenSftWithTrainedTokenizer) {
   EXPECT_LT(pt_losses.back(), pt_losses.front());
 
   r = test::run_cmd(test::cli() + " train --model " + pt + " --data " + src + "/demo/data/sft/qa.jsonl --stage sft " +
-                    "--cutoff_len 128 --per_device_train_batch_size 4 --max_steps 3 --save_steps 0 --output_dir " +
-                    w + "/sft --log-json " + w + "/sft.jsonl --threads 1");
+                    "--cutoff_len 128 --per_device_train_batch_size 4 --max_steps 3 --save_steps 0 --output_dir " + w +
+                    "/sft --log-json " + w + "/sft.jsonl --threads 1");
   ASSERT_EQ(r.status, 0) << r.out << r.err;
   EXPECT_TRUE(fs::exists(w + "/sft/checkpoint-3/tokenizer.json"));
   for (double x : log_losses(w + "/sft.jsonl")) EXPECT_TRUE(std::isfinite(x));

@@ -68,9 +68,7 @@ class FakeLm : public ScoringLm {
   double alpha_ = 1;
 };
 
-std::vector<McqDataset> data() {
-  return {load_mcq_dataset(kData + "cmmlu"), load_mcq_dataset(kData + "ceval")};
-}
+std::vector<McqDataset> data() { return {load_mcq_dataset(kData + "cmmlu"), load_mcq_dataset(kData + "ceval")}; }
 
 McqReport run(FakeLm& lm, bool reuse, PromptStyle style = {}) {
   Progress::set_quiet(true);
@@ -155,8 +153,9 @@ TEST(Evaluator, MicroAndMacro) {
   McqReport seed;
   seed.subjects = {{"x", "all", "test", 0, 425, 574}};
   summarize_mcq(seed, {0});
-  EXPECT_NE(mcq_markdown(seed, {"DevOps-Model-14B-Chat", "devops-eval", false, ""}).find("| DevOps-Model-14B-Chat | 74.04 |"),
-            std::string::npos);
+  EXPECT_NE(
+      mcq_markdown(seed, {"DevOps-Model-14B-Chat", "devops-eval", false, ""}).find("| DevOps-Model-14B-Chat | 74.04 |"),
+      std::string::npos);
 }
 
 TEST(Evaluator, ArgmaxFirstWinsTies) {

@@ -22,7 +22,7 @@ void bigram(std::span<const int32_t> w, std::vector<float>& logits) {
 TEST(Perplexity, EveryTokenButTheFirstScoredOnce) {
   std::vector<int32_t> ids;
   for (int i = 0; i < 37; ++i) ids.push_back(i % kVocab);  // all hits
-  ids[20] = 5;                                              // one miss (after 3 comes 5), then 5 -> 6 is a hit
+  ids[20] = 5;                                             // one miss (after 3 comes 5), then 5 -> 6 is a hit
   ids[21] = 6;
   const double z = std::exp(kHit) + (kVocab - 1);
   const double hit = kHit - std::log(z), miss = -std::log(z);

@@ -23,7 +23,8 @@ TEST(Prompt, DevopsEvalZeroShotMatchesSeedExample) {
   PromptStyle st;
   SplitPrompt p = render_prompt(st, "计算机科学", {}, kTest);
   EXPECT_EQ(p.full(),
-            "以下是关于开发运维领域的单项选择题，请选出其中的正确答案。请直接输出选项。\n问题：⽤⼀个字节最多能编出（ ）不同的码\n"
+            "以下是关于开发运维领域的单项选择题，请选出其中的正确答案。请直接输出选项。\n问题：⽤⼀个字节最多能编出（ "
+            "）不同的码\n"
             "A. 128个\nB. 256个\nC. 16个\nD. 8个\n答案：");
   EXPECT_EQ(p.prefix, "以下是关于开发运维领域的单项选择题，请选出其中的正确答案。请直接输出选项。\n");
 }
@@ -36,7 +37,8 @@ TEST(Prompt, DevopsEvalTwoShotRepeatsHeader) {
             "A. 1\nB. 2\nC. 3\nD. 4\n答案：B\n"
             "以下是关于开发运维领域的单项选择题，请选出其中的正确答案。请直接输出选项。\n问题：下列哪个是协议\n"
             "A. ARP \nB. CPU\nC. RAM\nD. ROM\n答案：A\n"
-            "以下是关于开发运维领域的单项选择题，请选出其中的正确答案。请直接输出选项。\n问题：⽤⼀个字节最多能编出（ ）不同的码\n"
+            "以下是关于开发运维领域的单项选择题，请选出其中的正确答案。请直接输出选项。\n问题：⽤⼀个字节最多能编出（ "
+            "）不同的码\n"
             "A. 128个\nB. 256个\nC. 16个\nD. 8个\n答案：");
   EXPECT_EQ(p.question, "问题：⽤⼀个字节最多能编出（ ）不同的码\nA. 128个\nB. 256个\nC. 16个\nD. 8个\n答案：");
 }
@@ -48,16 +50,18 @@ TEST(Prompt, Cmmlu) {
             "以下是关于计算机科学的单项选择题，请直接给出正确答案的选项。\n\n题目：⽤⼀个字节最多能编出（ ）不同的码\n"
             "A. 128个\nB. 256个\nC. 16个\nD. 8个\n答案是：");
   EXPECT_EQ(render_prompt(st, "计算机科学", std::span(kShots).first(1), kTest).full(),
-            "以下是关于计算机科学的单项选择题，请直接给出正确答案的选项。\n\n题目：1+1=？\nA. 1\nB. 2\nC. 3\nD. 4\n答案是：B\n\n"
+            "以下是关于计算机科学的单项选择题，请直接给出正确答案的选项。\n\n题目：1+1=？\nA. 1\nB. 2\nC. 3\nD. "
+            "4\n答案是：B\n\n"
             "题目：⽤⼀个字节最多能编出（ ）不同的码\nA. 128个\nB. 256个\nC. 16个\nD. 8个\n答案是：");
 }
 
 TEST(Prompt, Ceval) {
   PromptStyle st;
   st.convention = PromptConvention::kCeval;
-  EXPECT_EQ(render_prompt(st, "计算机网络", std::span(kShots).first(1), kTest).full(),
-            "以下是中国关于计算机网络考试的单项选择题，请选出其中的正确答案。\n\n1+1=？\nA. 1\nB. 2\nC. 3\nD. 4\n答案：B\n\n"
-            "⽤⼀个字节最多能编出（ ）不同的码\nA. 128个\nB. 256个\nC. 16个\nD. 8个\n答案：");
+  EXPECT_EQ(
+      render_prompt(st, "计算机网络", std::span(kShots).first(1), kTest).full(),
+      "以下是中国关于计算机网络考试的单项选择题，请选出其中的正确答案。\n\n1+1=？\nA. 1\nB. 2\nC. 3\nD. 4\n答案：B\n\n"
+      "⽤⼀个字节最多能编出（ ）不同的码\nA. 128个\nB. 256个\nC. 16个\nD. 8个\n答案：");
 }
 
 TEST(Prompt, ChatWrapsOneUserTurn) {
@@ -66,10 +70,12 @@ TEST(Prompt, ChatWrapsOneUserTurn) {
   SplitPrompt p = render_prompt(st, "", {}, kTest);
   EXPECT_EQ(p.full(),
             "<|im_start|>system\nyou are a helpful assistant<|im_end|>\n<|im_start|>user\n"
-            "以下是关于开发运维领域的单项选择题，请选出其中的正确答案。请直接输出选项。\n问题：⽤⼀个字节最多能编出（ ）不同的码\n"
+            "以下是关于开发运维领域的单项选择题，请选出其中的正确答案。请直接输出选项。\n问题：⽤⼀个字节最多能编出（ "
+            "）不同的码\n"
             "A. 128个\nB. 256个\nC. 16个\nD. 8个\n答案：<|im_end|>\n<|im_start|>assistant\n");
   st.system = "You are a helpful assistant.";
-  EXPECT_EQ(render_prompt_prefix(st, "", {}).substr(0, 57), "<|im_start|>system\nYou are a helpful assistant.<|im_end|>");
+  EXPECT_EQ(render_prompt_prefix(st, "", {}).substr(0, 57),
+            "<|im_start|>system\nYou are a helpful assistant.<|im_end|>");
 }
 
 TEST(Prompt, ConventionNames) {

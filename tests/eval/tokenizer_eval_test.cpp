@@ -46,7 +46,8 @@ void check(const std::string& name) {
       float worst = 0;
       for (size_t i = 0; i < a.questions.size(); ++i) {
         EXPECT_EQ(a.questions[i].pred, b.questions[i].pred) << name << " " << i;
-        for (int k = 0; k < 4; ++k) worst = std::max(worst, std::fabs(a.questions[i].logits[k] - b.questions[i].logits[k]));
+        for (int k = 0; k < 4; ++k)
+          worst = std::max(worst, std::fabs(a.questions[i].logits[k] - b.questions[i].logits[k]));
       }
       EXPECT_LE(worst, 1e-4f) << name << " chat " << chat;
     }
@@ -119,7 +120,8 @@ TEST(TokenizerEval, CliEndToEnd) {
   EXPECT_EQ(p.status, 2);
   EXPECT_NE(p.err.find("computer_science"), std::string::npos) << p.err;
   // A malformed CSV: exit code 4 with file and line.
-  auto bad = test::run_cmd(test::cli() + " eval --quiet --model " + test::fixture("tiny-qwen2") + " --data " + kData + "bad");
+  auto bad =
+      test::run_cmd(test::cli() + " eval --quiet --model " + test::fixture("tiny-qwen2") + " --data " + kData + "bad");
   EXPECT_NE(bad.status, 0);
   std::filesystem::remove_all(dir);
 }

@@ -40,7 +40,8 @@ void expect_error(Fn&& fn, ErrorKind kind, std::vector<std::string> needles) {
     FAIL() << "no error thrown";
   } catch (const Error& e) {
     EXPECT_EQ(static_cast<int>(e.kind()), static_cast<int>(kind)) << e.what();
-    for (const auto& n : needles) EXPECT_NE(std::string(e.what()).find(n), std::string::npos) << e.what() << " lacks " << n;
+    for (const auto& n : needles)
+      EXPECT_NE(std::string(e.what()).find(n), std::string::npos) << e.what() << " lacks " << n;
   }
 }
 
@@ -146,7 +147,8 @@ TEST(BadModelDir, ShapeDisagreesWithConfig) {
   auto cfg = nlohmann::json::parse(read_file(d + "/config.json"));
   cfg["intermediate_size"] = 96;
   write_file_atomic(d + "/config.json", cfg.dump());
-  expect_error([&] { Model::load(d); }, ErrorKind::kFormat, {"model.safetensors", "mlp.gate_proj.weight", "[128, 64]", "[96, 64]"});
+  expect_error([&] { Model::load(d); }, ErrorKind::kFormat,
+               {"model.safetensors", "mlp.gate_proj.weight", "[128, 64]", "[96, 64]"});
   fs::remove_all(d);
 }
 
@@ -189,7 +191,8 @@ TEST(MaliciousBin, RefusedNamingTheGlobalAndNothingRuns) {
   expect_error([&] { Model::load(test::fixture("malicious-bin")); }, ErrorKind::kSecurity, {"posix.system"});
   EXPECT_FALSE(fs::exists(pwned)) << "the pickle's payload ran";
   // Through the CLI too: exit code of a security refusal, message on stderr.
-  auto r = test::run_cmd(test::cli() + " logits --model " + test::fixture("malicious-bin") + " --ids 1,2 --out /dev/null");
+  auto r =
+      test::run_cmd(test::cli() + " logits --model " + test::fixture("malicious-bin") + " --ids 1,2 --out /dev/null");
   EXPECT_EQ(r.status, 6) << r.err;
   EXPECT_NE(r.err.find("posix.system"), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(pwned));

@@ -159,7 +159,7 @@ TEST(CheckpointTensors, OpenFileAndMessages) {
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::kIo);
     EXPECT_NE(std::string(e.what()).find("no weights found (expected model.safetensors, model.safetensors.index.json, "
-                                          "pytorch_model.bin or pytorch_model.bin.index.json)"),
+                                         "pytorch_model.bin or pytorch_model.bin.index.json)"),
               std::string::npos)
         << e.what();
   }

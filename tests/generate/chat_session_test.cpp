@@ -66,7 +66,7 @@ TEST(ChatSession, SecondTurnReusesTheCacheAndMatchesAFreshSession) {
   a.chat("你好");
   a.chat("线程安全代表什么");
   EXPECT_GT(a.last_reused_tokens(), 10);  // the first turn's prompt was not recomputed
-  ChatSession b(*model, *tok, p);  // fresh cache, same first turn in its history
+  ChatSession b(*model, *tok, p);         // fresh cache, same first turn in its history
   std::vector<ChatTurn> first(a.history().begin(), a.history().begin() + 1);
   b.set_history(first);
   b.chat("线程安全代表什么");
@@ -100,11 +100,14 @@ TEST(ChatSession, MessagesMustEndWithUser) {
   EXPECT_THROW(build_chat_prompt(*model, *tok, p, {{"tool", "a"}}, style), Error);
   // enable_thinking=false changes the prompt only where the template has the switch.
   const std::vector<ChatMessage> one = {{"user", "a"}};
-  EXPECT_EQ(build_chat_prompt(*model, *tok, p, one, style, false).raw_text, build_chat_prompt(*model, *tok, p, one, style).raw_text);
+  EXPECT_EQ(build_chat_prompt(*model, *tok, p, one, style, false).raw_text,
+            build_chat_prompt(*model, *tok, p, one, style).raw_text);
   ChatTemplateInfo qwen3 = style;
   qwen3.thinking_switch = true;
-  EXPECT_TRUE(build_chat_prompt(*model, *tok, p, one, qwen3, false).raw_text.ends_with("assistant\n<think>\n\n</think>\n\n"));
-  ChatPrompt pr = build_chat_prompt(*model, *tok, p, {{"system", "S"}, {"user", "a"}, {"assistant", "b"}, {"user", "c"}}, style);
+  EXPECT_TRUE(
+      build_chat_prompt(*model, *tok, p, one, qwen3, false).raw_text.ends_with("assistant\n<think>\n\n</think>\n\n"));
+  ChatPrompt pr =
+      build_chat_prompt(*model, *tok, p, {{"system", "S"}, {"user", "a"}, {"assistant", "b"}, {"user", "c"}}, style);
   EXPECT_EQ(pr.raw_text,
             "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\na<|im_end|>\n<|im_start|>assistant\nb<|im_end|>\n"
             "<|im_start|>user\nc<|im_end|>\n<|im_start|>assistant\n");
@@ -121,12 +124,14 @@ TEST(ChatCli, StdinConversationGivesGoldenGreedyTokens) {
   }
   // Interactive mode reading stdin; /save writes the conversation, which holds the reply.
   std::string saved = hist + ".out.json";
-  auto r = test::run_cmd("printf '什么是持续集成？\\n/save " + saved + "\\n/exit\\n' | " + test::cli() +
-                         " chat --model " + dir + " --greedy --repetition-penalty 1 --max-new-tokens 16 --history " + hist);
+  auto r =
+      test::run_cmd("printf '什么是持续集成？\\n/save " + saved + "\\n/exit\\n' | " + test::cli() + " chat --model " +
+                    dir + " --greedy --repetition-penalty 1 --max-new-tokens 16 --history " + hist);
   ASSERT_EQ(r.status, 0) << r.err;
   // --json with the same conversation gives the ids; the stdin run printed the same reply text.
-  auto j = test::run_cmd(test::cli() + " chat --model " + dir +
-                         " --greedy --repetition-penalty 1 --max-new-tokens 16 --json --prompt 什么是持续集成？ --history " + hist);
+  auto j = test::run_cmd(
+      test::cli() + " chat --model " + dir +
+      " --greedy --repetition-penalty 1 --max-new-tokens 16 --json --prompt 什么是持续集成？ --history " + hist);
   ASSERT_EQ(j.status, 0) << j.err;
   auto out = nlohmann::json::parse(j.out);
   auto golden = SafetensorsFile::open(dir + "/golden.safetensors");

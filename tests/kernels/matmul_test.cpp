@@ -45,7 +45,7 @@ TEST_P(MatmulIsaTest, SimdMatchesScalarOnOddShapesAndOffsets) {
         std::memcpy(p, &h, 2);
       }
     }
-    const float* xp = x.data() + 1;  // misaligned by 4 bytes
+    const float* xp = x.data() + 1;   // misaligned by 4 bytes
     const void* wp = w.data() + esz;  // misaligned by one element
     std::vector<float> want(static_cast<size_t>(d.T * d.N), 0.0f);
     kernels::matmul_rows_scalar(xp, d.T, d.K, wt, wp, 0, d.N, want.data(), d.N);
@@ -71,7 +71,8 @@ INSTANTIATE_TEST_SUITE_P(WeightTypes, MatmulIsaTest, testing::Values(DType::kF32
 TEST(MatmulQ8, SimdMatchesScalarAndScalarIsTheDequantizedProduct) {
   std::mt19937 rng(7);
   std::uniform_real_distribution<float> u(-1, 1);
-  for (Dims d : {Dims{1, 1, 32}, Dims{1, 17, 64}, Dims{3, 9, 96}, Dims{5, 31, 160}, Dims{13, 45, 256}, Dims{1, 67, 896}}) {
+  for (Dims d :
+       {Dims{1, 1, 32}, Dims{1, 17, 64}, Dims{3, 9, 96}, Dims{5, 31, 160}, Dims{13, 45, 256}, Dims{1, 67, 896}}) {
     std::vector<float> x(static_cast<size_t>(d.T * d.K + 1)), wf(static_cast<size_t>(d.N * d.K));
     for (auto& v : x) v = u(rng);
     for (auto& v : wf) v = u(rng) * (1.0f + 3.0f * u(rng));  // blocks with different ranges

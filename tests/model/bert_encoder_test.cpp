@@ -24,7 +24,8 @@ const std::string kBert = test::fixture("tiny-bert");
 struct Golden {
   std::shared_ptr<SafetensorsFile> f = SafetensorsFile::open(kBert + "/golden.safetensors");
   std::vector<int32_t> ids = test::golden_ids(*f, "input_ids"), mask = test::golden_ids(*f, "attention_mask");
-  std::vector<float> hidden = test::golden_f32(*f, "last_hidden_state"), emb = test::golden_f32(*f, "sentence_embedding");
+  std::vector<float> hidden = test::golden_f32(*f, "last_hidden_state"),
+                     emb = test::golden_f32(*f, "sentence_embedding");
   int64_t B = f->get("input_ids").dim(0), L = f->get("input_ids").dim(1);
 };
 
@@ -92,8 +93,9 @@ TEST(BertEncoder, PrefixedNamesClsPoolingNormalize) {
   write_safetensors((d / "model.safetensors").string(), ts);
   fs::copy_file(kBert + "/config.json", d / "config.json");
   fs::create_directories(d / "1_Pooling");
-  write_file_atomic((d / "1_Pooling/config.json").string(),
-                    R"({"word_embedding_dimension": 32, "pooling_mode_cls_token": true, "pooling_mode_mean_tokens": false})");
+  write_file_atomic(
+      (d / "1_Pooling/config.json").string(),
+      R"({"word_embedding_dimension": 32, "pooling_mode_cls_token": true, "pooling_mode_mean_tokens": false})");
   write_file_atomic((d / "modules.json").string(),
                     R"([{"idx":0,"name":"0","path":"","type":"sentence_transformers.models.Transformer"},
                         {"idx":1,"name":"1","path":"1_Pooling","type":"sentence_transformers.models.Pooling"},

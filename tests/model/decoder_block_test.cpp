@@ -15,8 +15,8 @@ namespace dm {
 namespace {
 
 struct Recorded {
-  std::vector<std::string> names;                        // "layer/name" in call order
-  std::map<std::string, std::vector<float>> values;      // last value of each
+  std::vector<std::string> names;                    // "layer/name" in call order
+  std::map<std::string, std::vector<float>> values;  // last value of each
 };
 
 TraceFn recorder(Recorded& r) {
@@ -41,8 +41,9 @@ TEST(DecoderBlock, TraceNamesEveryValueInOrder) {
   auto cache = m->new_cache();
   const std::vector<int32_t> ids = {1, 5, 9, 2};
   m->forward(ids, *cache, logits, /*all_positions=*/true);
-  const std::vector<std::string> layer0 = {"attn_norm", "q", "k", "v", "q_rope", "k_rope", "attn_out", "attn_proj",
-                                           "attn_residual", "ffn_norm", "gate", "up", "ffn_act", "ffn_out", "layer_out"};
+  const std::vector<std::string> layer0 = {
+      "attn_norm",     "q",        "k",    "v",  "q_rope",  "k_rope",  "attn_out", "attn_proj",
+      "attn_residual", "ffn_norm", "gate", "up", "ffn_act", "ffn_out", "layer_out"};
   ASSERT_EQ(r.names.size(), 1 + layer0.size() * m->config().num_layers + 2);
   EXPECT_EQ(r.names.front(), "-1/embed");
   for (size_t i = 0; i < layer0.size(); ++i) EXPECT_EQ(r.names[1 + i], "0/" + layer0[i]);
@@ -84,7 +85,8 @@ void expect_same_forward(const std::string& fixture) {
       const std::string key = std::to_string(l) + "/" + name;
       const auto &a = inf.values.at(key), &b = tr.values.at(key);
       ASSERT_EQ(a.size(), b.size()) << key;
-      for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], 1e-5 * (1 + std::abs(a[i]))) << fixture << " " << key << " " << i;
+      for (size_t i = 0; i < a.size(); ++i)
+        ASSERT_NEAR(a[i], b[i], 1e-5 * (1 + std::abs(a[i]))) << fixture << " " << key << " " << i;
     }
   // Mean next-token cross-entropy from inference's logits = training's loss.
   const int64_t V = c.vocab_size;

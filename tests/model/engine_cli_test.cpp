@@ -27,7 +27,8 @@ TEST(EngineCli, LogitsFileHoldsTheGoldenLogits) {
     const std::vector<int32_t> ids = test::golden_ids(*golden, "seq1.ids");
     const std::vector<float> want = test::golden_f32(*golden, "seq1.logits");
     const std::string out = test::temp_dir("logits_cli") + "/logits.safetensors";
-    auto r = test::run_cmd(test::cli() + " logits --model " + test::fixture(f) + " --ids " + join_ids(ids) + " --out " + out);
+    auto r = test::run_cmd(test::cli() + " logits --model " + test::fixture(f) + " --ids " + join_ids(ids) + " --out " +
+                           out);
     ASSERT_EQ(r.status, 0) << r.err;
     auto file = SafetensorsFile::open(out);
     const TensorView t = file->get("logits");

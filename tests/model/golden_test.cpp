@@ -74,17 +74,16 @@ TEST_P(GoldenTest, GreedyDecodeThroughKvCacheMatches) {
   EXPECT_EQ(cache->size(), static_cast<int>(prompt.size() + want.size() - 1));
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Fixtures, GoldenTest,
-    testing::Values(Case{"tiny-qwen1", "tiny-qwen1", LoadOptions::WeightDType::kAsStored},
-                    Case{"tiny-qwen1", "tiny-qwen1", LoadOptions::WeightDType::kF32},
-                    Case{"tiny-qwen1-bin", "tiny-qwen1", LoadOptions::WeightDType::kAsStored},
-                    Case{"tiny-qwen1-bin", "tiny-qwen1", LoadOptions::WeightDType::kF32},
-                    Case{"tiny-qwen2", "tiny-qwen2", LoadOptions::WeightDType::kAsStored},
-                    Case{"tiny-qwen2", "tiny-qwen2", LoadOptions::WeightDType::kF32},
-                    Case{"tiny-qwen3", "tiny-qwen3", LoadOptions::WeightDType::kAsStored},
-                    Case{"tiny-qwen3", "tiny-qwen3", LoadOptions::WeightDType::kF32}),
-    case_name);
+INSTANTIATE_TEST_SUITE_P(Fixtures, GoldenTest,
+                         testing::Values(Case{"tiny-qwen1", "tiny-qwen1", LoadOptions::WeightDType::kAsStored},
+                                         Case{"tiny-qwen1", "tiny-qwen1", LoadOptions::WeightDType::kF32},
+                                         Case{"tiny-qwen1-bin", "tiny-qwen1", LoadOptions::WeightDType::kAsStored},
+                                         Case{"tiny-qwen1-bin", "tiny-qwen1", LoadOptions::WeightDType::kF32},
+                                         Case{"tiny-qwen2", "tiny-qwen2", LoadOptions::WeightDType::kAsStored},
+                                         Case{"tiny-qwen2", "tiny-qwen2", LoadOptions::WeightDType::kF32},
+                                         Case{"tiny-qwen3", "tiny-qwen3", LoadOptions::WeightDType::kAsStored},
+                                         Case{"tiny-qwen3", "tiny-qwen3", LoadOptions::WeightDType::kF32}),
+                         case_name);
 
 TEST(GoldenScalar, Qwen2LogitsMatchWithScalarKernels) {
   Isa saved = active_isa();

@@ -51,7 +51,8 @@ TEST(OpenAiParse, ChatFields) {
   const std::string q = R"({"messages":[{"role":"user","content":"q"}],)";
   EXPECT_FALSE(parse_chat_request(q + R"("chat_template_kwargs":{"enable_thinking":false}})").enable_thinking);
   EXPECT_FALSE(parse_chat_request(q + R"("enable_thinking":false})").enable_thinking);
-  EXPECT_EQ(param_of(q + R"("chat_template_kwargs":{"enable_thinking":"no"}})"), "chat_template_kwargs.enable_thinking");
+  EXPECT_EQ(param_of(q + R"("chat_template_kwargs":{"enable_thinking":"no"}})"),
+            "chat_template_kwargs.enable_thinking");
   EXPECT_EQ(param_of(q + R"("chat_template_kwargs":[]})"), "chat_template_kwargs");
 }
 

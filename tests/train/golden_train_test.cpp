@@ -91,8 +91,11 @@ TEST_F(TrainGolden, FiveFullAdamWStepsLossesNormsAndFinalParams) {
 TEST_F(TrainGolden, LoraGradientsAndThreeLosses) {
   auto tm = TrainModel::from_model(*model_);
   const auto& l = hp_["lora"];
-  LoraConfig cfg{l["r"].get<int>(), l["alpha"].get<float>(), l["dropout"].get<float>(),
-                 l["targets"].get<std::vector<std::string>>(), {}};
+  LoraConfig cfg{l["r"].get<int>(),
+                 l["alpha"].get<float>(),
+                 l["dropout"].get<float>(),
+                 l["targets"].get<std::vector<std::string>>(),
+                 {}};
   tm->enable_lora(cfg, 1);
   ASSERT_EQ(tm->lora_params().size(), size_t(2 * 7 * 2));
   for (Param& p : tm->lora_params()) {

@@ -193,9 +193,9 @@ ModelConfig small_config(bool qwen3) {
   ModelConfig c;
   c.architecture = qwen3 ? "Qwen3ForCausalLM" : "QWenLMHeadModel";
   c.hidden_size = 16, c.num_layers = 2, c.num_heads = 2, c.vocab_size = 19;
-  c.num_kv_heads = qwen3 ? 1 : 2;                  // Qwen3: GQA; Qwen1: MHA
-  c.head_dim = qwen3 ? 12 : 8;                     // Qwen3: head_dim != hidden / heads
-  c.rotary_dim = qwen3 ? c.head_dim : 4;           // Qwen1: rotary_pct < 1 allowed
+  c.num_kv_heads = qwen3 ? 1 : 2;         // Qwen3: GQA; Qwen1: MHA
+  c.head_dim = qwen3 ? 12 : 8;            // Qwen3: head_dim != hidden / heads
+  c.rotary_dim = qwen3 ? c.head_dim : 4;  // Qwen1: rotary_pct < 1 allowed
   c.intermediate_size = 20, c.max_position_embeddings = 64, c.rope_theta = 10000;
   c.qkv_bias = !qwen3, c.qk_norm = qwen3, c.tie_embeddings = false;
   c.logn_attn = !qwen3, c.dynamic_ntk = !qwen3, c.seq_length = 4;  // inference-only switches: ignored

@@ -59,14 +59,17 @@ void check_merge(const std::string& fixture, const std::vector<std::string>& tar
     for (int64_t v = 0; v < V; ++v) sum += std::exp(row[v] - mx);
     const double nll = -(row[ids[static_cast<size_t>(k)]] - mx - std::log(sum));
     max_diff = std::max(max_diff, std::fabs(nll - ref[static_cast<size_t>(k - 1)]));
-    adapter_effect = std::max(adapter_effect, std::fabs(plain[static_cast<size_t>(k - 1)] - ref[static_cast<size_t>(k - 1)]));
+    adapter_effect =
+        std::max(adapter_effect, std::fabs(plain[static_cast<size_t>(k - 1)] - ref[static_cast<size_t>(k - 1)]));
   }
   EXPECT_GT(adapter_effect, 1e-3);  // the adapter changes the model ...
   EXPECT_LT(max_diff, 1e-4);        // ... and the merged weights reproduce it
   std::filesystem::remove_all(w);
 }
 
-TEST(MergeLora, MergedCheckpointMatchesBasePlusAdapter) { check_merge("tiny-qwen2", {"q_proj", "v_proj", "down_proj"}); }
+TEST(MergeLora, MergedCheckpointMatchesBasePlusAdapter) {
+  check_merge("tiny-qwen2", {"q_proj", "v_proj", "down_proj"});
+}
 
 // Qwen1: one adapter on the fused c_attn (shared A, B over q|k|v rows), attn.c_proj only, and w2 (gate).
 TEST(MergeLora, Qwen1FusedCAttnMergesIntoQkv) { check_merge("tiny-qwen1", {"c_attn", "attn.c_proj", "w2"}); }

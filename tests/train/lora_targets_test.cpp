@@ -80,8 +80,9 @@ TEST(LoraTargets, RegexFormSelectsByFullModuleNameAndLayer) {
   LoraConfig c = targets({});
   c.targets_regex = R"(transformer\.h\.1\.mlp\.w[12])";  // layer 1 only
   tm->enable_lora(c, 1);
-  EXPECT_EQ(lora_names(*tm), (std::vector<std::string>{"transformer.h.1.mlp.w2.lora_A.weight", "transformer.h.1.mlp.w2.lora_B.weight",
-                                                       "transformer.h.1.mlp.w1.lora_A.weight", "transformer.h.1.mlp.w1.lora_B.weight"}));
+  EXPECT_EQ(lora_names(*tm),
+            (std::vector<std::string>{"transformer.h.1.mlp.w2.lora_A.weight", "transformer.h.1.mlp.w2.lora_B.weight",
+                                      "transformer.h.1.mlp.w1.lora_A.weight", "transformer.h.1.mlp.w1.lora_B.weight"}));
   // The regex goes back into adapter_config.json as it came (a list could not say "layer 1 only").
   const std::string dir = test::temp_dir("lora_regex_adapter");
   write_lora_adapter(*tm, dir, "base");

@@ -47,10 +47,10 @@ template <typename... Args>
 }  // namespace dm
 
 // Broken invariant: throws kInternal naming the source location.
-#define DM_CHECK(cond, ...)                                                                  \
-  do {                                                                                       \
-    if (!(cond)) {                                                                           \
-      ::dm::fail(::dm::ErrorKind::kInternal, __FILE__, ":", __LINE__, ": check failed: " #cond \
-                 " " __VA_OPT__(, ) __VA_ARGS__);                                            \
-    }                                                                                        \
+#define DM_CHECK(cond, ...)                                                \
+  do {                                                                     \
+    if (!(cond)) {                                                         \
+      ::dm::fail(::dm::ErrorKind::kInternal, __FILE__, ":", __LINE__,      \
+                 ": check failed: " #cond " " __VA_OPT__(, ) __VA_ARGS__); \
+    }                                                                      \
   } while (0)

@@ -10,13 +10,13 @@
 namespace dm::data {
 
 struct EmbedOptions {
-  std::string model_dir;      // BERT / Sentence-BERT directory
-  std::string input;          // .jsonl or .jsonl.zst
-  std::string output;         // .safetensors
-  ReaderOptions reader;       // text_field, strict
-  int64_t batch_size = 32;    // sequences per encoder pass
-  int64_t max_length = 0;     // tokens per text (0: the model's)
-  int64_t chunk_texts = 1024; // texts read and embedded at a time
+  std::string model_dir;       // BERT / Sentence-BERT directory
+  std::string input;           // .jsonl or .jsonl.zst
+  std::string output;          // .safetensors
+  ReaderOptions reader;        // text_field, strict
+  int64_t batch_size = 32;     // sequences per encoder pass
+  int64_t max_length = 0;      // tokens per text (0: the model's)
+  int64_t chunk_texts = 1024;  // texts read and embedded at a time
 };
 
 struct EmbedReport {

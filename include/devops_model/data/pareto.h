@@ -1,8 +1,8 @@
 // GPT-3 Pareto sampling: keep a paragraph iff pareto(alpha) > 1 - score, with a random stream that
 // reproduces numpy's legacy `np.random.seed(k); np.random.pareto(alpha)` bit for bit.
 #pragma once
-#include <cstdint>
 #include <cmath>
+#include <cstdint>
 #include <random>
 
 namespace dm::data {
@@ -25,9 +25,7 @@ class NumpyRandomState {
 };
 
 // The rule itself: one pareto draw per call, in call order.
-inline bool pareto_keep(NumpyRandomState& rng, double alpha, double score) {
-  return rng.pareto(alpha) > 1.0 - score;
-}
+inline bool pareto_keep(NumpyRandomState& rng, double alpha, double score) { return rng.pareto(alpha) > 1.0 - score; }
 
 // Closed form P(keep | score) = (2 - score)^(-alpha) (Lomax tail).
 inline double pareto_keep_probability(double alpha, double score) { return std::pow(2.0 - score, -alpha); }

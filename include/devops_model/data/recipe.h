@@ -25,13 +25,13 @@ struct StageRules {
   double min_line_punct_ratio = -1;        // lines ending in terminal punctuation / prose lines
   double max_dup_line_ratio = -1, max_dup_line_char_ratio = -1;  // Gopher, lines split on \n
   double max_dup_para_ratio = -1, max_dup_para_char_ratio = -1;  // Gopher, paragraphs split on \n\n
-  std::map<int, double> max_top_ngram_char_ratio;  // n -> threshold (tokens: CJK chars, ASCII words)
-  std::map<int, double> max_dup_ngram_char_ratio;  // n -> threshold
-  int boilerplate_max_line_chars = 40;     // only short lines can be boilerplate
-  double max_boilerplate_line_ratio = -1;  // lines containing a boilerplate phrase / prose lines
-  double max_flagged_char_ratio = -1;      // chars of flagged-word occurrences / prose chars
-  double max_url_char_ratio = -1;          // chars inside http(s)://... and www.... / prose chars
-  double max_html_char_ratio = -1;         // chars of <tags> and &entities; / prose chars
+  std::map<int, double> max_top_ngram_char_ratio;                // n -> threshold (tokens: CJK chars, ASCII words)
+  std::map<int, double> max_dup_ngram_char_ratio;                // n -> threshold
+  int boilerplate_max_line_chars = 40;                           // only short lines can be boilerplate
+  double max_boilerplate_line_ratio = -1;                        // lines containing a boilerplate phrase / prose lines
+  double max_flagged_char_ratio = -1;                            // chars of flagged-word occurrences / prose chars
+  double max_url_char_ratio = -1;                                // chars inside http(s)://... and www.... / prose chars
+  double max_html_char_ratio = -1;                               // chars of <tags> and &entities; / prose chars
 };
 
 struct ParagraphDedup {

@@ -33,10 +33,10 @@ std::string check_text(std::string_view text, const StageRules& rules, const Rec
 
 // Gopher's "duplicate n-gram character fraction": scan token n-grams; on a repeat count its chars and
 // skip n tokens. Exposed for tests. `tokens` are [begin,end) offsets into `cps`; result / total_chars.
-double dup_ngram_char_ratio(std::u32string_view cps, const std::vector<std::pair<uint32_t, uint32_t>>& tokens,
-                            int n, int64_t total_chars);
+double dup_ngram_char_ratio(std::u32string_view cps, const std::vector<std::pair<uint32_t, uint32_t>>& tokens, int n,
+                            int64_t total_chars);
 // Gopher's "top n-gram character fraction": chars of the most frequent n-gram times its count.
-double top_ngram_char_ratio(std::u32string_view cps, const std::vector<std::pair<uint32_t, uint32_t>>& tokens,
-                            int n, int64_t total_chars);
+double top_ngram_char_ratio(std::u32string_view cps, const std::vector<std::pair<uint32_t, uint32_t>>& tokens, int n,
+                            int64_t total_chars);
 
 }  // namespace dm::data

@@ -14,9 +14,9 @@ std::u32string decode_utf8(std::string_view s);
 void append_utf8(std::u32string_view cps, std::string* out);
 std::string encode_utf8(std::u32string_view cps);
 
-bool is_cjk(char32_t c);          // CJK unified ideographs (incl. ext. A-F, compatibility)
-bool is_space(char32_t c);        // ASCII/Unicode whitespace incl. U+3000
-bool is_digit(char32_t c);        // ASCII and full-width digits
+bool is_cjk(char32_t c);              // CJK unified ideographs (incl. ext. A-F, compatibility)
+bool is_space(char32_t c);            // ASCII/Unicode whitespace incl. U+3000
+bool is_digit(char32_t c);            // ASCII and full-width digits
 bool is_punct_or_symbol(char32_t c);  // ASCII punctuation, CJK/full-width punctuation, symbols, emoji
 bool is_terminal_punct(char32_t c);   // sentence-ending marks: 。！？.!?；;：:… and closing quotes/brackets
 bool is_mojibake(char32_t c);         // U+FFFD, C1 controls, Latin-1 letters typical of GBK read as cp1252

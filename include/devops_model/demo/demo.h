@@ -20,29 +20,29 @@ namespace dm::demo {
 struct DemoSizes {
   int vocab_size = 3000;  // BPE regular tokens (specials after; embedding rows padded to 64)
   int hidden = 128, layers = 4, heads = 4, kv_heads = 2, intermediate = 384;
-  int block = 256;        // pretraining block / SFT cutoff
+  int block = 256;  // pretraining block / SFT cutoff
   int batch = 8;
   int pt_steps = 200;
   double pt_lr = 3e-3;
   int sft_epochs = 12;
   int sft_max_steps = -1;  // > 0 caps SFT steps (quick runs)
   double sft_lr = 2e-3;
-  int eval_limit = 0;      // > 0: only the first N questions
+  int eval_limit = 0;  // > 0: only the first N questions
   int chat_max_new_tokens = 160;
-  size_t max_docs = 0;     // > 0: only the first N cleaned documents (quick runs)
+  size_t max_docs = 0;  // > 0: only the first N cleaned documents (quick runs)
   static DemoSizes full();
   static DemoSizes quick();
 };
 
 struct DemoOptions {
   std::string work_dir = "demo-work";
-  std::string data_dir;  // bundled data (raw/, sft/, mcq/); default: the source tree's demo/data
-  bool fresh = false;    // delete work_dir first
-  bool quick = false;    // DemoSizes::quick()
-  std::string model;     // skip cleaning and training; evaluate and chat with this checkpoint
+  std::string data_dir;                // bundled data (raw/, sft/, mcq/); default: the source tree's demo/data
+  bool fresh = false;                  // delete work_dir first
+  bool quick = false;                  // DemoSizes::quick()
+  std::string model;                   // skip cleaning and training; evaluate and chat with this checkpoint
   std::vector<std::string> eval_data;  // MCQ folders (default: data_dir/mcq)
-  std::string preset;    // eval preset (e.g. devops-574) applied to eval_data
-  bool eval_chat = false;  // wrap eval prompts as ChatML (chat checkpoints)
+  std::string preset;                  // eval preset (e.g. devops-574) applied to eval_data
+  bool eval_chat = false;              // wrap eval prompts as ChatML (chat checkpoints)
   std::vector<std::string> questions = {"你是谁", "Java 中 HashMap 和 Hashtable 有什么区别", "线程安全代表什么"};
 };
 

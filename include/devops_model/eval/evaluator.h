@@ -51,9 +51,9 @@ struct McqReport {
 struct McqEvalOptions {
   PromptStyle style;
   std::vector<int> shots = {0};
-  int limit = 0;              // > 0: only the first N questions of each subject
-  bool prefix_reuse = true;   // false: every question is a fresh full forward (the naive path)
-  bool progress = true;       // progress bar on stderr
+  int limit = 0;                  // > 0: only the first N questions of each subject
+  bool prefix_reuse = true;       // false: every question is a fresh full forward (the naive path)
+  bool progress = true;           // progress bar on stderr
   McqJournal* journal = nullptr;  // resume from it and record every newly scored question into it
 };
 

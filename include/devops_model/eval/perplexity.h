@@ -15,8 +15,8 @@ namespace dm {
 class Model;
 
 struct PerplexityResult {
-  double nll_sum = 0;   // natural-log negative log-likelihood, summed
-  int64_t tokens = 0;   // tokens scored
+  double nll_sum = 0;  // natural-log negative log-likelihood, summed
+  int64_t tokens = 0;  // tokens scored
   int windows = 0;
   double mean_nll() const { return tokens ? nll_sum / static_cast<double>(tokens) : 0.0; }
   double ppl() const;
@@ -26,8 +26,8 @@ struct PerplexityResult {
 using WindowLogitsFn = std::function<void(std::span<const int32_t> ids, std::vector<float>& logits)>;
 
 // Error(kInvalidArgument) when window < 2, stride < 1 or stride > window, or fewer than 2 ids.
-PerplexityResult perplexity(const WindowLogitsFn& run, int vocab, std::span<const int32_t> ids, int window,
-                            int stride, bool progress = false);
+PerplexityResult perplexity(const WindowLogitsFn& run, int vocab, std::span<const int32_t> ids, int window, int stride,
+                            bool progress = false);
 // Over the engine (window <= 0: the model's max_position_embeddings; stride <= 0: window / 2).
 PerplexityResult perplexity(const Model& model, std::span<const int32_t> ids, int window, int stride,
                             bool progress = false);

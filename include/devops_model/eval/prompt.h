@@ -27,7 +27,7 @@ inline constexpr const char* kEvalSystemPrompt = "you are a helpful assistant";
 
 struct PromptStyle {
   PromptConvention convention = PromptConvention::kDevopsEval;
-  bool chat = false;                     // wrap as one ChatML user turn
+  bool chat = false;                       // wrap as one ChatML user turn
   std::string system = kEvalSystemPrompt;  // ChatML system message when chat
 };
 
@@ -44,7 +44,7 @@ struct SplitPrompt {
 std::string render_prompt_prefix(const PromptStyle& style, const std::string& subject_zh,
                                  std::span<const McqQuestion> shots);
 std::string render_prompt_question(const PromptStyle& style, const McqQuestion& q);
-SplitPrompt render_prompt(const PromptStyle& style, const std::string& subject_zh,
-                          std::span<const McqQuestion> shots, const McqQuestion& q);
+SplitPrompt render_prompt(const PromptStyle& style, const std::string& subject_zh, std::span<const McqQuestion> shots,
+                          const McqQuestion& q);
 
 }  // namespace dm

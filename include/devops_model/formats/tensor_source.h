@@ -19,7 +19,7 @@ class TensorSource {
  public:
   virtual ~TensorSource() = default;
 
-  virtual const std::string& path() const = 0;  // the file, for messages
+  virtual const std::string& path() const = 0;         // the file, for messages
   virtual std::vector<std::string> names() const = 0;  // sorted
   virtual bool has(const std::string& name) const = 0;
   // Zero-copy view into the mapping (valid while this source lives); Error(kFormat) naming the file and
@@ -37,10 +37,10 @@ class TensorSource {
 // One storage format: how a file is recognised, the Hugging Face directory names that hold it, and its
 // reader. Directory names are null when the format has none.
 struct TensorFormat {
-  const char* extension;  // ".safetensors"
+  const char* extension;                         // ".safetensors"
   bool (*sniff)(const uint8_t* head, size_t n);  // the file's first (up to 16) bytes are this format
-  const char* single_file;  // unsharded checkpoint in a directory, e.g. "model.safetensors"
-  const char* index_file;   // shard index (a weight_map of tensor -> shard file name)
+  const char* single_file;                       // unsharded checkpoint in a directory, e.g. "model.safetensors"
+  const char* index_file;                        // shard index (a weight_map of tensor -> shard file name)
   std::shared_ptr<TensorSource> (*open)(const std::string& path);
 };
 

@@ -50,8 +50,9 @@ ChatPrompt make_context_qwen1(const Tokenizer& tok, std::string_view query, cons
 // message before the last user message shows only what follows its last "</think>" (leading newlines
 // dropped), so earlier turns' thinking is not fed back. close_thinking (Qwen3's enable_thinking=false): the
 // generation prompt ends with an empty "<think>\n\n</think>\n\n", so the model answers without thinking.
-std::string render_chatml(const std::vector<ChatMessage>& messages, std::string_view default_system = kDefaultSystemPrompt,
-                          bool add_generation_prompt = true, bool strip_reasoning = false, bool close_thinking = false);
+std::string render_chatml(const std::vector<ChatMessage>& messages,
+                          std::string_view default_system = kDefaultSystemPrompt, bool add_generation_prompt = true,
+                          bool strip_reasoning = false, bool close_thinking = false);
 
 // render_chatml + encode with special tokens allowed (what apply_chat_template + tokenizer(text) do).
 ChatPrompt encode_chatml(const Tokenizer& tok, const std::vector<ChatMessage>& messages,
@@ -59,7 +60,8 @@ ChatPrompt encode_chatml(const Tokenizer& tok, const std::vector<ChatMessage>& m
                          bool close_thinking = false);
 
 // system + history turns + the new query as a message list.
-std::vector<ChatMessage> chat_messages(std::string_view system, const std::vector<ChatTurn>& history, std::string_view query);
+std::vector<ChatMessage> chat_messages(std::string_view system, const std::vector<ChatTurn>& history,
+                                       std::string_view query);
 
 // What a tokenizer_config.json chat_template implies. is_chatml: it renders
 // "<|im_start|>{role}\n{content}<|im_end|>\n" (so render_chatml reproduces it); default_system: the literal

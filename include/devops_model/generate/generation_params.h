@@ -10,13 +10,13 @@
 namespace dm {
 
 struct GenerationParams {
-  bool do_sample = false;          // HF default; Qwen chat checkpoints set true
-  double temperature = 1.0;  // 0 means greedy (doubles: Python floats, cast as torch does)
-  int top_k = 0;                   // 0 = off (Qwen writes 0 explicitly; HF's own default 50 is not used)
-  double top_p = 0.8;        // spec C.3 default when absent; 1.0 = off
+  bool do_sample = false;           // HF default; Qwen chat checkpoints set true
+  double temperature = 1.0;         // 0 means greedy (doubles: Python floats, cast as torch does)
+  int top_k = 0;                    // 0 = off (Qwen writes 0 explicitly; HF's own default 50 is not used)
+  double top_p = 0.8;               // spec C.3 default when absent; 1.0 = off
   double repetition_penalty = 1.0;  // 1.0 = off
   int max_new_tokens = 512;
-  int max_window_size = 6144;      // Qwen1 make_context history budget
+  int max_window_size = 6144;          // Qwen1 make_context history budget
   std::string chat_format = "chatml";  // Qwen1: "chatml" or "raw"
   std::vector<int32_t> eos_token_ids;  // generation_config eos_token_id (int or list)
   std::optional<int32_t> pad_token_id;

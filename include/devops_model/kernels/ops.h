@@ -11,8 +11,7 @@ namespace dm {
 
 // out[t] = w * (x[t] * rstd[t]), rstd[t] = 1 / sqrt(mean(x[t]^2) + eps), the mean summed in double.
 // x, out: (T, C), may alias; w: (C), any float dtype; rstd: (T) written when not null (for the backward).
-void rmsnorm(const float* x, int64_t T, int64_t C, const TensorView& w, float eps, float* out,
-             float* rstd = nullptr);
+void rmsnorm(const float* x, int64_t T, int64_t C, const TensorView& w, float eps, float* out, float* rstd = nullptr);
 
 // out[t] = embedding row ids[t]   (table: (V, C), any float dtype). Error(kInvalidArgument) on an id
 // outside [0, V).

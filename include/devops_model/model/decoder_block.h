@@ -46,8 +46,8 @@ struct LayerBuffers {
 struct RowPositions {
   struct Run {
     int64_t row0 = 0, rows = 0;
-    const int32_t* pos = nullptr;        // (rows) absolute positions
-    const double* inv_freq = nullptr;    // (rotary_dim / 2)
+    const int32_t* pos = nullptr;      // (rows) absolute positions
+    const double* inv_freq = nullptr;  // (rotary_dim / 2)
   };
   std::vector<Run> runs;
   bool logn = false;  // Qwen1 logn scaling of q past seq_length (inference only, as the reference)

@@ -31,7 +31,7 @@ struct LayerWeights {
 };
 
 struct ModelWeights {
-  TensorView embed;       // (V, C)
+  TensorView embed;  // (V, C)
   std::vector<LayerWeights> layers;
   TensorView final_norm;  // (C)
   TensorView lm_head;     // (V, C); = embed when tied

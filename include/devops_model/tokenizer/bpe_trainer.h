@@ -56,8 +56,8 @@ struct BpeWord {
 
 // The merge loop: up to `n_merges` merges over `words` (rewritten in place), new ids next_id,
 // next_id + 1, ... Returns the merged pairs in order; `progress`: a bar on stderr.
-std::vector<std::pair<int32_t, int32_t>> learn_merges(std::vector<BpeWord>& words, int32_t next_id,
-                                                      int64_t n_merges, int64_t min_frequency, bool progress);
+std::vector<std::pair<int32_t, int32_t>> learn_merges(std::vector<BpeWord>& words, int32_t next_id, int64_t n_merges,
+                                                      int64_t min_frequency, bool progress);
 
 // Trains a vocabulary on the counted pieces.
 BpeVocab train_bpe(const PieceCounter& pieces, const BpeTrainOptions& opt);
@@ -70,9 +70,9 @@ std::string bpe_tokenizer_json(const BpeVocab& v);
 void write_bpe_tokenizer(const BpeVocab& v, const std::string& dir);
 
 struct BpeExtendResult {
-  int32_t first_new_id = 0;  // id of the first added token
-  int32_t added = 0;         // tokens actually added (fewer than asked when pairs run out)
-  int32_t vocab_size = 0;    // 1 + the largest id afterwards
+  int32_t first_new_id = 0;             // id of the first added token
+  int32_t added = 0;                    // tokens actually added (fewer than asked when pairs run out)
+  int32_t vocab_size = 0;               // 1 + the largest id afterwards
   std::vector<std::string> new_tokens;  // bytes of the added tokens, in id order
 };
 

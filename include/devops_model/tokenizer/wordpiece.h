@@ -17,8 +17,7 @@ struct WordPieceOptions {
   bool tokenize_chinese_chars = true;
   int max_input_chars_per_word = 100;  // longer words become [UNK]
   int64_t model_max_length = 512;      // default truncation length for encode()
-  std::string unk_token = "[UNK]", cls_token = "[CLS]", sep_token = "[SEP]", pad_token = "[PAD]",
-              mask_token = "[MASK]";
+  std::string unk_token = "[UNK]", cls_token = "[CLS]", sep_token = "[SEP]", pad_token = "[PAD]", mask_token = "[MASK]";
 };
 
 class WordPieceTokenizer {

@@ -1,7 +1,7 @@
 // Training checkpoints as Hugging Face directories: model.safetensors (the family's own tensor names,
-// fused tensors re-fused as the family stores them), config.json, generation_config.json and tokenizer files copied from
-// the source model; PEFT LoRA adapters; optimizer + trainer state beside them. Directories are built under
-// a temporary name and renamed into place, so a killed writer never leaves a half checkpoint.
+// fused tensors re-fused as the family stores them), config.json, generation_config.json and tokenizer files copied
+// from the source model; PEFT LoRA adapters; optimizer + trainer state beside them. Directories are built under a
+// temporary name and renamed into place, so a killed writer never leaves a half checkpoint.
 #pragma once
 #include <string>
 #include <utility>

@@ -20,8 +20,8 @@ struct Turn {
 };
 
 struct DataOptions {
-  std::string stage = "pt";  // pt | sft
-  int64_t cutoff_len = 1024;  // pt block size; sft max total length (turns past it are dropped)
+  std::string stage = "pt";    // pt | sft
+  int64_t cutoff_len = 1024;   // pt block size; sft max total length (turns past it are dropped)
   int64_t max_source_len = 0;  // sft per-turn prompt cap (0 = cutoff_len)
   int64_t max_target_len = 0;  // sft per-turn reply cap (0 = cutoff_len)
   std::string system_prompt = "You are a helpful assistant.";  // when a record has none

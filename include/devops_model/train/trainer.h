@@ -19,7 +19,7 @@ struct Example {
 
 struct TrainArgs {
   std::string output_dir;
-  std::string source_dir;  // config.json / generation_config.json / tokenizer files copied from here
+  std::string source_dir;     // config.json / generation_config.json / tokenizer files copied from here
   std::string tokenizer_dir;  // if set: tokenizer files copied from here instead (from-scratch models)
   double learning_rate = 5e-5;
   int batch_size = 1;  // per_device_train_batch_size
