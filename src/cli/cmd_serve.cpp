@@ -39,6 +39,12 @@ Registrar reg{{"serve", "OpenAI-compatible HTTP server (chat/completions, SSE) w
       ->capture_default_str();
   app.add_option("--max-body", a->server.max_body_bytes, "largest request body in bytes")->capture_default_str();
   app.add_option("--model-name", a->server.model_id, "model id clients use (default: the directory name)");
+  app.add_option("--allowed-hosts", a->server.allowed_hosts,
+                 "extra Host header names to accept (a,b); others get 403 on a loopback bind")
+      ->delimiter(',');
+  app.add_option("--cors-origin", a->server.cors_origins,
+                 "origins allowed to call the API from a browser (a,b; '*': any; default none)")
+      ->delimiter(',');
   return [a]() {
     auto model = a->model.load();
     auto tok = Tokenizer::from_dir(a->model.dir);

@@ -2,6 +2,8 @@
 
 #include <httplib.h>
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -60,6 +62,27 @@ void set_json(httplib::Response& res, int status, const json& j) {
   res.set_content(j.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
 }
 
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+}  // namespace
+
+bool is_loopback_host(const std::string& host) {
+  const std::string h = lower(host);
+  return h == "localhost" || h == "::1" || h == "[::1]" || h.rfind("127.", 0) == 0;
+}
+
+namespace {
+
+// The Host header's name without its port ("[::1]:8080" -> "[::1]", "a.b:80" -> "a.b").
+std::string host_name(const std::string& host) {
+  size_t colon = host.rfind(':');
+  if (colon == std::string::npos || host.find(']', colon) != std::string::npos) return host;
+  return host.substr(0, colon);
+}
+
 void log_result(const JobResult& r) {
   t_log.fields["prompt_tokens"] = r.prompt_tokens;
   t_log.fields["completion_tokens"] = r.completion_tokens;
@@ -93,6 +116,8 @@ struct Server::Impl {
   }
 
   void setup();
+  bool host_allowed(const std::string& host) const;
+  bool origin_allowed(const std::string& origin) const;
   Job make_job(const ApiRequest& ar);
   void generate(const httplib::Request& req, httplib::Response& res, bool chat);
   void stream(httplib::Response& res, std::shared_ptr<Scheduler::Lease> lease, Job job, ResponseMeta meta, bool chat,
@@ -184,22 +209,83 @@ void Server::Impl::stream(httplib::Response& res, std::shared_ptr<Scheduler::Lea
       });
 }
 
+// Loopback names only with the bound port: a page on another port of this machine is another origin too.
+bool Server::Impl::host_allowed(const std::string& host) const {
+  const std::string h = lower(host);
+  for (const char* name : {"127.0.0.1", "localhost", "[::1]"})
+    if (h == std::string(name) + ":" + std::to_string(port) || (port == 80 && h == name)) return true;
+  for (const std::string& a : opts.allowed_hosts)
+    if (h == lower(a) || host_name(h) == lower(a)) return true;
+  return false;
+}
+
+bool Server::Impl::origin_allowed(const std::string& origin) const {
+  if (origin.empty()) return false;
+  return std::any_of(opts.cors_origins.begin(), opts.cors_origins.end(),
+                     [&](const std::string& o) { return o == "*" || o == origin; });
+}
+
 void Server::Impl::setup() {
   const size_t threads = static_cast<size_t>(opts.parallel + opts.max_queue + 4);
   svr.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   svr.set_payload_max_length(opts.max_body_bytes);
   svr.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    using R = httplib::Server::HandlerResponse;
     t_log = RequestLog{Clock::now(), true, json::object()};
-    if (opts.api_key.empty() || req.path.rfind("/v1/", 0) != 0) return httplib::Server::HandlerResponse::Unhandled;
-    const std::string auth = req.get_header_value("Authorization");
-    if (!equal_constant_time(auth, "Bearer " + opts.api_key)) {
-      set_json(res, 401,
-               error_body(
-                   auth.empty() ? "Missing API key: send 'Authorization: Bearer <key>'" : "Incorrect API key provided",
-                   "invalid_request_error", "", "invalid_api_key"));
-      return httplib::Server::HandlerResponse::Handled;
+    // DNS rebinding: a foreign name resolving to 127.0.0.1 still carries its own Host header.
+    const std::string host = req.get_header_value("Host");
+    if ((is_loopback_host(opts.host) || !opts.allowed_hosts.empty()) && !host_allowed(host)) {
+      set_json(res, 403,
+               error_body("Host '" + host + "' is not allowed; start the server with --allowed-hosts to accept it",
+                          "invalid_request_error", "", "host_not_allowed"));
+      return R::Handled;
     }
-    return httplib::Server::HandlerResponse::Unhandled;
+    const std::string origin = req.get_header_value("Origin");
+    const bool cors = origin_allowed(origin);
+    if (cors) {
+      res.set_header("Access-Control-Allow-Origin", origin);
+      res.set_header("Vary", "Origin");
+    }
+    if (req.method == "OPTIONS") {  // CORS preflight: no API key (browsers send none), no body
+      if (!origin.empty() && !cors) {
+        set_json(res, 403,
+                 error_body("Origin '" + origin + "' is not allowed (see --cors-origin)", "invalid_request_error", "",
+                            "origin_not_allowed"));
+        return R::Handled;
+      }
+      if (cors) {
+        res.set_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+        res.set_header("Access-Control-Allow-Headers", "Authorization, Content-Type");
+        res.set_header("Access-Control-Max-Age", "600");
+      }
+      res.set_header("Allow", "GET, POST, OPTIONS");
+      res.status = 204;
+      return R::Handled;
+    }
+    if (req.path.rfind("/v1/", 0) != 0) return R::Unhandled;
+    if (!opts.api_key.empty()) {
+      const std::string auth = req.get_header_value("Authorization");
+      if (!equal_constant_time(auth, "Bearer " + opts.api_key)) {
+        set_json(res, 401,
+                 error_body(auth.empty() ? "Missing API key: send 'Authorization: Bearer <key>'"
+                                         : "Incorrect API key provided",
+                            "invalid_request_error", "", "invalid_api_key"));
+        return R::Handled;
+      }
+    }
+    // A cross-site form or text/plain fetch is a "simple" request that skips the CORS preflight; JSON is not.
+    if (req.method == "POST") {
+      std::string ct = lower(req.get_header_value("Content-Type"));
+      ct = ct.substr(0, ct.find(';'));
+      while (!ct.empty() && ct.back() == ' ') ct.pop_back();
+      if (ct != "application/json") {
+        set_json(res, 415,
+                 error_body("Content-Type must be application/json, got '" + req.get_header_value("Content-Type") + "'",
+                            "invalid_request_error", "", "unsupported_media_type"));
+        return R::Handled;
+      }
+    }
+    return R::Unhandled;
   });
   auto guarded = [this](bool chat) {
     return [this, chat](const httplib::Request& req, httplib::Response& res) {

@@ -363,5 +363,61 @@ TEST(ServeHttp, AccessLogModelsHealthAndPage) {
   EXPECT_TRUE(chat["time"].get<std::string>().ends_with("Z"));
 }
 
+TEST(ServeHttp, CrossSiteRequestsAreRefused) {
+  ServerOptions o;
+  o.allowed_hosts = {"chat.internal"};
+  o.cors_origins = {"http://tool.example"};
+  Served s("tiny-qwen2", o);
+  const std::string port = std::to_string(s.server->port());
+  json small = {{"messages", {{{"role", "user"}, {"content", "q"}}}}, {"max_tokens", 1}};
+  // DNS rebinding: another name resolving to 127.0.0.1 carries its own Host header.
+  for (const std::string& bad :
+       std::vector<std::string>{"evil.example.com", "evil.example.com:" + port, "127.0.0.1:1", "localhost"}) {
+    auto res = s.client().Post("/v1/chat/completions", {{"Host", bad}}, small.dump(), "application/json");
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 403) << bad;
+    json e = json::parse(res->body)["error"];
+    EXPECT_EQ(e["code"], "host_not_allowed");
+    EXPECT_NE(e["message"].get<std::string>().find(bad), std::string::npos);
+    EXPECT_EQ(s.client().Get("/v1/models", {{"Host", bad}})->status, 403) << bad;
+  }
+  for (const std::string& good :
+       std::vector<std::string>{"127.0.0.1:" + port, "localhost:" + port, "[::1]:" + port, "LocalHost:" + port,
+                                "chat.internal", "chat.internal:" + port})
+    EXPECT_EQ(s.client().Get("/v1/models", {{"Host", good}})->status, 200) << good;
+  // A text/plain (or form) POST skips the browser's preflight: refused before the model runs.
+  for (const char* ct : {"text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"}) {
+    auto res = s.client().Post("/v1/chat/completions", small.dump(), ct);
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 415) << ct;
+    EXPECT_EQ(json::parse(res->body)["error"]["code"], "unsupported_media_type");
+  }
+  EXPECT_EQ(s.client().Post("/v1/chat/completions", small.dump(), "application/json; charset=utf-8")->status, 200);
+  EXPECT_EQ(s.server->stats().completed, 1);  // only the JSON request ran the model
+  // CORS: only the configured origin gets Access-Control-Allow-Origin, on preflights and answers.
+  auto pre = s.client().Options("/v1/chat/completions",
+                                {{"Origin", "http://tool.example"}, {"Access-Control-Request-Method", "POST"}});
+  ASSERT_TRUE(pre);
+  EXPECT_EQ(pre->status, 204);
+  EXPECT_EQ(pre->get_header_value("Access-Control-Allow-Origin"), "http://tool.example");
+  EXPECT_NE(pre->get_header_value("Access-Control-Allow-Headers").find("Content-Type"), std::string::npos);
+  auto other = s.client().Options("/v1/chat/completions", {{"Origin", "http://evil.example"}});
+  EXPECT_EQ(other->status, 403);
+  EXPECT_FALSE(other->has_header("Access-Control-Allow-Origin"));
+  auto models = s.client().Get("/v1/models", {{"Origin", "http://tool.example"}});
+  EXPECT_EQ(models->get_header_value("Access-Control-Allow-Origin"), "http://tool.example");
+  EXPECT_FALSE(
+      s.client().Get("/v1/models", {{"Origin", "http://evil.example"}})->has_header("Access-Control-Allow-Origin"));
+}
+
+TEST(ServeHttp, NoCorsOriginsByDefault) {
+  Served s("tiny-qwen2");
+  auto pre = s.client().Options("/v1/chat/completions", {{"Origin", "http://127.0.0.1:1"}});
+  ASSERT_TRUE(pre);
+  EXPECT_EQ(pre->status, 403);
+  EXPECT_FALSE(pre->has_header("Access-Control-Allow-Origin"));
+  EXPECT_EQ(s.client().Get("/", {{"Host", "evil.example.com"}})->status, 403);  // the page too
+}
+
 }  // namespace
 }  // namespace dm

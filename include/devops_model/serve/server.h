@@ -1,13 +1,15 @@
 // devops-model serve: the OpenAI-compatible HTTP transport over a Scheduler, plus the web chat page.
 //   POST /v1/chat/completions, POST /v1/completions (stream=true: server-sent events ending "data: [DONE]"),
 //   GET /v1/models, GET /health, GET / (the page).
-// Errors are OpenAI error objects: 400 bad request / prompt over the context, 401 API key, 404 unknown
-// model or route, 413 body too large, 503 queue full. One JSON line per request goes to the access log.
+// Errors are OpenAI error objects: 400 bad request / prompt over the context, 401 API key, 403 Host not
+// allowed, 404 unknown model or route, 413 body too large, 415 API POST not application/json, 503 queue full. One JSON
+// line per request goes to the access log.
 #pragma once
 #include <cstddef>
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "devops_model/generate/generation_params.h"
 #include "devops_model/model/model.h"
@@ -24,9 +26,17 @@ struct ServerOptions {
   int max_queue = 32;              // requests waiting for a slot before 503
   size_t max_body_bytes = 1 << 20;
   std::string model_id;  // the name /v1/models reports and requests must use (empty: the model dir's name)
+  // Cross-site protection. Bound to loopback (or given allowed_hosts), requests whose Host header is not
+  // 127.0.0.1 / localhost / [::1] with the bound port, nor a name here, get 403 (DNS rebinding).
+  std::vector<std::string> allowed_hosts;
+  // Origins that get Access-Control-Allow-Origin and CORS preflight answers ("*": any); default none.
+  std::vector<std::string> cors_origins;
   // Receives one JSON line per request (no newline); default: stderr.
   std::function<void(const std::string&)> access_log;
 };
+
+// 127.x.x.x, localhost, ::1.
+bool is_loopback_host(const std::string& host);
 
 class Server {
  public:
