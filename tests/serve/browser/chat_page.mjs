@@ -54,6 +54,16 @@ async function main() {
                       "<li>a <strong>b</strong> <code>c</code></li>", "&lt;script&gt;x&lt;/script&gt;"]) {
     check(md.includes(want), "markdown: " + want + " not in " + md);
   }
+  // Marks inside a link URL stay in the href (no tag text leaks into it), and a literal placeholder-like
+  // "\u00000\u0000" in the text is not taken for a code span.
+  const link = await evaluate(`(() => { const d = document.createElement("div");
+    d.innerHTML = markdown("see [the *docs*](https://a.example/x*y*/z**w**/\`c\`/e) now");
+    const a = d.querySelector("a"); return { href: a && a.getAttribute("href"), text: a && a.textContent, html: d.innerHTML }; })()`);
+  check(link.href === "https://a.example/x*y*/z**w**/`c`/e", "markdown link href: " + JSON.stringify(link));
+  check(link.text === "the docs" && !/<(em|strong|code)>/.test(link.href), "markdown link: " + JSON.stringify(link));
+  const nul = await evaluate(`markdown("a \\u00000\\u0000 b \\u00005\\u0000 \`c\`")`);
+  check(!nul.includes("undefined") && (nul.match(/<code>/g) || []).length === 1 && nul.includes("<code>c</code>"),
+        "markdown placeholder collision: " + nul);
   // Short greedy replies; the settings are plain inputs of the page.
   await evaluate("document.getElementById('temperature').value = '0'; document.getElementById('max_tokens').value = '48'; 1");
   await evaluate("document.getElementById('input').focus(); 1");
