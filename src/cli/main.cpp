@@ -36,7 +36,10 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // app.exit prints help (exit 0) or CLI11's message; every usage error is the documented exit 2,
+    // not CLI11's own 104-109 codes.
+    constexpr int kUsageExit = 2;  // README: 2 = bad argument (ErrorKind::kInvalidArgument)
+    return app.exit(e) == 0 ? 0 : kUsageExit;
   }
   try {
     for (auto& [sub, act] : actions) {
