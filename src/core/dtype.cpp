@@ -20,18 +20,48 @@ constexpr DTypeInfo kInfo[] = {
 };
 }  // namespace
 
+namespace {
+struct BlockInfo {
+  DType type;
+  const char* name;
+  int64_t block;
+  size_t bytes;
+};
+// ggml's block sizes (ggml-common.h): d/m are f16.
+constexpr BlockInfo kBlocks[] = {
+    {DType::kQ8_0, "Q8_0", 32, 2 + 32},          {DType::kQ4_0, "Q4_0", 32, 2 + 16},
+    {DType::kQ4_1, "Q4_1", 32, 2 + 2 + 16},      {DType::kQ5_0, "Q5_0", 32, 2 + 4 + 16},
+    {DType::kQ5_1, "Q5_1", 32, 2 + 2 + 4 + 16},  {DType::kQ2_K, "Q2_K", 256, 16 + 64 + 2 + 2},
+    {DType::kQ3_K, "Q3_K", 256, 32 + 64 + 12 + 2}, {DType::kQ4_K, "Q4_K", 256, 2 + 2 + 12 + 128},
+    {DType::kQ5_K, "Q5_K", 256, 2 + 2 + 12 + 32 + 128}, {DType::kQ6_K, "Q6_K", 256, 128 + 64 + 16 + 2},
+};
+const BlockInfo* block_info(DType t) {
+  for (const auto& b : kBlocks)
+    if (b.type == t) return &b;
+  return nullptr;
+}
+}  // namespace
+
+bool is_block_type(DType t) { return block_info(t) != nullptr; }
+int64_t dtype_block_size(DType t) { return is_block_type(t) ? block_info(t)->block : 1; }
+size_t dtype_block_bytes(DType t) { return is_block_type(t) ? block_info(t)->bytes : dtype_size(t); }
+
 size_t dtype_size(DType t) {
-  DM_CHECK(t != DType::kQ8_0, "Q8_0 has no per-element size");
+  DM_CHECK(!is_block_type(t), dtype_name(t), " has no per-element size");
   return kInfo[static_cast<int>(t)].size;
 }
 
 size_t dtype_bytes(DType t, int64_t n) {
-  if (t != DType::kQ8_0) return static_cast<size_t>(n) * kInfo[static_cast<int>(t)].size;
-  DM_CHECK(n % kQ8Block == 0, "Q8_0: ", n, " elements is not a whole number of blocks");
-  return static_cast<size_t>(n / kQ8Block) * kQ8BlockBytes;
+  const BlockInfo* b = block_info(t);
+  if (!b) return static_cast<size_t>(n) * kInfo[static_cast<int>(t)].size;
+  DM_CHECK(n % b->block == 0, b->name, ": ", n, " elements is not a whole number of blocks");
+  return static_cast<size_t>(n / b->block) * b->bytes;
 }
 
-const char* dtype_name(DType t) { return t == DType::kQ8_0 ? "Q8_0" : kInfo[static_cast<int>(t)].name; }
+const char* dtype_name(DType t) {
+  const BlockInfo* b = block_info(t);
+  return b ? b->name : kInfo[static_cast<int>(t)].name;
+}
 
 bool parse_dtype(std::string_view name, DType* out) {
   for (const auto& i : kInfo) {
@@ -109,10 +139,11 @@ void convert_to_f32(DType t, const void* src, float* dst, size_t n) {
     case DType::kQ8_0: {
       DM_CHECK(n % kQ8Block == 0, "Q8_0: partial block");
       const auto* b = static_cast<const uint8_t*>(src);
-      for (size_t i = 0; i < n; i += kQ8Block, b += kQ8BlockBytes) {
-        float d;
-        std::memcpy(&d, b, 4);
-        const auto* q = reinterpret_cast<const int8_t*>(b + 4);
+      for (size_t i = 0; i < n; i += kQ8Block, b += kQ8_0BlockBytes) {
+        uint16_t h;
+        std::memcpy(&h, b, 2);
+        const float d = f16_to_f32(h);
+        const auto* q = reinterpret_cast<const int8_t*>(b + 2);
         for (int64_t j = 0; j < kQ8Block; ++j) dst[i + static_cast<size_t>(j)] = d * static_cast<float>(q[j]);
       }
       return;
@@ -124,14 +155,17 @@ void convert_to_f32(DType t, const void* src, float* dst, size_t n) {
 void quantize_q8_0(const float* src, void* dst, size_t n) {
   DM_CHECK(n % kQ8Block == 0, "Q8_0: partial block");
   auto* b = static_cast<uint8_t*>(dst);
-  for (size_t i = 0; i < n; i += kQ8Block, b += kQ8BlockBytes) {
+  for (size_t i = 0; i < n; i += kQ8Block, b += kQ8_0BlockBytes) {
     float amax = 0.f;
     for (int64_t j = 0; j < kQ8Block; ++j) amax = std::max(amax, std::fabs(src[i + static_cast<size_t>(j)]));
+    // ggml's quantize_row_q8_0_ref: q from the f32 scale's inverse, the scale stored as f16.
     const float d = amax / 127.f;
-    std::memcpy(b, &d, 4);
-    auto* q = reinterpret_cast<int8_t*>(b + 4);
+    const float id = d != 0.f ? 1.f / d : 0.f;
+    const uint16_t h = f32_to_f16(d);
+    std::memcpy(b, &h, 2);
+    auto* q = reinterpret_cast<int8_t*>(b + 2);
     for (int64_t j = 0; j < kQ8Block; ++j)
-      q[j] = d == 0.f ? int8_t{0} : static_cast<int8_t>(std::lround(src[i + static_cast<size_t>(j)] / d));
+      q[j] = static_cast<int8_t>(std::roundf(src[i + static_cast<size_t>(j)] * id));
   }
 }
 

@@ -18,11 +18,12 @@ namespace {
 
 // Q8_0: 8 elements from a multiple of 8 stay inside one block (rows are whole blocks): d * q.
 inline const uint8_t* q8_block(const void* base, int64_t idx) {
-  return static_cast<const uint8_t*>(base) + static_cast<uint64_t>(idx) / kQ8Block * kQ8BlockBytes;
+  return static_cast<const uint8_t*>(base) + static_cast<uint64_t>(idx) / kQ8Block * kQ8_0BlockBytes;
 }
 inline float q8_scale(const uint8_t* blk) {
-  float d;
-  __builtin_memcpy(&d, blk, 4);
+  uint16_t h;
+  __builtin_memcpy(&h, blk, 2);
+  const float d = _cvtsh_ss(h);
   return d;
 }
 
@@ -30,7 +31,7 @@ template <DType WT>
 inline __m256 load_w(const void* base, int64_t idx) {
   if constexpr (WT == DType::kQ8_0) {
     const uint8_t* blk = q8_block(base, idx);
-    __m128i q = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk + 4 + static_cast<uint64_t>(idx) % kQ8Block));
+    __m128i q = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk + 2 + static_cast<uint64_t>(idx) % kQ8Block));
     return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)), _mm256_set1_ps(q8_scale(blk)));
   } else if constexpr (WT == DType::kF32) {
     return _mm256_loadu_ps(static_cast<const float*>(base) + idx);
@@ -47,7 +48,7 @@ template <DType WT>
 inline float load_w1(const void* base, int64_t idx) {
   if constexpr (WT == DType::kQ8_0) {
     const uint8_t* blk = q8_block(base, idx);
-    return q8_scale(blk) * static_cast<float>(static_cast<int8_t>(blk[4 + static_cast<uint64_t>(idx) % kQ8Block]));
+    return q8_scale(blk) * static_cast<float>(static_cast<int8_t>(blk[2 + static_cast<uint64_t>(idx) % kQ8Block]));
   } else if constexpr (WT == DType::kF32) {
     return static_cast<const float*>(base)[idx];
   } else if constexpr (WT == DType::kBF16) {
@@ -101,11 +102,11 @@ void tile_q8(const float* x, int64_t K, const void* w, int64_t n0, int64_t t0, f
     for (int j = 0; j < TT; ++j)
       for (int v = 0; v < 4; ++v) xv[j][v] = _mm256_loadu_ps(x + (t0 + j) * K + b * kQ8Block + 8 * v);
     for (int i = 0; i < R; ++i) {
-      const uint8_t* blk = base + static_cast<size_t>((n0 + i) * blocks + b) * kQ8BlockBytes;
+      const uint8_t* blk = base + static_cast<size_t>((n0 + i) * blocks + b) * kQ8_0BlockBytes;
       __m256 wv[4];
       for (int v = 0; v < 4; ++v)
         wv[v] = _mm256_cvtepi32_ps(
-            _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk + 4 + 8 * v))));
+            _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk + 2 + 8 * v))));
       const __m256 d = _mm256_set1_ps(q8_scale(blk));
       for (int j = 0; j < TT; ++j) {
         __m256 s = _mm256_mul_ps(wv[0], xv[j][0]);

@@ -24,11 +24,12 @@ namespace {
 
 // Q8_0 (rows are whole blocks, so 16 elements from a multiple of 16 never cross a block): d * q.
 inline const uint8_t* q8_block(const void* base, int64_t idx) {
-  return static_cast<const uint8_t*>(base) + static_cast<uint64_t>(idx) / kQ8Block * kQ8BlockBytes;
+  return static_cast<const uint8_t*>(base) + static_cast<uint64_t>(idx) / kQ8Block * kQ8_0BlockBytes;
 }
 inline __m512 q8_scale(const uint8_t* blk) {
-  float d;
-  __builtin_memcpy(&d, blk, 4);
+  uint16_t h;
+  __builtin_memcpy(&h, blk, 2);
+  const float d = _cvtsh_ss(h);
   return _mm512_set1_ps(d);
 }
 
@@ -36,7 +37,7 @@ template <DType WT>
 inline __m512 load_w_full(const void* base, int64_t idx) {
   if constexpr (WT == DType::kQ8_0) {
     const uint8_t* blk = q8_block(base, idx);
-    __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 4 + static_cast<uint64_t>(idx) % kQ8Block));
+    __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2 + static_cast<uint64_t>(idx) % kQ8Block));
     return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q)), q8_scale(blk));
   } else if constexpr (WT == DType::kF32) {
     return _mm512_loadu_ps(static_cast<const float*>(base) + idx);
@@ -53,7 +54,7 @@ template <DType WT>
 inline __m512 load_w(const void* base, int64_t idx, __mmask16 m) {
   if constexpr (WT == DType::kQ8_0) {
     const uint8_t* blk = q8_block(base, idx);
-    __m128i q = _mm_maskz_loadu_epi8(m, blk + 4 + static_cast<uint64_t>(idx) % kQ8Block);
+    __m128i q = _mm_maskz_loadu_epi8(m, blk + 2 + static_cast<uint64_t>(idx) % kQ8Block);
     return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q)), q8_scale(blk));
   } else if constexpr (WT == DType::kF32) {
     return _mm512_maskz_loadu_ps(m, static_cast<const float*>(base) + idx);
@@ -114,11 +115,11 @@ void tile_q8(const float* x, int64_t K, const void* w, int64_t n0, int64_t t0, f
       x1[j] = _mm512_loadu_ps(x + (t0 + j) * K + b * kQ8Block + 16);
     }
     for (int i = 0; i < R; ++i) {
-      const uint8_t* blk = base + static_cast<size_t>((n0 + i) * blocks + b) * kQ8BlockBytes;
+      const uint8_t* blk = base + static_cast<size_t>((n0 + i) * blocks + b) * kQ8_0BlockBytes;
       const __m512 w0 =
-          _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 4))));
+          _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2))));
       const __m512 w1 =
-          _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 20))));
+          _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 18))));
       const __m512 d = q8_scale(blk);
       for (int j = 0; j < TT; ++j)
         acc[i][j] = _mm512_fmadd_ps(_mm512_fmadd_ps(w1, x1[j], _mm512_mul_ps(w0, x0[j])), d, acc[i][j]);

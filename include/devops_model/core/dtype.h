@@ -7,20 +7,29 @@
 
 namespace dm {
 
-// kQ8_0 is ours, never read from a file: weights quantized at load (`--dtype q8_0`) in blocks of 32
-// along a row, each block = f32 scale d then 32 int8 q (36 bytes), value = d * q. llama.cpp's Q8_0 idea
-// with an f32 scale (no half conversion in the hot loop).
-enum class DType : uint8_t { kF32, kF16, kBF16, kF64, kI64, kI32, kI16, kI8, kU8, kBool, kQ8_0 };
+// Block types are ggml's (GGUF) block formats, byte for byte, so a GGUF file's tensors are used in place
+// and what we write llama.cpp reads: a row is whole blocks of dtype_block_size() elements, each block
+// dtype_block_bytes() bytes. Q8_0/Q4_0/Q4_1/Q5_0/Q5_1: blocks of 32 with an f16 scale (and min);
+// Q2_K..Q6_K: super-blocks of 256 with sub-block scales. Layouts and the scalar reference codecs:
+// core/quant.h.
+enum class DType : uint8_t {
+  kF32, kF16, kBF16, kF64, kI64, kI32, kI16, kI8, kU8, kBool,
+  kQ8_0, kQ4_0, kQ4_1, kQ5_0, kQ5_1, kQ2_K, kQ3_K, kQ4_K, kQ5_K, kQ6_K,
+};
 
-inline constexpr int64_t kQ8Block = 32;
-inline constexpr size_t kQ8BlockBytes = 4 + kQ8Block;
+inline constexpr int64_t kQ8Block = 32;  // elements per Q8_0 (and Q4_0 .. Q5_1) block
+inline constexpr size_t kQ8_0BlockBytes = 2 + 32;  // f16 d, 32 int8 q
+inline constexpr int64_t kQK_K = 256;    // elements per K-quant super-block
 
-size_t dtype_size(DType t);  // bytes per element; not for block types (kQ8_0)
-// Bytes of n consecutive elements (n a multiple of the block for kQ8_0).
+bool is_block_type(DType t);          // Q8_0 .. Q6_K
+int64_t dtype_block_size(DType t);    // elements per block; 1 for element types
+size_t dtype_block_bytes(DType t);    // bytes per block; dtype_size() for element types
+size_t dtype_size(DType t);  // bytes per element; not for block types
+// Bytes of n consecutive elements (n a multiple of the block for block types).
 size_t dtype_bytes(DType t, int64_t n);
-// Safetensors spelling: "F32", "BF16", ... ("Q8_0" for ours).
+// Safetensors spelling: "F32", "BF16", ...; ggml's for block types ("Q8_0", "Q4_K").
 const char* dtype_name(DType t);
-// Parses the safetensors spelling; false if unknown (Q8_0 is not a file dtype).
+// Parses the safetensors spelling; false if unknown (block types are not safetensors dtypes).
 bool parse_dtype(std::string_view name, DType* out);
 
 inline float bf16_to_f32(uint16_t h) {
