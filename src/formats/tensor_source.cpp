@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "devops_model/core/error.h"
+#include "devops_model/formats/gguf.h"
 #include "devops_model/formats/safetensors.h"
 #include "devops_model/formats/torch_bin.h"
 
@@ -35,6 +36,8 @@ const std::vector<TensorFormat>& tensor_formats() {
       {".safetensors", sniff_safetensors, "model.safetensors", "model.safetensors.index.json",
        open_as<SafetensorsFile>},
       {".bin", sniff_torch_zip, "pytorch_model.bin", "pytorch_model.bin.index.json", open_as<TorchBinFile>},
+      // One file is the whole model (metadata + tokenizer + tensors): never part of a directory layout.
+      {".gguf", GgufFile::sniff, nullptr, nullptr, open_as<GgufFile>},
   };
   return formats;
 }
