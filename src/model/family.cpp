@@ -64,6 +64,46 @@ ModelConfig parse_model_config_text(const std::string& json_text, const std::str
 
 nlohmann::json config_to_hf_json(const ModelConfig& c) { return family_of(c).config_json(c); }
 
+const Family& family_for_gguf(const GgufMetadata& md) {
+  const std::string arch = md.get_string("general.architecture");
+  std::string supported;
+  for (const Family* f : all_families()) {
+    for (const auto& a : f->gguf_architectures) {
+      if (a == arch) return *f;
+      supported += (supported.empty() ? "" : ", ") + a;
+    }
+  }
+  fail(ErrorKind::kUnsupported, md.path, ": unsupported general.architecture \"", arch, "\"; supported: ", supported);
+}
+
+ModelConfig parse_gguf_model_config(const GgufMetadata& md, const GgufTensors& t) {
+  const Family& f = family_for_gguf(md);
+  ModelConfig c = f.parse_gguf(md, md.get_string("general.architecture"), t);
+  c.validate(md.path);
+  return c;
+}
+
+std::string gguf_tensor_name(const Family& f, const std::string& hf_name) {
+  const GgufNames& g = f.gguf_names;
+  for (const auto& [hf, gguf] : g.globals)
+    if (hf_name == hf) return gguf;
+  if (hf_name.starts_with(g.layer_prefix)) {
+    const size_t dot = hf_name.find('.', g.layer_prefix.size());
+    const std::string layer = hf_name.substr(g.layer_prefix.size(), dot - g.layer_prefix.size());
+    const std::string rest = dot == std::string::npos ? "" : hf_name.substr(dot + 1);
+    for (const auto& [hf, gguf] : g.in_layer)
+      if (rest == hf) return "blk." + layer + "." + gguf;
+  }
+  DM_CHECK(false, "family ", f.name, " has no GGUF name for ", hf_name);
+}
+
+std::string gguf_architecture_of(const ModelConfig& c) {
+  const Family& f = family_of(c);
+  for (size_t i = 0; i < f.architectures.size(); ++i)
+    if (f.architectures[i] == c.architecture) return f.gguf_architectures.at(i);
+  DM_CHECK(false, "no GGUF architecture for ", c.architecture);
+}
+
 namespace {
 
 std::vector<TensorBinding> bindings(const ModelConfig& c, ModelWeights& w) {
@@ -73,10 +113,13 @@ std::vector<TensorBinding> bindings(const ModelConfig& c, ModelWeights& w) {
 
 }  // namespace
 
-void load_family_weights(const ModelConfig& c, const TensorFetch& fetch, const TensorExists& exists, ModelWeights& w) {
+void load_family_weights(const ModelConfig& c, const TensorFetch& fetch, const TensorExists& exists, ModelWeights& w,
+                         TensorNaming naming) {
+  const Family& f = family_of(c);
   for (const TensorBinding& b : bindings(c, w)) {
-    if (b.optional && !exists(b.name)) continue;
-    const TensorView t = fetch(b.name, b.shape);
+    const std::string name = naming == TensorNaming::kGguf ? gguf_tensor_name(f, b.name) : b.name;
+    if (b.optional && !exists(name)) continue;
+    const TensorView t = fetch(name, b.shape);
     int64_t row = 0;
     for (const TensorBinding::Part& part : b.parts) {
       *part.slot = b.parts.size() == 1 ? t : t.rows(row, part.rows);

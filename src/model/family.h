@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "devops_model/formats/gguf.h"
 #include "devops_model/model/config.h"
 #include "devops_model/model/random_init.h"
 #include "devops_model/model/weights.h"
@@ -36,6 +37,21 @@ struct TensorBinding {
   }
 };
 
+// How llama.cpp names the family's tensors in GGUF: whole-name renames for the tensors outside the
+// layers, suffix renames for those inside ("<layer_prefix>N.<hf suffix>" -> "blk.N.<gguf suffix>").
+struct GgufNames {
+  std::string layer_prefix;                                   // "model.layers."
+  std::vector<std::pair<std::string, std::string>> globals;   // {"model.norm.weight", "output_norm.weight"}
+  std::vector<std::pair<std::string, std::string>> in_layer;  // {"self_attn.q_proj.weight", "attn_q.weight"}
+};
+
+// What a family's GGUF reader may ask of the file's tensors (flags such as tied embeddings and biases
+// are told by which tensors exist; the vocabulary by the embedding's rows).
+struct GgufTensors {
+  std::function<bool(const std::string& gguf_name)> has;
+  std::function<Shape(const std::string& gguf_name)> shape;  // HF order
+};
+
 // A named real shape ("qwen2.5-0.5b") with its config.
 struct ShapePreset {
   std::string name;
@@ -54,6 +70,13 @@ struct Family {
   // PEFT's name of the module holding a projection of layer `layer`: "model.layers.0.self_attn.q_proj";
   // the projections of one fused module share its name.
   std::function<std::string(int layer, Proj p)> lora_module;
+  // GGUF: llama.cpp's architecture names, one per entry of `architectures` in the same order ("qwen2",
+  // "qwen3"; "qwen" for Qwen1), hyper-parameters from
+  // the file's metadata (`arch` is general.architecture) and back, and the tensor names.
+  std::vector<std::string> gguf_architectures;
+  std::function<ModelConfig(const GgufMetadata& md, const std::string& arch, const GgufTensors& t)> parse_gguf;
+  std::function<void(const ModelConfig& c, GgufMetadata& md)> gguf_config;  // writes "<arch>.*" keys
+  GgufNames gguf_names;
   ChatFormat chat_format = ChatFormat::kChatMl;
   std::function<std::string(const ModelConfig& c)> default_system_prompt;  // when there is no chat template
   std::vector<ShapePreset> shapes;
@@ -71,12 +94,23 @@ ModelConfig parse_model_config(const nlohmann::json& cfg, const std::string& pat
 // config.json for a ModelConfig in its family's keys.
 nlohmann::json config_to_hf_json(const ModelConfig& c);
 
+// GGUF: the family of general.architecture (Error(kUnsupported) listing the supported ones), the
+// validated config from the metadata and tensors, llama.cpp's name of a checkpoint tensor, and the
+// "<arch>.*" keys for writing a config.
+const Family& family_for_gguf(const GgufMetadata& md);
+ModelConfig parse_gguf_model_config(const GgufMetadata& md, const GgufTensors& t);
+std::string gguf_tensor_name(const Family& f, const std::string& hf_name);
+std::string gguf_architecture_of(const ModelConfig& c);
+
 // Fetches a tensor by checkpoint name and checks its shape; errors name the file and tensor.
 using TensorFetch = std::function<TensorView(const std::string& name, const Shape& expected)>;
 using TensorExists = std::function<bool(const std::string& name)>;
 // Fills `w` from a checkpoint through the family's bindings (fused tensors become row views, no copy);
-// a tied lm_head without its own tensor is the embedding.
-void load_family_weights(const ModelConfig& c, const TensorFetch& fetch, const TensorExists& exists, ModelWeights& w);
+// a tied lm_head without its own tensor is the embedding. Names are the HF checkpoint's or, with
+// `gguf`, llama.cpp's.
+enum class TensorNaming { kHf, kGguf };
+void load_family_weights(const ModelConfig& c, const TensorFetch& fetch, const TensorExists& exists, ModelWeights& w,
+                         TensorNaming naming = TensorNaming::kHf);
 // The family's checkpoint tensors for weights in canonical slots, in file order; fused tensors are
 // concatenated into buffers owned by `keep`.
 std::vector<std::pair<std::string, TensorView>> family_checkpoint_tensors(const ModelConfig& c, const ModelWeights& w,

@@ -1,5 +1,6 @@
 // Model::load: config.json -> ModelConfig through the family loader, checkpoint tensors -> ModelWeights.
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 
@@ -7,6 +8,7 @@
 #include "devops_model/core/error.h"
 #include "devops_model/core/mapped_file.h"
 #include "devops_model/core/threads.h"
+#include "devops_model/formats/gguf.h"
 #include "devops_model/model/model.h"
 #include "model/family.h"
 
@@ -32,30 +34,65 @@ TensorView quantize_matrix(const TensorView& t, WeightStore& store) {
   return store.own(std::move(q));
 }
 
-}  // namespace
+// The config and tensors of a Hugging Face directory (config.json + weight files) or of one GGUF file
+// (everything from its metadata and tensor names).
+struct Checkpoint {
+  ModelConfig config;
+  CheckpointTensors tensors;
+  TensorNaming naming = TensorNaming::kHf;
+  std::string config_source;  // named when a tensor's shape disagrees with the config
+};
 
-std::unique_ptr<Model> Model::load(const std::string& dir, const LoadOptions& opts) {
-  const std::string cfg_path = (fs::path(dir) / "config.json").string();
-  if (!fs::exists(cfg_path)) fail(ErrorKind::kIo, cfg_path, ": missing (is ", dir, " a Hugging Face model directory?)");
+Checkpoint open_checkpoint(const std::string& path) {
+  if (is_gguf_file(path)) {
+    Checkpoint c{{}, CheckpointTensors::open_file(path), TensorNaming::kGguf, path + "'s metadata"};
+    const auto* g = dynamic_cast<const GgufFile*>(c.tensors.sources().at(0).get());
+    DM_CHECK(g != nullptr, "a GGUF file opens as a GgufFile");
+    GgufTensors t{[g](const std::string& n) { return g->has(n); },
+                  [g](const std::string& n) { return g->get(n).shape; }};
+    c.config = parse_gguf_model_config(g->metadata(), t);
+    return c;
+  }
+  const std::string cfg_path = (fs::path(path) / "config.json").string();
+  if (!fs::exists(cfg_path))
+    fail(ErrorKind::kIo, cfg_path, ": missing (is ", path, " a Hugging Face model directory or a .gguf file?)");
   nlohmann::json j = read_json_file(cfg_path);
   ModelConfig config = parse_model_config(j, cfg_path);
+  return Checkpoint{std::move(config), CheckpointTensors::open_dir(path), TensorNaming::kHf, "config.json"};
+}
 
-  CheckpointTensors ckpt = CheckpointTensors::open_dir(dir);
+}  // namespace
+
+bool is_gguf_file(const std::string& path) {
+  if (!fs::is_regular_file(path)) return false;
+  std::ifstream in(path, std::ios::binary);
+  char head[4] = {};
+  in.read(head, 4);
+  return in.gcount() == 4 && GgufFile::sniff(reinterpret_cast<const uint8_t*>(head), 4);
+}
+
+std::unique_ptr<Model> Model::load(const std::string& path, const LoadOptions& opts) {
+  Checkpoint cp = open_checkpoint(path);
+  ModelConfig config = std::move(cp.config);
+  CheckpointTensors& ckpt = cp.tensors;
   auto store = std::make_shared<WeightStore>();
   TensorFetch fetch = [&](const std::string& name, const Shape& want) {
-    if (!ckpt.has(name)) fail(ErrorKind::kFormat, dir, ": missing tensor \"", name, "\"");
+    if (!ckpt.has(name)) fail(ErrorKind::kFormat, path, ": missing tensor \"", name, "\"");
     TensorView t = ckpt.get(name);
     if (t.shape != want)
-      fail(ErrorKind::kFormat, ckpt.file_of(name), ": tensor \"", name, "\" has shape ", shape_str(t.shape),
-           " but config.json implies ", shape_str(want));
-    if (t.dtype != DType::kF32 && t.dtype != DType::kBF16 && t.dtype != DType::kF16)
+      fail(ErrorKind::kFormat, ckpt.file_of(name), ": tensor \"", name, "\" has shape ", shape_str(t.shape), " but ",
+           cp.config_source, " implies ", shape_str(want));
+    if (t.dtype != DType::kF32 && t.dtype != DType::kBF16 && t.dtype != DType::kF16 && !is_block_type(t.dtype))
       fail(ErrorKind::kUnsupported, ckpt.file_of(name), ": tensor \"", name, "\" has dtype ", dtype_name(t.dtype),
-           "; weights must be F32, BF16 or F16");
+           "; weights must be F32, BF16, F16 or a ggml block type");
+    if (is_block_type(t.dtype) && t.shape.size() != 2)
+      fail(ErrorKind::kUnsupported, ckpt.file_of(name), ": tensor \"", name, "\": a ", dtype_name(t.dtype),
+           " norm or bias is not supported");
     return t;
   };
   TensorExists exists = [&](const std::string& name) { return ckpt.has(name); };
   ModelWeights w;
-  load_family_weights(config, fetch, exists, w);
+  load_family_weights(config, fetch, exists, w, cp.naming);
   if (opts.weights == LoadOptions::WeightDType::kF32) {
     std::map<const void*, TensorView> done;  // tied / fused views convert once
     w.for_each([&](const std::string&, TensorView& t) {
@@ -83,7 +120,7 @@ std::unique_ptr<Model> Model::load(const std::string& dir, const LoadOptions& op
     });
   }
   store->keep(std::move(ckpt));
-  return std::make_unique<Model>(std::move(config), std::move(store), std::move(w), dir);
+  return std::make_unique<Model>(std::move(config), std::move(store), std::move(w), path);
 }
 
 Model::Model(ModelConfig config, std::shared_ptr<WeightStore> store, ModelWeights weights, std::string dir)

@@ -65,6 +65,43 @@ nlohmann::json config_json(const ModelConfig& c) {
   return nlohmann::json(j);
 }
 
+// llama.cpp's `qwen` architecture. It has no logn scaling and no dynamic NTK; we keep both (the model was
+// trained and evaluated with them; below the training length they change nothing), with the training
+// length from qwen.context_length, which llama.cpp's converter writes from seq_length.
+ModelConfig parse_gguf(const GgufMetadata& md, const std::string&, const GgufTensors& t) {
+  ModelConfig c;
+  c.architecture = "QWenLMHeadModel";
+  c.hidden_size = static_cast<int>(md.get_int("qwen.embedding_length"));
+  c.num_layers = static_cast<int>(md.get_int("qwen.block_count"));
+  c.num_heads = c.num_kv_heads = static_cast<int>(md.get_int("qwen.attention.head_count"));
+  c.head_dim = c.num_heads > 0 ? c.hidden_size / c.num_heads : 0;
+  c.intermediate_size = static_cast<int>(md.get_int("qwen.feed_forward_length") / 2);  // HF's doubled width
+  c.seq_length = static_cast<int>(md.get_int_or("qwen.context_length", 2048));
+  c.max_position_embeddings = c.seq_length;
+  c.rms_norm_eps = static_cast<float>(md.get_float_or("qwen.attention.layer_norm_rms_epsilon", 1e-6));
+  c.rope_theta = md.get_float_or("qwen.rope.freq_base", 10000.0);
+  c.rotary_dim = static_cast<int>(md.get_int_or("qwen.rope.dimension_count", c.head_dim));
+  c.qkv_bias = c.logn_attn = c.dynamic_ntk = true;
+  if (!t.has("token_embd.weight")) fail(ErrorKind::kFormat, md.path, ": missing tensor \"token_embd.weight\"");
+  c.vocab_size = static_cast<int>(t.shape("token_embd.weight").at(0));
+  c.tie_embeddings = !t.has("output.weight");
+  c.bos_token_id = static_cast<int>(md.get_int_or("tokenizer.ggml.bos_token_id", -1));
+  const int eos = static_cast<int>(md.get_int_or("tokenizer.ggml.eos_token_id", -1));
+  if (eos >= 0) c.eos_token_ids = {eos};
+  return c;
+}
+
+void gguf_config(const ModelConfig& c, GgufMetadata& md) {
+  md.set("qwen.context_length", gguf_u32(static_cast<uint32_t>(c.seq_length)));
+  md.set("qwen.block_count", gguf_u32(static_cast<uint32_t>(c.num_layers)));
+  md.set("qwen.embedding_length", gguf_u32(static_cast<uint32_t>(c.hidden_size)));
+  md.set("qwen.feed_forward_length", gguf_u32(static_cast<uint32_t>(c.intermediate_size * 2)));
+  md.set("qwen.rope.freq_base", gguf_f32(static_cast<float>(c.rope_theta)));
+  md.set("qwen.rope.dimension_count", gguf_u32(static_cast<uint32_t>(c.rotary_dim)));
+  md.set("qwen.attention.head_count", gguf_u32(static_cast<uint32_t>(c.num_heads)));
+  md.set("qwen.attention.layer_norm_rms_epsilon", gguf_f32(c.rms_norm_eps));
+}
+
 std::vector<TensorBinding> tensors(const ModelConfig& c, ModelWeights& w) {
   const int64_t C = c.hidden_size, F = c.intermediate_size, V = c.vocab_size, Q = c.q_dim(), KVD = c.kv_dim();
   using B = TensorBinding;
@@ -120,6 +157,22 @@ const Family& qwen1_family() {
       .config_json = config_json,
       .tensors = tensors,
       .lora_module = lora_module,
+      .gguf_architectures = {"qwen"},
+      .parse_gguf = parse_gguf,
+      .gguf_config = gguf_config,
+      // mlp.w1 is up and mlp.w2 the gate in llama.cpp too.
+      .gguf_names = {"transformer.h.",
+                     {{"transformer.wte.weight", "token_embd.weight"},
+                      {"transformer.ln_f.weight", "output_norm.weight"},
+                      {"lm_head.weight", "output.weight"}},
+                     {{"ln_1.weight", "attn_norm.weight"},
+                      {"attn.c_attn.weight", "attn_qkv.weight"},
+                      {"attn.c_attn.bias", "attn_qkv.bias"},
+                      {"attn.c_proj.weight", "attn_output.weight"},
+                      {"ln_2.weight", "ffn_norm.weight"},
+                      {"mlp.w1.weight", "ffn_up.weight"},
+                      {"mlp.w2.weight", "ffn_gate.weight"},
+                      {"mlp.c_proj.weight", "ffn_down.weight"}}},
       .chat_format = ChatFormat::kQwen1,
       // make_context's default (Qwen-7B-Chat's generation uses it when no system is given)
       .default_system_prompt = [](const ModelConfig&) { return std::string("You are a helpful assistant."); },

@@ -1,6 +1,8 @@
 // Qwen2 / Qwen2.5 (Qwen2ForCausalLM) and Qwen3 (Qwen3ForCausalLM), everything of them in one file: HF
 // Llama-style names (the canonical names of ModelWeights), q/k/v biases (Qwen2) or q_norm/k_norm and an
 // explicit head_dim (Qwen3), PEFT module names, ChatML defaults and the real shapes.
+#include <algorithm>
+
 #include "devops_model/core/error.h"
 #include "model/family.h"
 
@@ -66,6 +68,60 @@ nlohmann::json config_json(const ModelConfig& c) {
   if (c.eos_token_ids.size() == 1) j["eos_token_id"] = c.eos_token_ids[0];
   if (c.eos_token_ids.size() > 1) j["eos_token_id"] = c.eos_token_ids;
   return nlohmann::json(j);
+}
+
+// llama.cpp's keys ("<arch>.block_count", ...) and the tensors that are there (biases, q/k norms, an
+// untied output matrix).
+ModelConfig parse_gguf(const GgufMetadata& md, const std::string& arch, const GgufTensors& t) {
+  const auto key = [&](const char* k) { return arch + "." + k; };
+  ModelConfig c;
+  c.architecture = arch == "qwen3" ? "Qwen3ForCausalLM" : "Qwen2ForCausalLM";
+  c.hidden_size = static_cast<int>(md.get_int(key("embedding_length")));
+  c.num_layers = static_cast<int>(md.get_int(key("block_count")));
+  c.num_heads = static_cast<int>(md.get_int(key("attention.head_count")));
+  c.num_kv_heads = static_cast<int>(md.get_int_or(key("attention.head_count_kv"), c.num_heads));
+  c.head_dim =
+      static_cast<int>(md.get_int_or(key("attention.key_length"), c.num_heads > 0 ? c.hidden_size / c.num_heads : 0));
+  c.intermediate_size = static_cast<int>(md.get_int(key("feed_forward_length")));
+  c.max_position_embeddings = static_cast<int>(md.get_int_or(key("context_length"), 32768));
+  c.rms_norm_eps = static_cast<float>(md.get_float_or(key("attention.layer_norm_rms_epsilon"), 1e-6));
+  c.rope_theta = md.get_float_or(key("rope.freq_base"), 10000.0);
+  c.rotary_dim = static_cast<int>(md.get_int_or(key("rope.dimension_count"), c.head_dim));
+  if (c.rotary_dim != c.head_dim)
+    fail(ErrorKind::kUnsupported, md.path, ": ", key("rope.dimension_count"), " ", c.rotary_dim, " != head dim ",
+         c.head_dim, " (partial rotary is not supported for ", arch, ")");
+  const auto scaling = md.get_string_opt(key("rope.scaling.type"));
+  if (scaling && *scaling != "none")
+    fail(ErrorKind::kUnsupported, md.path, ": ", key("rope.scaling.type"), " \"", *scaling, "\" is not supported");
+  if (!t.has("token_embd.weight")) fail(ErrorKind::kFormat, md.path, ": missing tensor \"token_embd.weight\"");
+  c.vocab_size = static_cast<int>(t.shape("token_embd.weight").at(0));
+  c.tie_embeddings = !t.has("output.weight");
+  c.qkv_bias = t.has("blk.0.attn_q.bias");
+  c.qk_norm = t.has("blk.0.attn_q_norm.weight");
+  if (arch == "qwen3" && !c.qk_norm) fail(ErrorKind::kFormat, md.path, ": qwen3 without blk.0.attn_q_norm.weight");
+  c.bos_token_id = static_cast<int>(md.get_int_or("tokenizer.ggml.bos_token_id", -1));
+  for (const char* k : {"tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id"}) {
+    const int id = static_cast<int>(md.get_int_or(k, -1));
+    if (id >= 0 && std::find(c.eos_token_ids.begin(), c.eos_token_ids.end(), id) == c.eos_token_ids.end())
+      c.eos_token_ids.push_back(id);
+  }
+  return c;
+}
+
+void gguf_config(const ModelConfig& c, GgufMetadata& md) {
+  const std::string arch = is_qwen3(c) ? "qwen3" : "qwen2";
+  md.set(arch + ".block_count", gguf_u32(static_cast<uint32_t>(c.num_layers)));
+  md.set(arch + ".context_length", gguf_u32(static_cast<uint32_t>(c.max_position_embeddings)));
+  md.set(arch + ".embedding_length", gguf_u32(static_cast<uint32_t>(c.hidden_size)));
+  md.set(arch + ".feed_forward_length", gguf_u32(static_cast<uint32_t>(c.intermediate_size)));
+  md.set(arch + ".attention.head_count", gguf_u32(static_cast<uint32_t>(c.num_heads)));
+  md.set(arch + ".attention.head_count_kv", gguf_u32(static_cast<uint32_t>(c.num_kv_heads)));
+  if (is_qwen3(c) || c.head_dim * c.num_heads != c.hidden_size) {
+    md.set(arch + ".attention.key_length", gguf_u32(static_cast<uint32_t>(c.head_dim)));
+    md.set(arch + ".attention.value_length", gguf_u32(static_cast<uint32_t>(c.head_dim)));
+  }
+  md.set(arch + ".rope.freq_base", gguf_f32(static_cast<float>(c.rope_theta)));
+  md.set(arch + ".attention.layer_norm_rms_epsilon", gguf_f32(c.rms_norm_eps));
 }
 
 std::vector<TensorBinding> tensors(const ModelConfig& c, ModelWeights& w) {
@@ -149,6 +205,27 @@ const Family& qwen2_family() {
       .config_json = config_json,
       .tensors = tensors,
       .lora_module = lora_module,
+      .gguf_architectures = {"qwen2", "qwen3"},
+      .parse_gguf = parse_gguf,
+      .gguf_config = gguf_config,
+      .gguf_names = {"model.layers.",
+                     {{"model.embed_tokens.weight", "token_embd.weight"},
+                      {"model.norm.weight", "output_norm.weight"},
+                      {"lm_head.weight", "output.weight"}},
+                     {{"input_layernorm.weight", "attn_norm.weight"},
+                      {"self_attn.q_proj.weight", "attn_q.weight"},
+                      {"self_attn.k_proj.weight", "attn_k.weight"},
+                      {"self_attn.v_proj.weight", "attn_v.weight"},
+                      {"self_attn.q_proj.bias", "attn_q.bias"},
+                      {"self_attn.k_proj.bias", "attn_k.bias"},
+                      {"self_attn.v_proj.bias", "attn_v.bias"},
+                      {"self_attn.q_norm.weight", "attn_q_norm.weight"},
+                      {"self_attn.k_norm.weight", "attn_k_norm.weight"},
+                      {"self_attn.o_proj.weight", "attn_output.weight"},
+                      {"post_attention_layernorm.weight", "ffn_norm.weight"},
+                      {"mlp.gate_proj.weight", "ffn_gate.weight"},
+                      {"mlp.up_proj.weight", "ffn_up.weight"},
+                      {"mlp.down_proj.weight", "ffn_down.weight"}}},
       .chat_format = ChatFormat::kChatMl,
       // Qwen2's chat template inserts this system turn when none is given; Qwen3's inserts none.
       .default_system_prompt =

@@ -23,10 +23,14 @@ struct LoadOptions {
   enum class WeightDType { kAsStored, kF32, kQ8_0 } weights = WeightDType::kAsStored;
 };
 
+// True when `path` is a regular file that starts with GGUF's magic.
+bool is_gguf_file(const std::string& path);
+
 class Model {
  public:
-  // Loads a Hugging Face directory (config.json + safetensors or PyTorch .bin, single or sharded).
-  static std::unique_ptr<Model> load(const std::string& dir, const LoadOptions& opts = {});
+  // Loads a Hugging Face directory (config.json + safetensors or PyTorch .bin, single or sharded) or a
+  // GGUF file (hyper-parameters from its metadata; weights in their stored ggml types, mmap'd).
+  static std::unique_ptr<Model> load(const std::string& path, const LoadOptions& opts = {});
   // Builds a model over weights already in memory (random init, training checkpoints).
   Model(ModelConfig config, std::shared_ptr<WeightStore> store, ModelWeights weights, std::string dir = "");
   ~Model();
