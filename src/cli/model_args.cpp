@@ -7,7 +7,7 @@
 namespace dm::cli {
 
 void ModelArgs::add(CLI::App& app, bool required) {
-  auto* o = app.add_option("--model,-m", dir, "Hugging Face model directory");
+  auto* o = app.add_option("--model,-m", dir, "Hugging Face model directory or GGUF file");
   if (required) o->required();
   app.add_option("--dtype", dtype,
                  "weights as stored (bf16 stays bf16), converted to f32, or linear layers quantized to q8_0 at load")

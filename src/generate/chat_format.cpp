@@ -1,12 +1,14 @@
 #include "devops_model/generate/chat_format.h"
-#include "core/json_file.h"
 
 #include <algorithm>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "core/json_file.h"
 #include "devops_model/core/error.h"
 #include "devops_model/core/mapped_file.h"
+#include "devops_model/formats/gguf.h"
+#include "devops_model/model/model.h"
 #include "devops_model/tokenizer/unicode.h"
 
 namespace dm {
@@ -149,6 +151,10 @@ ChatTemplateInfo inspect_chat_template(std::string_view t) {
 }
 
 ChatTemplateInfo chat_template_from_dir(const std::string& dir) {
+  if (is_gguf_file(dir)) {  // a GGUF model file carries its template in the metadata
+    const auto t = GgufFile::open(dir)->metadata().get_string_opt("tokenizer.chat_template");
+    return t ? inspect_chat_template(*t) : ChatTemplateInfo{};
+  }
   const auto path = std::filesystem::path(dir) / "tokenizer_config.json";
   if (!std::filesystem::exists(path)) return {};
   nlohmann::json j = read_json_file(path.string());

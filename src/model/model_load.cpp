@@ -45,7 +45,10 @@ struct Checkpoint {
 
 Checkpoint open_checkpoint(const std::string& path) {
   if (is_gguf_file(path)) {
-    Checkpoint c{{}, CheckpointTensors::open_file(path), TensorNaming::kGguf, path + "'s metadata"};
+    // Opened before the aggregate is built: GCC 12 destroys an aggregate's finished members twice when a
+    // later member's initialiser throws (a bad file's error would end in a double free).
+    CheckpointTensors tensors = CheckpointTensors::open_file(path);
+    Checkpoint c{{}, std::move(tensors), TensorNaming::kGguf, path + "'s metadata"};
     const auto* g = dynamic_cast<const GgufFile*>(c.tensors.sources().at(0).get());
     DM_CHECK(g != nullptr, "a GGUF file opens as a GgufFile");
     GgufTensors t{[g](const std::string& n) { return g->has(n); },
@@ -58,7 +61,8 @@ Checkpoint open_checkpoint(const std::string& path) {
     fail(ErrorKind::kIo, cfg_path, ": missing (is ", path, " a Hugging Face model directory or a .gguf file?)");
   nlohmann::json j = read_json_file(cfg_path);
   ModelConfig config = parse_model_config(j, cfg_path);
-  return Checkpoint{std::move(config), CheckpointTensors::open_dir(path), TensorNaming::kHf, "config.json"};
+  CheckpointTensors tensors = CheckpointTensors::open_dir(path);
+  return Checkpoint{std::move(config), std::move(tensors), TensorNaming::kHf, "config.json"};
 }
 
 }  // namespace

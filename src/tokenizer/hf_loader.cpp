@@ -14,9 +14,6 @@ using nlohmann::json;
 
 namespace {
 
-// GPT-2's pre-tokeniser, for a ByteLevel pre_tokenizer with use_regex and no Split.
-constexpr std::string_view kGpt2Regex = R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
-
 const std::array<int, 512>& unicode_to_byte() {
   static const std::array<int, 512> table = [] {
     std::array<int, 512> t;
@@ -54,14 +51,6 @@ void add_vocab(Tokenizer::Impl& im, const json& vocab, const std::string& where)
     im.bpe.add_token(bytes, it.value().get<int32_t>());
   }
   im.bpe.finalize();
-}
-
-void add_merge(Tokenizer::Impl& im, std::string_view a, std::string_view b, int32_t rank, const std::string& where) {
-  const int32_t ia = vocab_lookup(im, a, where);
-  const int32_t ib = vocab_lookup(im, b, where);
-  auto merged = im.bpe.find(im.bpe.bytes(ia) + im.bpe.bytes(ib));
-  if (!merged) fail(ErrorKind::kFormat, where, ": merge '", a, " ", b, "' yields no vocabulary token");
-  im.bpe.add_merge(ia, ib, *merged, rank);
 }
 
 void set_normalizer(Tokenizer::Impl& im, const json& n, const std::string& path) {
@@ -156,6 +145,14 @@ bool byte_level_decode(std::string_view s, std::string* out) {
     out->push_back(static_cast<char>(inv[cp]));
   }
   return true;
+}
+
+void add_merge(Tokenizer::Impl& im, std::string_view a, std::string_view b, int32_t rank, const std::string& where) {
+  const int32_t ia = vocab_lookup(im, a, where);
+  const int32_t ib = vocab_lookup(im, b, where);
+  auto merged = im.bpe.find(im.bpe.bytes(ia) + im.bpe.bytes(ib));
+  if (!merged) fail(ErrorKind::kFormat, where, ": merge '", a, " ", b, "' yields no vocabulary token");
+  im.bpe.add_merge(ia, ib, *merged, rank);
 }
 
 std::unique_ptr<Tokenizer::Impl> load_tokenizer_json(const std::string& path) {

@@ -54,6 +54,7 @@ Tokenizer::~Tokenizer() = default;
 
 std::unique_ptr<Tokenizer> Tokenizer::from_dir(const std::string& dir) {
   const fs::path d(dir);
+  if (fs::is_regular_file(d)) return from_file(dir);  // a GGUF model file carries its tokenizer
   if (!fs::is_directory(d)) fail(ErrorKind::kIo, dir, ": not a directory");
   for (const char* name : {"tokenizer.json", "qwen.tiktoken", "vocab.json"}) {
     if (fs::exists(d / name)) return from_file((d / name).string());
@@ -69,7 +70,9 @@ std::unique_ptr<Tokenizer> Tokenizer::from_file(const std::string& path) {
   const size_t first = head.find_first_not_of(" \t\r\n");
   std::unique_ptr<Impl> impl;
   try {
-    if (first != std::string_view::npos && head[first] == '{') {
+    if (head.starts_with("GGUF")) {
+      impl = load_gguf_tokenizer(path);
+    } else if (first != std::string_view::npos && head[first] == '{') {
       const bool is_vocab =
           fs::path(path).filename() == "vocab.json" || (head.find("\"model\"") == std::string_view::npos &&
                                                         head.find("\"added_tokens\"") == std::string_view::npos &&

@@ -47,10 +47,19 @@ struct Tokenizer::Impl {
   bool find_added(std::string_view text, size_t from, bool allow_special, Match* m) const;
 };
 
+// GPT-2's pre-tokeniser, for a ByteLevel pre_tokenizer with use_regex and no Split (and GGUF's "gpt-2").
+inline constexpr std::string_view kGpt2Regex =
+    R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
+
+// Adds the merge of two byte-level tokens (GPT-2's unicode spelling) with `rank`; Error(kFormat) at
+// `where` when either side or their concatenation is not in the vocabulary.
+void add_merge(Tokenizer::Impl& im, std::string_view a, std::string_view b, int32_t rank, const std::string& where);
+
 // Loaders (each fills a fresh Impl; errors name the file and line/field).
 std::unique_ptr<Tokenizer::Impl> load_tiktoken(const std::string& path);
 std::unique_ptr<Tokenizer::Impl> load_tokenizer_json(const std::string& path);
 std::unique_ptr<Tokenizer::Impl> load_vocab_json(const std::string& vocab_path);
+std::unique_ptr<Tokenizer::Impl> load_gguf_tokenizer(const std::string& path);
 
 // GPT-2 bytes_to_unicode: the printable code point standing for each byte in vocab.json/tokenizer.json.
 const std::array<uint32_t, 256>& byte_to_unicode();

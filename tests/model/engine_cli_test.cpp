@@ -4,6 +4,8 @@
 
 #include <cmath>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -89,6 +91,45 @@ TEST(EngineCli, BenchJsonReportsSpeedsAndDtype) {
   EXPECT_GT(j["decode_tokens_per_s"].get<double>(), 0);
   EXPECT_GT(j["memory_read_bandwidth_bytes_per_s"].get<double>(), 0);
   EXPECT_GT(j["peak_rss_bytes"].get<double>(), 0);
+}
+
+TEST(EngineCli, GgufFileRunsWithNothingBesideIt) {
+  // Copied alone into an empty directory: config, tokenizer and chat template all come from the file.
+  const std::string dir = test::temp_dir("gguf_alone");
+  for (const char* f : {"model-q8_0.gguf", "model-qwen1-f16.gguf"}) {
+    const std::string type = std::string(f).substr(6, std::string(f).size() - 11);
+    const std::string model = dir + "/" + f;
+    std::filesystem::copy_file(test::fixture(std::string("tiny-gguf/") + f), model);
+    auto golden = SafetensorsFile::open(test::fixture("tiny-gguf/golden.safetensors"));
+    const std::vector<int32_t> prompt = test::golden_ids(*golden, type + ".greedy.prompt");
+    const std::vector<int32_t> want = test::golden_ids(*golden, type + ".deq_oracle.greedy.output");
+    auto r = test::run_cmd(test::cli() + " generate --model " + model + " --ids " + join_ids(prompt) +
+                           " --max-new-tokens 4 --greedy --stop 100000 --json");
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(nlohmann::json::parse(r.out)["ids"].get<std::vector<int32_t>>(),
+              std::vector<int32_t>(want.begin(), want.begin() + 4))
+        << f;
+    r = test::run_cmd(test::cli() + " chat --model " + model + " --prompt hello --max-new-tokens 3 --json");
+    ASSERT_EQ(r.status, 0) << r.err;
+    const auto j = nlohmann::json::parse(r.out);
+    // The ChatML prompt from the file's template: <|im_start|> ... hello ... <|im_start|>assistant
+    EXPECT_EQ(j["reply_ids"].size(), 3u) << f;
+    EXPECT_GT(j["prompt_ids"].size(), 5u) << f;
+  }
+}
+
+TEST(EngineCli, MalformedGgufIsAFormatErrorNamingTheFile) {
+  const std::string bad = test::temp_dir("gguf_bad") + "/bad.gguf";
+  {
+    std::ofstream out(bad, std::ios::binary);
+    out.write("GGUF\x03\x00\x00\x00trunc", 13);
+  }
+  for (const char* cmd : {" generate --ids 1,2 --model ", " chat --prompt hi --model "}) {
+    auto r = test::run_cmd(test::cli() + cmd + bad);
+    EXPECT_EQ(r.status, 4) << cmd << r.err;
+    EXPECT_NE(r.err.find(bad), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("tensor_count"), std::string::npos) << r.err;
+  }
 }
 
 }  // namespace

@@ -76,7 +76,8 @@ struct ChatTemplateInfo {
   bool thinking_switch = false;
 };
 ChatTemplateInfo inspect_chat_template(std::string_view chat_template);
-// Reads <dir>/tokenizer_config.json's chat_template (absent file or key: found false, all else empty).
+// Reads <dir>/tokenizer_config.json's chat_template, or a GGUF model file's tokenizer.chat_template
+// (absent file or key: found false, all else empty).
 ChatTemplateInfo chat_template_from_dir(const std::string& dir);
 
 // When generation stops (spec C.2): any single stop id (eos ids, one-token stop words, and for ChatML

@@ -14,9 +14,10 @@ namespace dm {
 class Tokenizer {
  public:
   // From a model directory: tokenizer.json, else qwen.tiktoken (with Qwen1's special tokens),
-  // else vocab.json + merges.txt. Error(kIo/kFormat) naming the file when none is usable.
+  // else vocab.json + merges.txt; or from a GGUF model file's metadata. Error(kIo/kFormat) naming the
+  // file when none is usable.
   static std::unique_ptr<Tokenizer> from_dir(const std::string& dir);
-  // From one file: a tokenizer.json, a qwen.tiktoken or a vocab.json (merges.txt beside it).
+  // From one file: a tokenizer.json, a qwen.tiktoken, a vocab.json (merges.txt beside it) or a GGUF file.
   static std::unique_ptr<Tokenizer> from_file(const std::string& path);
   ~Tokenizer();
 

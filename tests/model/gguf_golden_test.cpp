@@ -1,0 +1,112 @@
+// Every tiny-gguf file (each weight type llama-quantize's presets write, Qwen2 and Qwen1) loaded as stored and
+// run against two independent goldens (../shared/fixtures/README.md, "tiny-gguf"):
+// - the fp32 oracle over the file's tensors dequantized by gguf-py: our weights decode to the same values and we
+//   keep activations in f32, so only summation order differs (tight bound);
+// - llama.cpp on the file, which rounds activations to the weight type's dot-product format: within the
+//   README's observed llama.cpp-vs-oracle maximum per type, with a margin.
+// Greedy decoding follows the oracle's tokens up to the first step whose top1 - top2 margin is too small to
+// decide.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "devops_model/model/model.h"
+#include "test_util.h"
+
+namespace dm {
+namespace {
+
+struct GgufCase {
+  const char* type;       // the file is model-<type>.gguf; goldens are <type>.*
+  double llama_max_diff;  // README: llama.cpp vs deq_oracle, max abs diff over all logits
+  int positions;          // 48 for Qwen2 files, 28 for qwen1 ones
+};
+
+constexpr GgufCase kCases[] = {
+    {"f32", 2.3e-5, 48},  {"f16", 0.016, 48},        {"bf16", 0.145, 48},      {"q8_0", 0.44, 48},
+    {"q4_0", 0.49, 48},   {"q4_1", 0.49, 48},        {"q5_0", 0.50, 48},       {"q5_1", 0.51, 48},
+    {"q4_k_m", 0.64, 48}, {"q5_k_m", 0.58, 48},      {"q6_k", 0.65, 48},       {"q2_k", 0.65, 48},
+    {"q3_k_m", 0.63, 48}, {"qwen1-f32", 1.5e-5, 28}, {"qwen1-f16", 0.016, 28}, {"qwen1-q8_0", 0.38, 28},
+};
+
+void PrintTo(const GgufCase& c, std::ostream* os) { *os << c.type; }
+
+// Oracle vs us: the same weights in f32 arithmetic; only the order of sums differs.
+constexpr double kOracleTolerance = 2e-3;
+
+double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  double m = 0;
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i) m = std::max(m, std::fabs(double(a[i]) - b[i]));
+  return m;
+}
+
+class GgufGolden : public testing::TestWithParam<GgufCase> {};
+
+TEST_P(GgufGolden, LogitsMatchTheOracleAndLlamaCpp) {
+  const GgufCase& c = GetParam();
+  const std::string dir = test::fixture("tiny-gguf");
+  auto model = Model::load(dir + "/model-" + c.type + ".gguf");
+  auto golden = SafetensorsFile::open(dir + "/golden.safetensors");
+  const std::string t = c.type;
+  double vs_oracle = 0, vs_llama = 0;
+  int positions = 0;
+  for (int s = 0; s < 3; ++s) {
+    const std::string seq = ".seq" + std::to_string(s);
+    const std::vector<int32_t> ids = test::golden_ids(*golden, t + seq + ".ids");
+    auto cache = model->new_cache();
+    std::vector<float> got;
+    model->forward(ids, *cache, got, true);
+    const std::vector<float> oracle = test::golden_f32(*golden, t + ".deq_oracle" + seq + ".logits");
+    const std::vector<float> llama = test::golden_f32(*golden, t + seq + ".logits");
+    ASSERT_EQ(got.size(), oracle.size()) << t << seq;
+    ASSERT_EQ(got.size(), llama.size()) << t << seq;
+    vs_oracle = std::max(vs_oracle, max_abs_diff(got, oracle));
+    vs_llama = std::max(vs_llama, max_abs_diff(got, llama));
+    positions += static_cast<int>(ids.size());
+  }
+  std::printf("%-11s max |ours - oracle| %.2e   max |ours - llama.cpp| %.4f (README llama.cpp vs oracle %.4g)\n",
+              c.type, vs_oracle, vs_llama, c.llama_max_diff);
+  EXPECT_EQ(positions, c.positions);
+  EXPECT_LT(vs_oracle, kOracleTolerance) << t;
+  // Our logits sit within 2e-3 of the oracle, and llama.cpp's within the README's maximum of it.
+  EXPECT_LT(vs_llama, c.llama_max_diff * 1.1 + kOracleTolerance) << t;
+}
+
+TEST_P(GgufGolden, GreedyTokensFollowTheOracle) {
+  const GgufCase& c = GetParam();
+  const std::string dir = test::fixture("tiny-gguf");
+  auto model = Model::load(dir + "/model-" + c.type + ".gguf");
+  auto golden = SafetensorsFile::open(dir + "/golden.safetensors");
+  const std::string t = c.type;
+  const std::vector<int32_t> prompt = test::golden_ids(*golden, t + ".greedy.prompt");
+  const std::vector<int32_t> want = test::golden_ids(*golden, t + ".deq_oracle.greedy.output");
+  const std::vector<float> margin = test::golden_f32(*golden, t + ".deq_oracle.greedy.margin");
+  auto cache = model->new_cache();
+  std::vector<float> logits;
+  std::vector<int32_t> step = prompt;
+  size_t compared = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    model->forward(step, *cache, logits);
+    const auto best = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+    if (margin[i] < 10 * kOracleTolerance) break;  // a near tie: summation order may pick either
+    ASSERT_EQ(best, want[i]) << t << " step " << i;
+    ++compared;
+    step = {want[i]};
+  }
+  std::printf("%-11s greedy: %zu of %zu oracle tokens decided and equal\n", c.type, compared, want.size());
+  EXPECT_GE(compared, 4u) << t;
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryFile, GgufGolden, testing::ValuesIn(kCases), [](const auto& info) {
+  std::string name = info.param.type;
+  std::replace(name.begin(), name.end(), '-', '_');
+  return name;
+});
+
+}  // namespace
+}  // namespace dm
