@@ -2,6 +2,7 @@
 // long pieces use a priority queue over a linked list, so a 100k-byte run costs O(n log n), not O(n^2).
 #include "bpe.h"
 
+#include <algorithm>
 #include <functional>
 #include <queue>
 
@@ -172,6 +173,52 @@ void BpeModel::encode_long(std::string_view piece, std::vector<int32_t>& out) co
     if (a.next >= 0) push(c.left, a.next);
   }
   for (int32_t i = 0; i >= 0; i = node[static_cast<size_t>(i)].next) out.push_back(node[static_cast<size_t>(i)].id);
+}
+
+}  // namespace dm
+
+namespace dm {
+
+namespace {
+
+// BPE over `bytes` where only tokens of rank < max_rank may form: the parts it ends with.
+std::vector<std::string_view> split_below_rank(const BpeModel& m, std::string_view bytes, int32_t max_rank) {
+  std::vector<std::string_view> parts;
+  for (size_t i = 0; i < bytes.size(); ++i) parts.push_back(bytes.substr(i, 1));
+  while (parts.size() > 1) {
+    size_t best = parts.size();
+    int32_t best_rank = max_rank;
+    for (size_t i = 0; i + 1 < parts.size(); ++i) {
+      const std::string_view joined(parts[i].data(), parts[i].size() + parts[i + 1].size());
+      const auto id = m.find(joined);
+      if (id && *id < best_rank) best = i, best_rank = *id;
+    }
+    if (best == parts.size()) break;
+    parts[best] = std::string_view(parts[best].data(), parts[best].size() + parts[best + 1].size());
+    parts.erase(parts.begin() + static_cast<std::ptrdiff_t>(best) + 1);
+  }
+  return parts;
+}
+
+}  // namespace
+
+std::vector<std::pair<int32_t, int32_t>> BpeModel::merges_in_order() const {
+  std::vector<std::pair<int32_t, int32_t>> out;
+  if (mode_ == Mode::kMerges) {
+    std::vector<std::pair<int32_t, uint64_t>> by_rank;
+    for (const auto& [key, m] : merges_) by_rank.emplace_back(m.rank, key);
+    std::sort(by_rank.begin(), by_rank.end());
+    for (const auto& [rank, key] : by_rank)
+      out.emplace_back(static_cast<int32_t>(key >> 32), static_cast<int32_t>(key & 0xffffffffu));
+    return out;
+  }
+  for (size_t id = 0; id < bytes_.size(); ++id) {
+    if (!present_[id] || bytes_[id].size() < 2) continue;
+    const auto parts = split_below_rank(*this, bytes_[id], static_cast<int32_t>(id));
+    if (parts.size() != 2) fail(ErrorKind::kFormat, "token ", id, " is not the merge of two lower-ranked tokens");
+    out.emplace_back(*find(parts[0]), *find(parts[1]));
+  }
+  return out;
 }
 
 }  // namespace dm

@@ -35,6 +35,10 @@ class BpeModel {
   }
   const std::string& bytes(int32_t id) const { return bytes_[static_cast<size_t>(id)]; }
   int32_t max_id() const { return static_cast<int32_t>(bytes_.size()) - 1; }
+  // The merges as (left id, right id) in priority order. kTiktoken has none stored: each multi-byte token
+  // is split into the two parts BPE over its own bytes ends with when only lower ranks may merge (what
+  // llama.cpp's converter writes for Qwen1). Error(kFormat) for a token BPE cannot build from two parts.
+  std::vector<std::pair<int32_t, int32_t>> merges_in_order() const;
   size_t size() const { return count_; }
 
  private:

@@ -35,6 +35,8 @@ class Tokenizer {
   int32_t vocab_size() const;  // 1 + the largest id (regular + special)
 
   struct Impl;
+  // The loaded vocabulary, merges and added tokens (for the tokenizer module's own writers).
+  const Impl& impl() const { return *impl_; }
 
  private:
   explicit Tokenizer(std::unique_ptr<Impl> impl);
