@@ -1,9 +1,7 @@
 #include "devops_model/core/dtype.h"
 
-#include <algorithm>
-#include <cmath>
-
 #include "devops_model/core/error.h"
+#include "devops_model/core/quant.h"
 
 namespace dm {
 
@@ -136,37 +134,17 @@ void convert_to_f32(DType t, const void* src, float* dst, size_t n) {
       for (size_t i = 0; i < n; ++i) dst[i] = f16_to_f32(s[i]);
       return;
     }
-    case DType::kQ8_0: {
-      DM_CHECK(n % kQ8Block == 0, "Q8_0: partial block");
-      const auto* b = static_cast<const uint8_t*>(src);
-      for (size_t i = 0; i < n; i += kQ8Block, b += kQ8_0BlockBytes) {
-        uint16_t h;
-        std::memcpy(&h, b, 2);
-        const float d = f16_to_f32(h);
-        const auto* q = reinterpret_cast<const int8_t*>(b + 2);
-        for (int64_t j = 0; j < kQ8Block; ++j) dst[i + static_cast<size_t>(j)] = d * static_cast<float>(q[j]);
+    default:
+      if (quantizable(t)) {
+        dequantize_row(t, src, dst, static_cast<int64_t>(n));
+        return;
       }
-      return;
-    }
-    default: fail(ErrorKind::kUnsupported, "cannot convert ", dtype_name(t), " to F32");
+      fail(ErrorKind::kUnsupported, "cannot convert ", dtype_name(t), " to F32");
   }
 }
 
 void quantize_q8_0(const float* src, void* dst, size_t n) {
-  DM_CHECK(n % kQ8Block == 0, "Q8_0: partial block");
-  auto* b = static_cast<uint8_t*>(dst);
-  for (size_t i = 0; i < n; i += kQ8Block, b += kQ8_0BlockBytes) {
-    float amax = 0.f;
-    for (int64_t j = 0; j < kQ8Block; ++j) amax = std::max(amax, std::fabs(src[i + static_cast<size_t>(j)]));
-    // ggml's quantize_row_q8_0_ref: q from the f32 scale's inverse, the scale stored as f16.
-    const float d = amax / 127.f;
-    const float id = d != 0.f ? 1.f / d : 0.f;
-    const uint16_t h = f32_to_f16(d);
-    std::memcpy(b, &h, 2);
-    auto* q = reinterpret_cast<int8_t*>(b + 2);
-    for (int64_t j = 0; j < kQ8Block; ++j)
-      q[j] = static_cast<int8_t>(std::roundf(src[i + static_cast<size_t>(j)] * id));
-  }
+  quantize_row(DType::kQ8_0, src, dst, static_cast<int64_t>(n));
 }
 
 }  // namespace dm

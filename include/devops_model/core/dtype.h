@@ -51,10 +51,12 @@ inline uint16_t f32_to_bf16(float f) {
 float f16_to_f32(uint16_t h);
 uint16_t f32_to_f16(float f);
 
-// Converts n stored elements of type t (F32/F16/BF16/Q8_0) starting at src to floats (Q8_0: src at a
-// block start, n a multiple of the block).
+// Converts n stored elements of type t (F32/F16/BF16 or any block type) starting at src to floats. Block
+// types: src at a block start, n a multiple of dtype_block_size(t); the values are ggml's to_float bits
+// (dequantize_row in core/quant.h).
 void convert_to_f32(DType t, const void* src, float* dst, size_t n);
-// Quantizes n floats (a multiple of kQ8Block) into Q8_0 blocks: d = max|x| / 127, q = round(x / d).
+// Quantizes n floats (a multiple of kQ8Block) into Q8_0 blocks: d = max|x| / 127, q = round(x / d)
+// (quantize_row(DType::kQ8_0, ...), ggml's reference).
 void quantize_q8_0(const float* src, void* dst, size_t n);
 
 }  // namespace dm
