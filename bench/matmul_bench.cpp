@@ -1,6 +1,6 @@
 // Matmul kernels per ISA and weight dtype, on the shapes of Qwen2.5-0.5B (K=896 -> N=4864 MLP up,
-// N=151936 lm_head) for decode (T=1) and prefill (T=128). Reports FLOP/s and, for decode, weight
-// bytes/s (the memory-bound ceiling); compare against the scalar ISA run in the same process.
+// N=151936 lm_head) for decode (T=1) and prefill (T=128); ggml block types on the down projection. Reports FLOP/s and,
+// for decode, weight bytes/s (the memory-bound ceiling); compare against the scalar ISA run in the same process.
 #include <benchmark/benchmark.h>
 
 #include <random>
@@ -50,6 +50,21 @@ void shapes(benchmark::internal::Benchmark* b) {
 }
 
 BENCHMARK(BM_Matmul)->Apply(shapes);
+
+// ggml block types (GGUF weights) on Qwen2.5-0.5B's MLP down projection, N=896, K=4864 (19 super-blocks of
+// 256 a row): decode (T=1, read weight_B/s) and prefill (T=64, read FLOP/s), per SIMD ISA.
+void BM_MatmulBlock(benchmark::State& state) { BM_Matmul(state); }
+
+void block_shapes(benchmark::internal::Benchmark* b) {
+  for (int isa : {1, 2})
+    for (int wt = static_cast<int>(DType::kQ8_0); wt <= static_cast<int>(DType::kQ6_K); ++wt) {
+      b->Args({isa, wt, 1, 896, 4864});
+      b->Args({isa, wt, 64, 896, 4864});
+    }
+  b->Unit(benchmark::kMillisecond)->UseRealTime();
+}
+
+BENCHMARK(BM_MatmulBlock)->Apply(block_shapes);
 
 }  // namespace
 }  // namespace dm

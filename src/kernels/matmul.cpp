@@ -77,8 +77,10 @@ void matmul_group(const float* x, int64_t T, std::span<const MatmulTarget> targe
   for (size_t i = 0; i < targets.size(); ++i) {
     const TensorView& w = targets[i].w;
     DM_CHECK(w.shape.size() == 2, "weight must be 2-D");
-    DM_CHECK(w.dtype == DType::kF32 || w.dtype == DType::kBF16 || w.dtype == DType::kF16 || w.dtype == DType::kQ8_0);
-    DM_CHECK(w.dtype != DType::kQ8_0 || w.shape[1] % kQ8Block == 0, "Q8_0 rows must be whole blocks");
+    DM_CHECK(w.dtype == DType::kF32 || w.dtype == DType::kBF16 || w.dtype == DType::kF16 || is_block_type(w.dtype),
+             "matmul: weights of type ", dtype_name(w.dtype), " are not supported");
+    DM_CHECK(w.shape[1] % dtype_block_size(w.dtype) == 0, "matmul: ", dtype_name(w.dtype),
+             " weight rows must be whole ", dtype_block_size(w.dtype), "-element blocks, but K = ", w.shape[1]);
     DM_CHECK(K < 0 || w.shape[1] == K, "matmul_group: all weights must share the input width");
     K = w.shape[1];
     first_block[i + 1] = first_block[i] + (w.shape[0] + block - 1) / block;

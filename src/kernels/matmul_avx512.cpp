@@ -1,4 +1,5 @@
-// AVX-512 matmul: register tiles of R weight rows x TT tokens, 16 floats per vector, masked K tail.
+// AVX-512 matmul: register tiles of R weight rows x TT tokens, 16 floats per vector, masked K tail
+// (F32/BF16/F16); ggml block types through block_matmul.h with the ops below.
 // Shape legend: x (T, K), W (N, K), y (T, N).
 // GCC 12's avx512fintrin.h self-initialises "undefined" vectors and warns about it (GCC bug 105593).
 #pragma GCC diagnostic ignored "-Wuninitialized"
@@ -7,6 +8,9 @@
 #endif
 #include <immintrin.h>
 
+#include <cstring>
+
+#include "devops_model/core/error.h"
 #include "kernels/matmul_isa.h"
 
 // Only the functions below get the wider ISA (a per-file -m flag could leak it into shared inline code).
@@ -18,28 +22,31 @@
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c")
 #endif
 
+#include "kernels/block_matmul.h"
+
 namespace dm::kernels {
 
 namespace {
 
-// Q8_0 (rows are whole blocks, so 16 elements from a multiple of 16 never cross a block): d * q.
-inline const uint8_t* q8_block(const void* base, int64_t idx) {
-  return static_cast<const uint8_t*>(base) + static_cast<uint64_t>(idx) / kQ8Block * kQ8_0BlockBytes;
-}
-inline __m512 q8_scale(const uint8_t* blk) {
-  uint16_t h;
-  __builtin_memcpy(&h, blk, 2);
-  const float d = _cvtsh_ss(h);
-  return _mm512_set1_ps(d);
-}
+// Vector ops for the block-type tiles (block_matmul.h): 16 floats per vector, one group of 16 weights.
+struct Avx512Ops {
+  using Vec = __m512;
+  static constexpr int kLanes = 16, kVecs = 1;
+  static constexpr int kDecodeRows = 8, kPrefillRows = 4, kPrefillTokens = 4;
+  static Vec zero() { return _mm512_setzero_ps(); }
+  static Vec load(const float* p) { return _mm512_loadu_ps(p); }
+  static void store(float* p, Vec v) { _mm512_storeu_ps(p, v); }
+  static Vec set1(float f) { return _mm512_set1_ps(f); }
+  static Vec mul(Vec a, Vec b) { return _mm512_mul_ps(a, b); }
+  static Vec add(Vec a, Vec b) { return _mm512_add_ps(a, b); }
+  static Vec fmadd(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
+  static void widen(__m128i q, Vec* out) { out[0] = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q)); }
+  static float hsum(Vec v) { return _mm512_reduce_add_ps(v); }
+};
 
 template <DType WT>
 inline __m512 load_w_full(const void* base, int64_t idx) {
-  if constexpr (WT == DType::kQ8_0) {
-    const uint8_t* blk = q8_block(base, idx);
-    __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2 + static_cast<uint64_t>(idx) % kQ8Block));
-    return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q)), q8_scale(blk));
-  } else if constexpr (WT == DType::kF32) {
+  if constexpr (WT == DType::kF32) {
     return _mm512_loadu_ps(static_cast<const float*>(base) + idx);
   } else if constexpr (WT == DType::kBF16) {
     __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const uint16_t*>(base) + idx));
@@ -52,11 +59,7 @@ inline __m512 load_w_full(const void* base, int64_t idx) {
 
 template <DType WT>
 inline __m512 load_w(const void* base, int64_t idx, __mmask16 m) {
-  if constexpr (WT == DType::kQ8_0) {
-    const uint8_t* blk = q8_block(base, idx);
-    __m128i q = _mm_maskz_loadu_epi8(m, blk + 2 + static_cast<uint64_t>(idx) % kQ8Block);
-    return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q)), q8_scale(blk));
-  } else if constexpr (WT == DType::kF32) {
+  if constexpr (WT == DType::kF32) {
     return _mm512_maskz_loadu_ps(m, static_cast<const float*>(base) + idx);
   } else if constexpr (WT == DType::kBF16) {
     __m256i h = _mm256_maskz_loadu_epi16(m, static_cast<const uint16_t*>(base) + idx);
@@ -99,54 +102,8 @@ void tile(const float* x, int64_t K, const void* w, int64_t n0, int64_t t0, floa
     for (int j = 0; j < TT; ++j) y[(t0 + j) * ldy + n0 + i] = _mm512_reduce_add_ps(acc[i][j]);
 }
 
-// Q8_0 tile, a block (32 = two vectors) at a time: the block's products are summed unscaled and the
-// block scale is applied once, so a block costs 2 conversions + 3 FP ops per token instead of 2 + 4.
-template <int R, int TT>
-void tile_q8(const float* x, int64_t K, const void* w, int64_t n0, int64_t t0, float* y, int64_t ldy) {
-  __m512 acc[R][TT];
-  for (int i = 0; i < R; ++i)
-    for (int j = 0; j < TT; ++j) acc[i][j] = _mm512_setzero_ps();
-  const int64_t blocks = K / kQ8Block;
-  const auto* base = static_cast<const uint8_t*>(w);
-  for (int64_t b = 0; b < blocks; ++b) {
-    __m512 x0[TT], x1[TT];
-    for (int j = 0; j < TT; ++j) {
-      x0[j] = _mm512_loadu_ps(x + (t0 + j) * K + b * kQ8Block);
-      x1[j] = _mm512_loadu_ps(x + (t0 + j) * K + b * kQ8Block + 16);
-    }
-    for (int i = 0; i < R; ++i) {
-      const uint8_t* blk = base + static_cast<size_t>((n0 + i) * blocks + b) * kQ8_0BlockBytes;
-      const __m512 w0 =
-          _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2))));
-      const __m512 w1 =
-          _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 18))));
-      const __m512 d = q8_scale(blk);
-      for (int j = 0; j < TT; ++j)
-        acc[i][j] = _mm512_fmadd_ps(_mm512_fmadd_ps(w1, x1[j], _mm512_mul_ps(w0, x0[j])), d, acc[i][j]);
-    }
-  }
-  for (int i = 0; i < R; ++i)
-    for (int j = 0; j < TT; ++j) y[(t0 + j) * ldy + n0 + i] = _mm512_reduce_add_ps(acc[i][j]);
-}
-
 template <DType WT>
 void rows(const float* x, int64_t T, int64_t K, const void* w, int64_t n0, int64_t n1, float* y, int64_t ldy) {
-  if constexpr (WT == DType::kQ8_0) {
-    int64_t n = n0;
-    if (T == 1) {
-      for (; n + 8 <= n1; n += 8) tile_q8<8, 1>(x, K, w, n, 0, y, ldy);
-      for (; n < n1; ++n) tile_q8<1, 1>(x, K, w, n, 0, y, ldy);
-      return;
-    }
-    for (; n + 4 <= n1; n += 4) {
-      int64_t t = 0;
-      for (; t + 4 <= T; t += 4) tile_q8<4, 4>(x, K, w, n, t, y, ldy);
-      for (; t < T; ++t) tile_q8<4, 1>(x, K, w, n, t, y, ldy);
-    }
-    for (; n < n1; ++n)
-      for (int64_t t = 0; t < T; ++t) tile_q8<1, 1>(x, K, w, n, t, y, ldy);
-    return;
-  }
   if (T == 1) {  // decode: memory-bound, many independent row streams
     int64_t n = n0;
     for (; n + 8 <= n1; n += 8) tile<WT, 8, 1>(x, K, w, n, 0, y, ldy);
@@ -174,9 +131,14 @@ void matmul_rows_avx512(const float* x, int64_t T, int64_t K, DType wt, const vo
     case DType::kF32: return rows<DType::kF32>(x, T, K, w, n0, n1, y, ldy);
     case DType::kBF16: return rows<DType::kBF16>(x, T, K, w, n0, n1, y, ldy);
     case DType::kF16: return rows<DType::kF16>(x, T, K, w, n0, n1, y, ldy);
-    case DType::kQ8_0: return rows<DType::kQ8_0>(x, T, K, w, n0, n1, y, ldy);
-    default: return matmul_rows_scalar(x, T, K, wt, w, n0, n1, y, ldy);
+    default: break;
   }
+  if (!with_block_type(wt, BlockRowsFn<Avx512Ops>{x, T, K, w, n0, n1, y, ldy}))
+    matmul_rows_scalar(x, T, K, wt, w, n0, n1, y, ldy);
+}
+
+void decode_row_avx512(DType wt, const void* src, float* dst, int64_t n) {
+  DM_CHECK(with_block_type(wt, BlockDecodeFn<Avx512Ops>{src, dst, n}), dtype_name(wt), " is not a block type");
 }
 
 }  // namespace dm::kernels

@@ -24,6 +24,11 @@ void matmul_rows_avx2(const float* x, int64_t T, int64_t K, DType wt, const void
                       int64_t ldy);
 void matmul_rows_avx512(const float* x, int64_t T, int64_t K, DType wt, const void* w, int64_t n0, int64_t n1, float* y,
                         int64_t ldy);
+
+// ggml block type weights decoded by each SIMD ISA's decoder (block_decode.h), n a multiple of the block:
+// the values the matmul tiles use, bit-identical to dequantize_row (core/quant.h). For the tests.
+void decode_row_avx2(DType wt, const void* src, float* dst, int64_t n);
+void decode_row_avx512(DType wt, const void* src, float* dst, int64_t n);
 }  // namespace kernels
 
 }  // namespace dm

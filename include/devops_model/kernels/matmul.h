@@ -1,7 +1,9 @@
 // Matrix multiply against stored weights, the engine's hot loop.
-// Shapes: x (T, K) f32 row-major; W (N, K) F32/BF16/F16/Q8_0 row-major (Q8_0: K a multiple of 32) (PyTorch Linear
-// layout); y (T, N) f32. Weights are converted to f32 in registers; accumulation is f32. One scalar reference kernel
-// plus AVX2 and AVX-512 versions, chosen at run time from the CPU (DM_ISA=scalar|avx2|avx512 forces one).
+// Shapes: x (T, K) f32 row-major; W (N, K) row-major (PyTorch Linear layout), F32/BF16/F16 or any ggml block type
+// (Q8_0, Q4_0 .. Q5_1, Q2_K .. Q6_K; K whole blocks: a multiple of 32, or 256 for the K-quants); y (T, N) f32.
+// Weights are converted to f32 in registers (block types: to dequantize_row's exact values, core/quant.h);
+// accumulation is f32. One scalar reference kernel plus AVX2 and AVX-512 versions, chosen at run time from the CPU
+// (DM_ISA=scalar|avx2|avx512 forces one).
 #pragma once
 #include <cstdint>
 #include <span>
