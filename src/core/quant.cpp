@@ -13,7 +13,7 @@ struct Codec {
   void (*quantize)(const float*, void*, int64_t);
 };
 constexpr Codec kCodecs[] = {
-    {DType::kQ8_0, quant::dequantize_q8_0, quant::quantize_q8_0_ref},
+    {DType::kQ8_0, quant::dequantize_q8_0, quant::quantize_q8_0},
     {DType::kQ4_0, quant::dequantize_q4_0, quant::quantize_q4_0},
     {DType::kQ4_1, quant::dequantize_q4_1, quant::quantize_q4_1},
     {DType::kQ5_0, quant::dequantize_q5_0, quant::quantize_q5_0},

@@ -120,7 +120,7 @@ void dequantize_q4_k(const void* src, float* dst, int64_t nb);
 void dequantize_q5_k(const void* src, float* dst, int64_t nb);
 void dequantize_q6_k(const void* src, float* dst, int64_t nb);
 
-void quantize_q8_0_ref(const float* src, void* dst, int64_t nb);
+void quantize_q8_0(const float* src, void* dst, int64_t nb);
 void quantize_q4_0(const float* src, void* dst, int64_t nb);
 void quantize_q4_1(const float* src, void* dst, int64_t nb);
 void quantize_q5_0(const float* src, void* dst, int64_t nb);

@@ -96,7 +96,7 @@ void dequantize_q5_1(const void* src, float* y, int64_t nb) {
 }
 
 // d = max|x| / 127 (f16), q = roundf(x / d): ties away from zero, as ggml.
-void quantize_q8_0_ref(const float* x, void* dst, int64_t nb) {
+void quantize_q8_0(const float* x, void* dst, int64_t nb) {
   for (int64_t i = 0; i < nb; ++i, x += kQK) {
     float amax = 0.f;
     for (int j = 0; j < kQK; ++j) amax = std::max(amax, std::fabs(x[j]));

@@ -27,7 +27,7 @@ struct TensorView {
   const float* f32() const { return static_cast<const float*>(data); }
   // Rows [begin, begin+count) of a tensor whose first dimension is rows (zero-copy).
   TensorView rows(int64_t begin, int64_t count) const;
-  // Copies to a new F32 vector (converting BF16/F16/Q8_0).
+  // Copies to a new F32 vector (converting F16/BF16 and every ggml block type).
   std::vector<float> to_f32() const;
 };
 
