@@ -4,8 +4,8 @@
 //   keep activations in f32, so only summation order differs (tight bound);
 // - llama.cpp on the file, which rounds activations to the weight type's dot-product format: within the
 //   README's observed llama.cpp-vs-oracle maximum per type, with a margin.
-// Greedy decoding follows the oracle's tokens up to the first step whose top1 - top2 margin is too small to
-// decide.
+// Greedy decoding follows the oracle's tokens; at a step whose top1 - top2 margin is too small to decide, the
+// oracle's token must be within that margin of our best.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -89,17 +89,21 @@ TEST_P(GgufGolden, GreedyTokensFollowTheOracle) {
   auto cache = model->new_cache();
   std::vector<float> logits;
   std::vector<int32_t> step = prompt;
-  size_t compared = 0;
+  size_t decided = 0;
   for (size_t i = 0; i < want.size(); ++i) {
     model->forward(step, *cache, logits);
     const auto best = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
-    if (margin[i] < 10 * kOracleTolerance) break;  // a near tie: summation order may pick either
-    ASSERT_EQ(best, want[i]) << t << " step " << i;
-    ++compared;
-    step = {want[i]};
+    if (margin[i] >= kOracleTolerance) {  // decided: our argmax is the oracle's token
+      ASSERT_EQ(best, want[i]) << t << " step " << i;
+      ++decided;
+    } else {  // a near tie: summation order may pick either, but the oracle's token must be a top one
+      EXPECT_GE(logits[static_cast<size_t>(want[i])], logits[static_cast<size_t>(best)] - 2 * kOracleTolerance)
+          << t << " step " << i;
+    }
+    step = {want[i]};  // follow the oracle's tokens either way
   }
-  std::printf("%-11s greedy: %zu of %zu oracle tokens decided and equal\n", c.type, compared, want.size());
-  EXPECT_GE(compared, 4u) << t;
+  std::printf("%-11s greedy: %zu of %zu steps decided and equal, the rest near ties\n", c.type, decided, want.size());
+  EXPECT_GE(decided, want.size() / 2) << t;
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryFile, GgufGolden, testing::ValuesIn(kCases), [](const auto& info) {
