@@ -1,26 +1,47 @@
 #include "cli/model_args.h"
 
+#include <cctype>
 #include <charconv>
 
 #include "devops_model/core/error.h"
 
 namespace dm::cli {
 
+namespace {
+
+// The ggml block types --dtype quantizes to at load, by their lower-case names ("q4_k").
+constexpr DType kLoadTypes[] = {DType::kQ8_0, DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1,
+                                DType::kQ2_K, DType::kQ3_K, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K};
+
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+}  // namespace
+
 void ModelArgs::add(CLI::App& app, bool required) {
   auto* o = app.add_option("--model,-m", dir, "Hugging Face model directory or GGUF file");
   if (required) o->required();
+  std::vector<std::string> names = {"stored", "f32"};
+  for (DType t : kLoadTypes) names.push_back(lower(dtype_name(t)));
   app.add_option("--dtype", dtype,
-                 "weights as stored (bf16 stays bf16), converted to f32, or linear layers quantized to q8_0 at load")
-      ->check(CLI::IsMember({"stored", "f32", "q8_0"}));
+                 "weights as stored (bf16 stays bf16, GGUF types as they are), converted to f32, or the linear "
+                 "layers quantized at load to a ggml type (q8_0, q4_k, ...)")
+      ->check(CLI::IsMember(names));
   add_threads_option(app, &threads);
 }
 
 std::unique_ptr<Model> ModelArgs::load() const {
   apply_threads(threads);
   LoadOptions o;
-  o.weights = dtype == "f32"    ? LoadOptions::WeightDType::kF32
-              : dtype == "q8_0" ? LoadOptions::WeightDType::kQ8_0
-                                : LoadOptions::WeightDType::kAsStored;
+  if (dtype == "f32") o.weights = LoadOptions::WeightDType::kF32;
+  for (DType t : kLoadTypes) {
+    if (dtype == lower(dtype_name(t))) {
+      o.weights = LoadOptions::WeightDType::kQuantize;
+      o.quantize_to = t;
+    }
+  }
   return Model::load(dir, o);
 }
 

@@ -12,7 +12,7 @@ namespace dm::cli {
 
 struct ModelArgs {
   std::string dir;
-  std::string dtype = "stored";  // stored | f32 | q8_0
+  std::string dtype = "stored";  // stored | f32 | a ggml block type: q8_0, q4_k, ...
   int threads = 0;
 
   void add(CLI::App& app, bool required = true);

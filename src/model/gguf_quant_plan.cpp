@@ -110,17 +110,14 @@ DType rule_type(PlanState& s, const GgufOutTensor& t, DType base) {
 DType fallback_type(DType t, int64_t row, const std::string& name, int* fallbacks) {
   if (row % dtype_block_size(t) == 0) return t;
   ++*fallbacks;
-  DType f = DType::kF16;
   switch (t) {
     case DType::kQ2_K:
-    case DType::kQ3_K: f = DType::kQ4_0; break;
-    case DType::kQ4_K: f = DType::kQ5_0; break;
-    case DType::kQ5_K: f = DType::kQ5_1; break;
-    case DType::kQ6_K: f = DType::kQ8_0; break;
+    case DType::kQ3_K:
+    case DType::kQ4_K:
+    case DType::kQ5_K:
+    case DType::kQ6_K: return block_type_for_row(t, row);
     default: fail(ErrorKind::kUnsupported, name, ": rows of ", row, " values are not whole ", dtype_name(t), " blocks");
   }
-  if (row % dtype_block_size(f) != 0) f = DType::kF16;
-  return f;
 }
 
 int layer_of(const std::string& name) {
@@ -130,6 +127,20 @@ int layer_of(const std::string& name) {
 }
 
 }  // namespace
+
+DType block_type_for_row(DType want, int64_t row) {
+  if (row % dtype_block_size(want) == 0) return want;
+  DType f = DType::kF16;
+  switch (want) {
+    case DType::kQ2_K:
+    case DType::kQ3_K: f = DType::kQ4_0; break;
+    case DType::kQ4_K: f = DType::kQ5_0; break;
+    case DType::kQ5_K: f = DType::kQ5_1; break;
+    case DType::kQ6_K: f = DType::kQ8_0; break;
+    default: break;
+  }
+  return row % dtype_block_size(f) == 0 ? f : DType::kF16;
+}
 
 const GgufPreset& gguf_preset(std::string_view name) {
   std::string up(name);

@@ -7,8 +7,10 @@
 #include "core/json_file.h"
 #include "devops_model/core/error.h"
 #include "devops_model/core/mapped_file.h"
+#include "devops_model/core/quant.h"
 #include "devops_model/core/threads.h"
 #include "devops_model/formats/gguf.h"
+#include "devops_model/model/gguf_export.h"
 #include "devops_model/model/model.h"
 #include "model/family.h"
 
@@ -18,17 +20,17 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Q8_0 copy of a (N, K) matrix, row by row in parallel; K is a multiple of kQ8Block.
-TensorView quantize_matrix(const TensorView& t, WeightStore& store) {
+// A block-type copy of a (N, K) matrix, row by row in parallel; K is whole blocks of `to`.
+TensorView quantize_matrix(const TensorView& t, DType to, WeightStore& store) {
   const int64_t N = t.shape[0], K = t.shape[1];
-  Tensor q(DType::kQ8_0, t.shape);
+  Tensor q(to, t.shape);
   auto* dst = static_cast<uint8_t*>(q.data());
   const auto* src = static_cast<const uint8_t*>(t.data);
   parallel_for(N, [&](int64_t r0, int64_t r1) {
     std::vector<float> row(static_cast<size_t>(K));
     for (int64_t r = r0; r < r1; ++r) {
       convert_to_f32(t.dtype, src + dtype_bytes(t.dtype, r * K), row.data(), row.size());
-      quantize_q8_0(row.data(), dst + dtype_bytes(DType::kQ8_0, r * K), row.size());
+      quantize_row(to, row.data(), dst + dtype_bytes(to, r * K), K);
     }
   });
   return store.own(std::move(q));
@@ -113,13 +115,16 @@ std::unique_ptr<Model> Model::load(const std::string& path, const LoadOptions& o
       done[key] = t;
     });
   }
-  if (opts.weights == LoadOptions::WeightDType::kQ8_0) {
+  if (opts.weights == LoadOptions::WeightDType::kQuantize) {
+    if (!is_block_type(opts.quantize_to))
+      fail(ErrorKind::kInvalidArgument, "quantizing at load needs a block type, not ", dtype_name(opts.quantize_to));
     // The linear layers only: the embedding is read a row per token (a tied lm_head gets its own copy).
     w.for_each([&](const std::string&, TensorView& t) {
       if (t.empty() || t.shape.size() != 2 || &t == &w.embed) return;
-      if (t.shape[1] % kQ8Block != 0) return;  // stays as stored
+      const DType to = block_type_for_row(opts.quantize_to, t.shape[1]);
+      if (!is_block_type(to) || t.dtype == to) return;  // stays as stored
       const TensorView stored = t;
-      t = quantize_matrix(stored, *store);
+      t = quantize_matrix(stored, to, *store);
       ckpt.drop_pages(stored);  // the bf16 pages read while quantizing need not stay resident
     });
   }

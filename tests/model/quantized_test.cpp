@@ -6,6 +6,10 @@
 #include <algorithm>
 #include <cmath>
 
+#include <cstring>
+#include <utility>
+
+#include "devops_model/formats/gguf.h"
 #include "devops_model/model/model.h"
 #include "test_util.h"
 
@@ -19,7 +23,7 @@ struct Agreement {
 
 Agreement compare(const std::string& fixture) {
   LoadOptions o;
-  o.weights = LoadOptions::WeightDType::kQ8_0;
+  o.weights = LoadOptions::WeightDType::kQuantize;
   auto model = Model::load(test::fixture(fixture), o);
   auto golden = SafetensorsFile::open(test::fixture(fixture + "/golden.safetensors"));
   const int64_t V = model->config().vocab_size;
@@ -57,7 +61,7 @@ TEST(Q8Weights, LogitsCloseToGoldenForEveryFamily) {
 
 TEST(Q8Weights, OnlyLinearLayersWithWholeBlocksAreQuantized) {
   LoadOptions o;
-  o.weights = LoadOptions::WeightDType::kQ8_0;
+  o.weights = LoadOptions::WeightDType::kQuantize;
   auto model = Model::load(test::fixture("tiny-qwen1"), o);  // hidden 64, MLP width 176 (not whole blocks)
   const ModelWeights& w = model->weights();
   const LayerWeights& l = w.layers[0];
@@ -65,6 +69,46 @@ TEST(Q8Weights, OnlyLinearLayersWithWholeBlocksAreQuantized) {
   EXPECT_EQ(l.down.dtype, DType::kBF16);  // input width 176: stays as stored
   EXPECT_EQ(w.embed.dtype, DType::kBF16);
   EXPECT_EQ(l.input_norm.dtype, DType::kBF16);
+}
+
+// Quantizing at load runs the same reference quantizers llama-quantize does: tiny-gguf's bf16 checkpoint
+// quantized at load to Q4_K / Q6_K holds, matrix for matrix, the bytes of llama-quantize's files where those
+// chose the same type.
+TEST(QuantizedAtLoad, SameBytesAsLlamaQuantize) {
+  for (const auto& [type, file] :
+       {std::pair{DType::kQ4_K, "model-q4_k_m.gguf"}, std::pair{DType::kQ6_K, "model-q6_k.gguf"}}) {
+    LoadOptions o;
+    o.weights = LoadOptions::WeightDType::kQuantize;
+    o.quantize_to = type;
+    auto model = Model::load(test::fixture("tiny-gguf"), o);
+    auto gguf = GgufFile::open(test::fixture(std::string("tiny-gguf/") + file));
+    int same = 0;
+    for (int i = 0; i < model->config().num_layers; ++i) {
+      const LayerWeights& l = model->weights().layers[static_cast<size_t>(i)];
+      const std::pair<const TensorView*, const char*> slots[] = {
+          {&l.q, "attn_q"},      {&l.k, "attn_k"},  {&l.v, "attn_v"},     {&l.o, "attn_output"},
+          {&l.gate, "ffn_gate"}, {&l.up, "ffn_up"}, {&l.down, "ffn_down"}};
+      for (const auto& [view, name] : slots) {
+        EXPECT_EQ(view->dtype, type) << name;
+        const TensorView want = gguf->get("blk." + std::to_string(i) + "." + name + ".weight");
+        if (want.dtype != type) continue;  // Q4_K_M gives some of them Q6_K
+        ASSERT_EQ(view->nbytes(), want.nbytes()) << name;
+        EXPECT_EQ(0, std::memcmp(view->data, want.data, want.nbytes())) << i << " " << name;
+        ++same;
+      }
+    }
+    EXPECT_GE(same, 12) << file;
+  }
+}
+
+TEST(QuantizedAtLoad, RowsThatAreNotWholeSuperBlocksFallBack) {
+  LoadOptions o;
+  o.weights = LoadOptions::WeightDType::kQuantize;
+  o.quantize_to = DType::kQ4_K;
+  auto model = Model::load(test::fixture("tiny-qwen1"), o);  // hidden 64, MLP width 176
+  const LayerWeights& l = model->weights().layers[0];
+  EXPECT_EQ(l.q.dtype, DType::kQ5_0);     // 64 = 2 blocks of 32, not a super-block of 256
+  EXPECT_EQ(l.down.dtype, DType::kBF16);  // 176: no block fits, stays as stored
 }
 
 }  // namespace

@@ -28,6 +28,11 @@ struct GgufPreset {
 const GgufPreset& gguf_preset(std::string_view name);
 std::vector<std::string> gguf_preset_names();
 
+// llama-quantize's fallback for a row of `row` values that is not whole blocks of `want`: Q2_K/Q3_K ->
+// Q4_0, Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0, then F16 when that does not fit either; `want` itself
+// when it fits. (A legacy type that does not fit has no fallback: F16.)
+DType block_type_for_row(DType want, int64_t row);
+
 // One tensor to write: its GGUF name, the source view (any dtype we read) and the chosen output type.
 struct GgufOutTensor {
   std::string name;

@@ -18,9 +18,12 @@ class KVCache;
 
 struct LoadOptions {
   // Keep weights as stored (bf16 stays bf16, zero-copy), convert every matrix to f32 at load, or quantize
-  // the linear layers (attention, MLP, lm_head) to Q8_0 at load (about half of bf16's bytes; embeddings,
-  // norms and biases stay as stored, as does a matrix whose input width is not a multiple of 32).
-  enum class WeightDType { kAsStored, kF32, kQ8_0 } weights = WeightDType::kAsStored;
+  // the linear layers (attention, MLP, lm_head) at load to `quantize_to`, a ggml block type (Q8_0: about
+  // half of bf16's bytes; Q4_K: about a quarter). Embeddings, norms and biases stay as stored; a matrix
+  // whose input width is not whole blocks takes llama-quantize's fallback type (Q4_K -> Q5_0, ...) or, when
+  // no block fits, stays as stored.
+  enum class WeightDType { kAsStored, kF32, kQuantize } weights = WeightDType::kAsStored;
+  DType quantize_to = DType::kQ8_0;
 };
 
 // True when `path` is a regular file that starts with GGUF's magic.
