@@ -27,7 +27,7 @@ GgufExportSource gguf_source_from_model(std::shared_ptr<const Model> model, cons
   s.meta.set("general.architecture", gguf_string(gguf_architecture_of(c)));
   s.meta.set("general.name", gguf_string(name));
   f.gguf_config(c, s.meta);
-  auto fused = std::make_shared<std::vector<Tensor>>();  // fused tensors (Qwen1's c_attn) built here
+  auto fused = std::make_shared<std::vector<Tensor>>();  // fused q/k/v tensors are built here
   for (auto& [hf_name, view] : family_checkpoint_tensors(c, model->weights(), *fused))
     s.tensors.push_back({gguf_tensor_name(f, hf_name), view, DType::kF32});
   s.plan = {c.num_layers, c.num_heads, c.num_kv_heads};

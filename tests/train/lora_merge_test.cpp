@@ -77,7 +77,7 @@ TEST(MergeLora, Qwen1FusedCAttnMergesIntoQkv) { check_merge("tiny-qwen1", {"c_at
 TEST(MergeLora, ConvertNeedsExactlyOneMode) {
   auto r = test::run_cmd(test::cli() + " convert --out /tmp/unused_dm_convert");
   EXPECT_NE(r.status, 0);
-  EXPECT_NE(r.err.find("exactly one of --random or --merge-lora"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("exactly one of --random, --merge-lora or --to-gguf"), std::string::npos) << r.err;
   r = test::run_cmd(test::cli() + " convert --random --merge-lora --out /tmp/unused_dm_convert");
   EXPECT_NE(r.status, 0);
   r = test::run_cmd(test::cli() + " convert --merge-lora --model " + test::fixture("tiny-qwen2") +
