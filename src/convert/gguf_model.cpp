@@ -60,6 +60,7 @@ GgufModelReport write_gguf_model(const std::string& in, const std::string& out, 
   uint64_t done = 0;
   write_gguf_tensors(out, src.meta, src.tensors, [&](size_t i) {
     done += src.tensors[i].src.nbytes();
+    if (src.release) src.release(src.tensors[i].src);
     bar.set(static_cast<int64_t>(done >> 20));
   });
   bar.finish();

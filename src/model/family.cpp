@@ -4,6 +4,7 @@
 
 #include <cstring>
 #include <map>
+#include <optional>
 
 #include "core/json_file.h"
 #include "devops_model/core/error.h"
@@ -129,6 +130,24 @@ void load_family_weights(const ModelConfig& c, const TensorFetch& fetch, const T
   if (w.lm_head.empty()) w.lm_head = w.embed;  // tied
 }
 
+namespace {
+
+// The binding's parts as one view when they lie back to back in memory, in order, with one dtype.
+std::optional<TensorView> contiguous_parts(const TensorBinding& b) {
+  const TensorView& first = *b.parts[0].slot;
+  const auto* next = static_cast<const uint8_t*>(first.data);
+  for (const TensorBinding::Part& part : b.parts) {
+    const TensorView& v = *part.slot;
+    if (v.data != next || v.dtype != first.dtype || v.shape.at(0) != part.rows) return std::nullopt;
+    next += v.nbytes();
+  }
+  TensorView whole{first.dtype, b.shape, first.data};
+  if (static_cast<const uint8_t*>(first.data) + whole.nbytes() != next) return std::nullopt;
+  return whole;
+}
+
+}  // namespace
+
 std::vector<std::pair<std::string, TensorView>> family_checkpoint_tensors(const ModelConfig& c, const ModelWeights& w,
                                                                           std::vector<Tensor>& keep) {
   ModelWeights slots = w;
@@ -139,7 +158,12 @@ std::vector<std::pair<std::string, TensorView>> family_checkpoint_tensors(const 
       out.emplace_back(b.name, *b.parts[0].slot);
       continue;
     }
-    // Fused: the parts' rows one after another, in the parts' (common) dtype.
+    // Fused: the parts' rows one after another, in the parts' (common) dtype. Parts loaded as row views of
+    // one stored tensor are already that: a view over them, no copy.
+    if (const auto whole = contiguous_parts(b)) {
+      out.emplace_back(b.name, *whole);
+      continue;
+    }
     Tensor fused(b.parts[0].slot->dtype, b.shape);
     auto* dst = static_cast<uint8_t*>(fused.data());
     for (const TensorBinding::Part& part : b.parts) {

@@ -1,6 +1,7 @@
 // What `convert --to-gguf` and `quantize` write: a GGUF file's own metadata and tensors, or a loaded model's
 // config and tensors in llama.cpp's names.
 #include "devops_model/core/error.h"
+#include "devops_model/formats/checkpoint.h"
 #include "devops_model/model/gguf_export.h"
 #include "devops_model/model/model.h"
 #include "model/family.h"
@@ -16,6 +17,7 @@ GgufExportSource gguf_source_from_file(const std::string& path) {
   s.plan.n_layer = static_cast<int>(s.meta.get_int(arch + ".block_count"));
   s.plan.n_head = static_cast<int>(s.meta.get_int_or(arch + ".attention.head_count", 1));
   s.plan.n_head_kv = static_cast<int>(s.meta.get_int_or(arch + ".attention.head_count_kv", s.plan.n_head));
+  s.release = [f = file.get()](const TensorView& v) { f->drop_pages(v); };
   s.keep = file;
   return s;
 }
@@ -31,6 +33,8 @@ GgufExportSource gguf_source_from_model(std::shared_ptr<const Model> model, cons
   for (auto& [hf_name, view] : family_checkpoint_tensors(c, model->weights(), *fused))
     s.tensors.push_back({gguf_tensor_name(f, hf_name), view, DType::kF32});
   s.plan = {c.num_layers, c.num_heads, c.num_kv_heads};
+  if (const CheckpointTensors* ckpt = model->store().checkpoint())
+    s.release = [ckpt](const TensorView& v) { ckpt->drop_pages(v); };
   s.keep = std::make_shared<std::pair<std::shared_ptr<const Model>, std::shared_ptr<std::vector<Tensor>>>>(
       std::move(model), std::move(fused));
   return s;

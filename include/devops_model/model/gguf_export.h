@@ -65,6 +65,8 @@ struct GgufExportSource {
   std::vector<GgufOutTensor> tensors;
   GgufPlanModel plan;
   std::shared_ptr<const void> keep;
+  // Gives a written tensor's source pages back to the kernel (mmap'd inputs larger than memory).
+  std::function<void(const TensorView&)> release;
 };
 class Model;
 // From a GGUF file: all of its metadata (llama-quantize keeps every key) and its tensors as stored.
