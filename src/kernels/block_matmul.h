@@ -5,8 +5,8 @@
 //
 // Ops (one ISA's vectors): Vec; kLanes floats per Vec; kVecs = 16 / kLanes Vecs per group of 16 weights;
 // zero(), load(const float*), store(float*, Vec), set1(float), mul, add, fmadd(a, b, c) = a*b + c, hsum(Vec);
-// widen(__m128i, Vec*): 16 int8 -> kVecs Vecs of f32; tile sizes kDecodeRows (T == 1) and kPrefillRows x
-// kPrefillTokens (T > 1).
+// widen(__m128i or const int8_t*, Vec*): 16 int8 -> kVecs Vecs of f32; tile sizes kDecodeRows (T == 1) and kPrefillRows
+// x kPrefillTokens (T > 1).
 #pragma once
 #include <cstdint>
 
@@ -15,9 +15,10 @@
 namespace dm::kernels {
 namespace {
 
+// Start of row n (rows are K / kBlock whole blocks).
 template <class F>
-inline const uint8_t* block_ptr(const uint8_t* w, int64_t K, int64_t row, int64_t b) {
-  return w + (row * (K / F::kBlock) + b) * static_cast<int64_t>(F::kBytes);
+inline const uint8_t* row_ptr(const uint8_t* w, int64_t K, int64_t n) {
+  return w + n * (K / F::kBlock) * static_cast<int64_t>(F::kBytes);
 }
 
 // The 16 weights of group g, decoded to dequantize_row's exact values: q*sc (+ mn), one rounding each.
@@ -48,11 +49,13 @@ void tile_decoded(const float* x, int64_t K, const uint8_t* w, int64_t n0, int64
   Vec acc[R][TT];
   for (int i = 0; i < R; ++i)
     for (int j = 0; j < TT; ++j) acc[i][j] = Ops::zero();
+  const uint8_t* row[R];
+  for (int i = 0; i < R; ++i) row[i] = row_ptr<F>(w, K, n0 + i);
   for (int64_t b = 0; b < K / F::kBlock; ++b) {
     const uint8_t* blk[R];
     typename F::Scales sc[R];
     for (int i = 0; i < R; ++i) {
-      blk[i] = block_ptr<F>(w, K, n0 + i, b);
+      blk[i] = row[i] + b * static_cast<int64_t>(F::kBytes);
       F::scales(blk[i], sc[i]);
     }
     const float* xb = x + t0 * K + b * F::kBlock;
@@ -82,11 +85,13 @@ void tile_factored(const float* x, int64_t K, const uint8_t* w, int64_t n0, int6
   Vec acc[R][TT];
   for (int i = 0; i < R; ++i)
     for (int j = 0; j < TT; ++j) acc[i][j] = Ops::zero();
+  const uint8_t* row[R];
+  for (int i = 0; i < R; ++i) row[i] = row_ptr<F>(w, K, n0 + i);
   for (int64_t b = 0; b < K / F::kBlock; ++b) {
     const uint8_t* blk[R];
     typename F::Scales sc[R];
     for (int i = 0; i < R; ++i) {
-      blk[i] = block_ptr<F>(w, K, n0 + i, b);
+      blk[i] = row[i] + b * static_cast<int64_t>(F::kBytes);
       F::scales(blk[i], sc[i]);
     }
     const float* xb = x + t0 * K + b * F::kBlock;
