@@ -120,6 +120,22 @@ void tile_factored(const float* x, int64_t K, const uint8_t* w, int64_t n0, int6
   store_tile<Ops, R, TT>(acc, y, ldy, n0, t0);
 }
 
+// Tokens [0, T) of rows [n, n + R): full TT-token tiles, then a 2-token tile (few concurrent sequences in
+// a batched decode step), then single tokens. The rows' weights stay in cache across the token tiles.
+template <class Ops, class F, int R>
+void token_tiles(const float* x, int64_t T, int64_t K, const uint8_t* w, int64_t n, float* y, int64_t ldy) {
+  constexpr int TT = Ops::kPrefillTokens;
+  int64_t t = 0;
+  for (; t + TT <= T; t += TT) tile_decoded<Ops, F, R, TT>(x, K, w, n, t, y, ldy);
+  if constexpr (TT > 2) {
+    if (t + 2 <= T) {
+      tile_decoded<Ops, F, R, 2>(x, K, w, n, t, y, ldy);
+      t += 2;
+    }
+  }
+  for (; t < T; ++t) tile_factored<Ops, F, R, 1>(x, K, w, n, t, y, ldy);
+}
+
 // Rows [n0, n1) of y = x W^T for block type F, single-threaded.
 template <class Ops, class F>
 void block_rows(const float* x, int64_t T, int64_t K, const void* wp, int64_t n0, int64_t n1, float* y, int64_t ldy) {
@@ -131,17 +147,9 @@ void block_rows(const float* x, int64_t T, int64_t K, const void* wp, int64_t n0
     for (; n < n1; ++n) tile_factored<Ops, F, 1, 1>(x, K, w, n, 0, y, ldy);
     return;
   }
-  constexpr int R = Ops::kPrefillRows, TT = Ops::kPrefillTokens;
-  for (; n + R <= n1; n += R) {
-    int64_t t = 0;
-    for (; t + TT <= T; t += TT) tile_decoded<Ops, F, R, TT>(x, K, w, n, t, y, ldy);
-    for (; t < T; ++t) tile_factored<Ops, F, R, 1>(x, K, w, n, t, y, ldy);
-  }
-  for (; n < n1; ++n) {
-    int64_t t = 0;
-    for (; t + TT <= T; t += TT) tile_decoded<Ops, F, 1, TT>(x, K, w, n, t, y, ldy);
-    for (; t < T; ++t) tile_factored<Ops, F, 1, 1>(x, K, w, n, t, y, ldy);
-  }
+  constexpr int R = Ops::kPrefillRows;
+  for (; n + R <= n1; n += R) token_tiles<Ops, F, R>(x, T, K, w, n, y, ldy);
+  for (; n < n1; ++n) token_tiles<Ops, F, 1>(x, T, K, w, n, y, ldy);
 }
 
 // Functors for with_block_type (named structs, not lambdas: the ISA target pragma must reach them).
