@@ -12,8 +12,9 @@
 //   kSub    elements sharing one scale (16 or 32); kHasMin: a weight is q*sc + mn rather than q*sc;
 //   scales(blk, Scales&)  the block's sub-block scales (and mins, negated where ggml subtracts them) as
 //                         floats, computed as ggml's dequantize_row computes them (d*sc, dmin*m, ...);
-//   group(blk, g)         the integer quants of elements [16g, 16g + 16) of the block as 16 int8, any
-//                         offset (-8, -16, -32, Q3_K's -4) already applied.
+//   group(blk, g)         the integer quants of elements [16g, 16g + 16) of the block as 16 int8 (an
+//                         __m128i, or for Q8_0 a pointer to them), any offset (-8, -16, -32, Q3_K's -4)
+//                         already applied.
 // Weight e of a block is then q[e] * sc[e / kSub] (+ mn[e / kSub]) in f32 with one rounding per
 // operation: the same bits as dequantize_row (core/quant.h).
 #pragma once
@@ -83,7 +84,8 @@ struct BlockQ8_0 {
   static constexpr bool kHasMin = false;
   using Scales = BlockScales<1, false>;
   static void scales(const uint8_t* b, Scales& s) { s.sc[0] = load_f16(b); }
-  static __m128i group(const uint8_t* b, int g) { return load16(b + 2 + 16 * g); }
+  // Plain int8 in memory: the ISA widens straight from there (a load folded into the widening).
+  static const int8_t* group(const uint8_t* b, int g) { return reinterpret_cast<const int8_t*>(b + 2 + 16 * g); }
 };
 
 // d, qs[16] (element j: low nibble of qs[j], element j+16: high nibble): d*(q-8).

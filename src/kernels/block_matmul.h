@@ -5,8 +5,8 @@
 //
 // Ops (one ISA's vectors): Vec; kLanes floats per Vec; kVecs = 16 / kLanes Vecs per group of 16 weights;
 // zero(), load(const float*), store(float*, Vec), set1(float), mul, add, fmadd(a, b, c) = a*b + c, hsum(Vec);
-// widen(__m128i, Vec*): 16 int8 -> kVecs Vecs of f32; tile sizes kDecodeRows (T == 1) and kPrefillRows x
-// kPrefillTokens (T > 1).
+// widen(__m128i or const int8_t*, Vec*): 16 int8 -> kVecs Vecs of f32; tile sizes kDecodeRows (T == 1) and kPrefillRows
+// x kPrefillTokens (T > 1).
 #pragma once
 #include <cstdint>
 
@@ -15,9 +15,10 @@
 namespace dm::kernels {
 namespace {
 
+// Start of row n (rows are K / kBlock whole blocks).
 template <class F>
-inline const uint8_t* block_ptr(const uint8_t* w, int64_t K, int64_t row, int64_t b) {
-  return w + (row * (K / F::kBlock) + b) * static_cast<int64_t>(F::kBytes);
+inline const uint8_t* row_ptr(const uint8_t* w, int64_t K, int64_t n) {
+  return w + n * (K / F::kBlock) * static_cast<int64_t>(F::kBytes);
 }
 
 // The 16 weights of group g, decoded to dequantize_row's exact values: q*sc (+ mn), one rounding each.
@@ -48,11 +49,13 @@ void tile_decoded(const float* x, int64_t K, const uint8_t* w, int64_t n0, int64
   Vec acc[R][TT];
   for (int i = 0; i < R; ++i)
     for (int j = 0; j < TT; ++j) acc[i][j] = Ops::zero();
+  const uint8_t* row[R];
+  for (int i = 0; i < R; ++i) row[i] = row_ptr<F>(w, K, n0 + i);
   for (int64_t b = 0; b < K / F::kBlock; ++b) {
     const uint8_t* blk[R];
     typename F::Scales sc[R];
     for (int i = 0; i < R; ++i) {
-      blk[i] = block_ptr<F>(w, K, n0 + i, b);
+      blk[i] = row[i] + b * static_cast<int64_t>(F::kBytes);
       F::scales(blk[i], sc[i]);
     }
     const float* xb = x + t0 * K + b * F::kBlock;
@@ -82,11 +85,13 @@ void tile_factored(const float* x, int64_t K, const uint8_t* w, int64_t n0, int6
   Vec acc[R][TT];
   for (int i = 0; i < R; ++i)
     for (int j = 0; j < TT; ++j) acc[i][j] = Ops::zero();
+  const uint8_t* row[R];
+  for (int i = 0; i < R; ++i) row[i] = row_ptr<F>(w, K, n0 + i);
   for (int64_t b = 0; b < K / F::kBlock; ++b) {
     const uint8_t* blk[R];
     typename F::Scales sc[R];
     for (int i = 0; i < R; ++i) {
-      blk[i] = block_ptr<F>(w, K, n0 + i, b);
+      blk[i] = row[i] + b * static_cast<int64_t>(F::kBytes);
       F::scales(blk[i], sc[i]);
     }
     const float* xb = x + t0 * K + b * F::kBlock;
@@ -115,6 +120,22 @@ void tile_factored(const float* x, int64_t K, const uint8_t* w, int64_t n0, int6
   store_tile<Ops, R, TT>(acc, y, ldy, n0, t0);
 }
 
+// Tokens [0, T) of rows [n, n + R): full TT-token tiles, then a 2-token tile (few concurrent sequences in
+// a batched decode step), then single tokens. The rows' weights stay in cache across the token tiles.
+template <class Ops, class F, int R>
+void token_tiles(const float* x, int64_t T, int64_t K, const uint8_t* w, int64_t n, float* y, int64_t ldy) {
+  constexpr int TT = Ops::kPrefillTokens;
+  int64_t t = 0;
+  for (; t + TT <= T; t += TT) tile_decoded<Ops, F, R, TT>(x, K, w, n, t, y, ldy);
+  if constexpr (TT > 2) {
+    if (t + 2 <= T) {
+      tile_decoded<Ops, F, R, 2>(x, K, w, n, t, y, ldy);
+      t += 2;
+    }
+  }
+  for (; t < T; ++t) tile_factored<Ops, F, R, 1>(x, K, w, n, t, y, ldy);
+}
+
 // Rows [n0, n1) of y = x W^T for block type F, single-threaded.
 template <class Ops, class F>
 void block_rows(const float* x, int64_t T, int64_t K, const void* wp, int64_t n0, int64_t n1, float* y, int64_t ldy) {
@@ -126,17 +147,9 @@ void block_rows(const float* x, int64_t T, int64_t K, const void* wp, int64_t n0
     for (; n < n1; ++n) tile_factored<Ops, F, 1, 1>(x, K, w, n, 0, y, ldy);
     return;
   }
-  constexpr int R = Ops::kPrefillRows, TT = Ops::kPrefillTokens;
-  for (; n + R <= n1; n += R) {
-    int64_t t = 0;
-    for (; t + TT <= T; t += TT) tile_decoded<Ops, F, R, TT>(x, K, w, n, t, y, ldy);
-    for (; t < T; ++t) tile_factored<Ops, F, R, 1>(x, K, w, n, t, y, ldy);
-  }
-  for (; n < n1; ++n) {
-    int64_t t = 0;
-    for (; t + TT <= T; t += TT) tile_decoded<Ops, F, 1, TT>(x, K, w, n, t, y, ldy);
-    for (; t < T; ++t) tile_factored<Ops, F, 1, 1>(x, K, w, n, t, y, ldy);
-  }
+  constexpr int R = Ops::kPrefillRows;
+  for (; n + R <= n1; n += R) token_tiles<Ops, F, R>(x, T, K, w, n, y, ldy);
+  for (; n < n1; ++n) token_tiles<Ops, F, 1>(x, T, K, w, n, y, ldy);
 }
 
 // Functors for with_block_type (named structs, not lambdas: the ISA target pragma must reach them).

@@ -45,6 +45,10 @@ struct Avx2Ops {
     out[0] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q));
     out[1] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_unpackhi_epi64(q, q)));
   }
+  static void widen(const int8_t* p, Vec* out) {  // two 8-byte loads, each folded into its widening
+    out[0] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+    out[1] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p + 8))));
+  }
   static float hsum(Vec v) { return kernels::hsum(v); }
 };
 

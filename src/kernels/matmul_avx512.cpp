@@ -41,6 +41,7 @@ struct Avx512Ops {
   static Vec add(Vec a, Vec b) { return _mm512_add_ps(a, b); }
   static Vec fmadd(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
   static void widen(__m128i q, Vec* out) { out[0] = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q)); }
+  static void widen(const int8_t* p, Vec* out) { widen(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)), out); }
   static float hsum(Vec v) { return _mm512_reduce_add_ps(v); }
 };
 
