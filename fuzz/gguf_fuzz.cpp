@@ -1,9 +1,11 @@
-// Fuzzes the GGUF parser: any input is either parsed into in-bounds views and typed metadata or
-// rejected with dm::Error; never a crash, an out-of-bounds read or a hang.
+// Fuzzes the GGUF parser and the tokenizer built from its metadata: any input is either parsed into
+// in-bounds views, typed metadata and a tokenizer, or rejected with dm::Error; never a crash, an
+// out-of-bounds read or a hang.
 #include <cstdint>
 
 #include "devops_model/core/error.h"
 #include "devops_model/formats/gguf.h"
+#include "devops_model/tokenizer/gguf_tokenizer.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
@@ -28,6 +30,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
           (void)md.get_float(key);
           (void)md.get_string(key);
         }
+      } catch (const dm::Error&) {
+      }
+    }
+    if (md.has("tokenizer.ggml.tokens")) {
+      try {
+        auto tok = dm::tokenizer_from_gguf(md);
+        (void)tok->decode(tok->encode("kubectl get pods -n 默认 <|im_end|>"));
       } catch (const dm::Error&) {
       }
     }

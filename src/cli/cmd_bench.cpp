@@ -1,8 +1,12 @@
 // devops-model bench: load time and RSS against the weight size, prefill and decode tokens/s, and decode
 // weight bytes/s as a fraction of this machine's measured memory bandwidth.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
 
 #include "cli/model_args.h"
 #include "devops_model/core/sysinfo.h"
@@ -12,6 +16,22 @@
 
 namespace dm::cli {
 namespace {
+
+// The linear layers' types: "BF16", or for a mixed file (GGUF presets) each type with its count of
+// matrices, most common first ("Q4_K x129, Q6_K x33").
+std::string matrix_types(const ModelWeights& w) {
+  std::map<std::string, int> count;
+  for (const LayerWeights& l : w.layers)
+    for (const TensorView* t : {&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down}) ++count[dtype_name(t->dtype)];
+  ++count[dtype_name(w.lm_head.dtype)];
+  if (count.size() == 1) return count.begin()->first;
+  std::vector<std::pair<int, std::string>> by_count;
+  for (const auto& [name, n] : count) by_count.emplace_back(-n, name);
+  std::sort(by_count.begin(), by_count.end());
+  std::string out;
+  for (const auto& [n, name] : by_count) out += (out.empty() ? "" : ", ") + name + " x" + std::to_string(-n);
+  return out;
+}
 
 using Clock = std::chrono::steady_clock;
 double secs_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
@@ -70,7 +90,7 @@ Registrar reg{{"bench", "measure load, prefill and decode speed against memory b
     nlohmann::ordered_json j;
     j["model"] = a->model.dir;
     j["architecture"] = c.architecture;
-    j["weights_dtype"] = dtype_name(model->weights().layers[0].q.dtype);
+    j["weights_dtype"] = matrix_types(model->weights());
     j["threads"] = num_threads();
     j["isa"] = isa_name(active_isa());
     j["weight_file_bytes"] = model->store().checkpoint() ? model->store().checkpoint()->total_bytes() : 0;

@@ -24,8 +24,11 @@ std::string_view split_regex(const GgufMetadata& md) {
 }  // namespace
 
 std::unique_ptr<Tokenizer::Impl> load_gguf_tokenizer(const std::string& path) {
-  auto g = GgufFile::open(path);
-  const GgufMetadata& md = g->metadata();
+  return gguf_tokenizer_impl(GgufFile::open(path)->metadata());
+}
+
+std::unique_ptr<Tokenizer::Impl> gguf_tokenizer_impl(const GgufMetadata& md) {
+  const std::string& path = md.path;
   const std::string model = md.get_string("tokenizer.ggml.model");
   if (model != "gpt2")
     fail(ErrorKind::kUnsupported, path, ": tokenizer.ggml.model \"", model, "\" (only gpt2, byte-level BPE)");
@@ -70,6 +73,10 @@ std::unique_ptr<Tokenizer::Impl> load_gguf_tokenizer(const std::string& path) {
   // Qwen1 (llama.cpp's `qwen`) normalises the whole text before looking for special tokens.
   impl->nfc_before_added = md.get_string_opt("general.architecture").value_or("") == "qwen";
   return impl;
+}
+
+std::unique_ptr<Tokenizer> tokenizer_from_gguf(const GgufMetadata& md) {
+  return std::unique_ptr<Tokenizer>(new Tokenizer(gguf_tokenizer_impl(md)));
 }
 
 }  // namespace dm

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "bpe.h"
+#include "devops_model/formats/gguf.h"
 #include "devops_model/tokenizer/tokenizer.h"
 #include "pretokenizer.h"
 
@@ -60,6 +61,7 @@ std::unique_ptr<Tokenizer::Impl> load_tiktoken(const std::string& path);
 std::unique_ptr<Tokenizer::Impl> load_tokenizer_json(const std::string& path);
 std::unique_ptr<Tokenizer::Impl> load_vocab_json(const std::string& vocab_path);
 std::unique_ptr<Tokenizer::Impl> load_gguf_tokenizer(const std::string& path);
+std::unique_ptr<Tokenizer::Impl> gguf_tokenizer_impl(const GgufMetadata& md);
 
 // GPT-2 bytes_to_unicode: the printable code point standing for each byte in vocab.json/tokenizer.json.
 const std::array<uint32_t, 256>& byte_to_unicode();

@@ -1,6 +1,7 @@
 // A tokenizer as GGUF metadata (llama.cpp's `gpt2` byte-level BPE keys), for writing GGUF model files.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "devops_model/formats/gguf.h"
@@ -14,6 +15,10 @@ struct GgufTokenizerIds {
   std::vector<int32_t> eos;  // the first is eos_token_id
   int32_t padding = -1;
 };
+
+// The tokenizer of a GGUF file's metadata (Tokenizer::from_file does this for a .gguf path); errors name
+// md.path and the key.
+std::unique_ptr<Tokenizer> tokenizer_from_gguf(const GgufMetadata& md);
 
 // Sets tokenizer.ggml.model/pre/tokens/token_type/merges and the special ids: tokens in GPT-2's unicode
 // spelling, special added tokens CONTROL (3), other added tokens USER_DEFINED (4); merges as "A B" in

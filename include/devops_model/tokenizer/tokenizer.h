@@ -11,6 +11,8 @@
 
 namespace dm {
 
+class GgufMetadata;
+
 class Tokenizer {
  public:
   // From a model directory: tokenizer.json, else qwen.tiktoken (with Qwen1's special tokens),
@@ -39,6 +41,7 @@ class Tokenizer {
   const Impl& impl() const { return *impl_; }
 
  private:
+  friend std::unique_ptr<Tokenizer> tokenizer_from_gguf(const GgufMetadata& md);
   explicit Tokenizer(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
