@@ -1,6 +1,7 @@
 // Cost of the grammar mask over the real Qwen vocabulary (~151k tokens), one thread:
-//   BM_GrammarMask/<grammar>/<position>/warm: mask_logits again at a state already walked (the common
-//     case: inside a string or a number the state repeats from one token to the next);
+//   BM_GrammarMask/<grammar>/<position>/cached: mask_logits again at the same state (the matcher keeps
+//     the last masks: inside a string the state repeats from one token to the next);
+//   .../walk: the trie walk with the automaton's states already built (a state met before, mask dropped);
 //   .../cold: the first walk from a fresh matcher (every automaton state met is built on the way);
 //   BM_GrammarMaskSequence/<grammar>: mask + accept for every token of a real document, fresh matcher
 //     each iteration: the per-token overhead a generation pays (time per item = per token).
@@ -11,6 +12,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "devops_model/generate/grammar_matcher.h"
@@ -56,7 +58,9 @@ dm::Grammar grammar(const std::string& which) {
   return which == "json_object" ? dm::json_object_grammar() : dm::json_schema_grammar(kSchema);
 }
 
-void BM_GrammarMask(benchmark::State& state, const std::string& which, const std::string& prefix, bool warm) {
+enum class Mode { kCached, kWalk, kCold };
+
+void BM_GrammarMask(benchmark::State& state, const std::string& which, const std::string& prefix, Mode mode) {
   const Vocab& v = vocab();
   const dm::Grammar g = grammar(which);
   std::vector<float> logits(static_cast<size_t>(v.table->size()), 0.0f);
@@ -64,7 +68,8 @@ void BM_GrammarMask(benchmark::State& state, const std::string& which, const std
   if (!m->accept_bytes(prefix)) state.SkipWithError("prefix rejected");
   size_t allowed = m->mask_logits(logits, *v.table);
   for (auto _ : state) {
-    if (!warm) {
+    if (mode == Mode::kWalk) m->clear_mask_cache();
+    if (mode == Mode::kCold) {
       state.PauseTiming();
       m = std::make_unique<dm::GrammarMatcher>(g);
       m->accept_bytes(prefix);
@@ -75,6 +80,7 @@ void BM_GrammarMask(benchmark::State& state, const std::string& which, const std
   }
   state.counters["allowed"] = static_cast<double>(allowed);
   state.counters["states"] = static_cast<double>(m->cached_states());
+  state.counters["trie_nodes"] = static_cast<double>(v.table->nodes().size() - 1);
 }
 
 void BM_GrammarMaskSequence(benchmark::State& state, const std::string& which) {
@@ -107,9 +113,10 @@ const int kRegistered = [] {
   for (const char* which : {"json_object", "schema"}) {
     for (const Position& p : positions) {
       const std::string prefix = std::string(which) == "json_object" ? p.json_object : p.schema;
-      for (bool warm : {true, false}) {
-        const std::string name = std::string("BM_GrammarMask/") + which + "/" + p.name + (warm ? "/warm" : "/cold");
-        benchmark::RegisterBenchmark(name.c_str(), BM_GrammarMask, std::string(which), prefix, warm)
+      for (const auto& [mode, label] :
+           {std::pair{Mode::kCached, "cached"}, {Mode::kWalk, "walk"}, {Mode::kCold, "cold"}}) {
+        const std::string name = std::string("BM_GrammarMask/") + which + "/" + p.name + "/" + label;
+        benchmark::RegisterBenchmark(name.c_str(), BM_GrammarMask, std::string(which), prefix, mode)
             ->Unit(benchmark::kMicrosecond);
       }
     }

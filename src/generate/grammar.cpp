@@ -64,8 +64,8 @@ uint32_t GrammarBuilder::generated_rule(uint32_t base) { return add_rule(fresh_n
 void GrammarBuilder::define(uint32_t rule, std::vector<GrammarElement> body, int line, int col) {
   Rule& r = rules_[rule];
   if (r.defined) {
-    fail(ErrorKind::kInvalidArgument, "grammar:", line, ":", col, ": rule '", r.name, "' already defined at ",
-         r.line, ":", r.col);
+    fail(ErrorKind::kInvalidArgument, "grammar:", line, ":", col, ": rule '", r.name, "' already defined at ", r.line,
+         ":", r.col);
   }
   r.body = std::move(body);
   r.defined = true;
@@ -158,8 +158,8 @@ void GrammarBuilder::check_left_recursion(const std::vector<bool>& nullable) con
       }
       const uint32_t to = edges[r][next++];
       if (state[to] == 1) {
-        fail(ErrorKind::kInvalidArgument, "grammar:", rules_[to].line, ":", rules_[to].col, ": rule '",
-             rules_[to].name, "' is left-recursive");
+        fail(ErrorKind::kInvalidArgument, "grammar:", rules_[to].line, ":", rules_[to].col, ": rule '", rules_[to].name,
+             "' is left-recursive");
       }
       if (state[to] == 0) {
         state[to] = 1;
@@ -171,7 +171,8 @@ void GrammarBuilder::check_left_recursion(const std::vector<bool>& nullable) con
 
 Grammar GrammarBuilder::build(std::string_view start_rule) {
   for (const Rule& r : rules_) {
-    if (!r.defined) fail(ErrorKind::kInvalidArgument, "grammar:", r.line, ":", r.col, ": undefined rule '", r.name, "'");
+    if (!r.defined)
+      fail(ErrorKind::kInvalidArgument, "grammar:", r.line, ":", r.col, ": undefined rule '", r.name, "'");
   }
   const auto start = ids_.find(std::string(start_rule));
   if (start == ids_.end()) fail(ErrorKind::kInvalidArgument, "grammar: no '", start_rule, "' rule");
@@ -224,7 +225,7 @@ std::string Grammar::to_string() const {
     out += rule_names_[r] + " ::=";
     bool in_literal = false;
     bool empty_alt = true;  // written as "" : a line ending in `|` would continue on the next line
-    for (size_t i = rule_starts_[r];; ) {
+    for (size_t i = rule_starts_[r];;) {
       const GrammarElement& e = elements_[i];
       if (e.op == GrammarOp::kEnd || e.op == GrammarOp::kAlt) {
         if (in_literal) out += '"';

@@ -61,6 +61,7 @@ GrammarAutomaton::StateId GrammarAutomaton::intern(State st) {
   key.append(reinterpret_cast<const char*>(&st.utf8_value), sizeof st.utf8_value);
   key += static_cast<char>(st.utf8_left);
   key += static_cast<char>(st.utf8_len);
+  key += static_cast<char>(st.utf8_any);
   const auto [it, inserted] = state_ids_.emplace(std::move(key), static_cast<StateId>(states_.size()));
   if (inserted) {
     states_.push_back(std::move(st));
@@ -96,14 +97,15 @@ void GrammarAutomaton::expand(uint32_t stack, std::vector<uint32_t>& out) {
     // (a tail call), so right recursion (x*) does not grow the stack.
     const uint32_t parent = nodes_[s].parent;
     const uint32_t rest = ends_alternative(el_[pos + 1].op) ? parent : node(pos + 1, parent);
-    for (uint32_t a : alt_starts_[el_[pos].value]) scratch_.push_back(ends_alternative(el_[a].op) ? rest : node(a, rest));
+    for (uint32_t a : alt_starts_[el_[pos].value])
+      scratch_.push_back(ends_alternative(el_[a].op) ? rest : node(a, rest));
   }
 }
 
 std::vector<uint32_t> GrammarAutomaton::advance(const std::vector<uint32_t>& stacks, uint32_t cp) {
   std::vector<uint32_t> out;
   for (uint32_t s : stacks) {
-    if (s == 0 || !class_matches(nodes_[s].pos, cp)) continue;
+    if (s == 0 || (cp != kAnyCodePoint && !class_matches(nodes_[s].pos, cp))) continue;
     const auto next = static_cast<uint32_t>(class_end(el_, nodes_[s].pos));
     const uint32_t parent = nodes_[s].parent;
     expand(ends_alternative(el_[next].op) ? parent : node(next, parent), out);
@@ -114,37 +116,67 @@ std::vector<uint32_t> GrammarAutomaton::advance(const std::vector<uint32_t>& sta
 }
 
 GrammarAutomaton::StateId GrammarAutomaton::compute_step(StateId s, uint8_t byte) {
-  State cur = states_[static_cast<size_t>(s)];  // a copy: interning may move states_
-  StateId result = kDead;
+  const State cur = states_[static_cast<size_t>(s)];  // a copy: interning may move states_
+  State next;
   if (cur.utf8_left == 0 && byte < 0x80) {
-    State next;
     next.stacks = advance(cur.stacks, byte);
-    if (!next.stacks.empty()) result = intern(std::move(next));
-  } else {
-    State next;
-    if (cur.utf8_left == 0) {  // a lead byte; C0, C1 and F5..FF never start a valid character
-      next.utf8_len = byte >= 0xC2 && byte <= 0xDF ? 2 : (byte & 0xF0) == 0xE0 ? 3 : byte >= 0xF0 && byte <= 0xF4 ? 4 : 0;
+  } else if (cur.utf8_left == 0) {  // a lead byte; C0, C1 and F5..FF never start a valid character
+    next.utf8_len = byte >= 0xC2 && byte <= 0xDF ? 2 : (byte & 0xF0) == 0xE0 ? 3 : byte >= 0xF0 && byte <= 0xF4 ? 4 : 0;
+    if (next.utf8_len != 0) {
       next.utf8_value = byte & (0x7Fu >> next.utf8_len);
       next.utf8_left = static_cast<uint8_t>(next.utf8_len - 1);
-    } else if ((byte & 0xC0) == 0x80) {
-      next.utf8_len = cur.utf8_len;
-      next.utf8_value = (cur.utf8_value << 6) | (byte & 0x3Fu);
-      next.utf8_left = static_cast<uint8_t>(cur.utf8_left - 1);
+      partial(cur.stacks, next);
     }
-    uint32_t lo = 0, hi = 0;
-    if (next.utf8_len != 0 && completion_range(next.utf8_value, next.utf8_left, next.utf8_len, lo, hi)) {
+  } else if ((byte & 0xC0) == 0x80) {
+    next.utf8_len = cur.utf8_len;
+    next.utf8_left = static_cast<uint8_t>(cur.utf8_left - 1);
+    if (cur.utf8_any) {
+      // Every completion is valid and accepted by every stack: the value no longer matters.
       if (next.utf8_left == 0) {
-        State done;
-        done.stacks = advance(cur.stacks, next.utf8_value);
-        if (!done.stacks.empty()) result = intern(std::move(done));
-      } else if (any_intersects(cur.stacks, lo, hi)) {
+        next.utf8_len = 0;
+        next.stacks = advance(cur.stacks, kAnyCodePoint);
+      } else {
+        next.utf8_any = 1;
         next.stacks = cur.stacks;
-        result = intern(std::move(next));
+      }
+    } else {
+      next.utf8_value = (cur.utf8_value << 6) | (byte & 0x3Fu);
+      if (next.utf8_left == 0) {
+        uint32_t lo = 0, hi = 0;
+        const bool valid = completion_range(next.utf8_value, 0, next.utf8_len, lo, hi);
+        next.utf8_len = 0;
+        if (valid) next.stacks = advance(cur.stacks, next.utf8_value);
+        next.utf8_value = 0;
+      } else {
+        partial(cur.stacks, next);
       }
     }
   }
+  const StateId result = next.stacks.empty() ? kDead : intern(std::move(next));
   trans_[static_cast<size_t>(s) * 256 + byte] = result;
   return result;
+}
+
+// A pending character in `next` (value, left, len set): keeps the stacks whose class holds one of its
+// valid completions. When every completion is valid and every kept class holds all of them, the state
+// forgets the value (utf8_any), so e.g. all 2-byte prefixes of CJK characters inside a JSON string
+// are one state instead of a thousand.
+void GrammarAutomaton::partial(const std::vector<uint32_t>& stacks, State& next) const {
+  uint32_t lo = 0, hi = 0;
+  if (!completion_range(next.utf8_value, next.utf8_left, next.utf8_len, lo, hi)) return;
+  const uint32_t shift = 6u * next.utf8_left;
+  bool all_full = lo == next.utf8_value << shift && hi == ((next.utf8_value << shift) | ((1u << shift) - 1));
+  for (uint32_t st : stacks) {
+    if (st == 0) continue;
+    const Coverage c = coverage(nodes_[st].pos, lo, hi);
+    if (c == Coverage::kNone) continue;
+    next.stacks.push_back(st);
+    all_full = all_full && c == Coverage::kFull;
+  }
+  if (all_full && !next.stacks.empty()) {
+    next.utf8_any = 1;
+    next.utf8_value = 0;
+  }
 }
 
 bool GrammarAutomaton::class_matches(uint32_t pos, uint32_t cp) const {
@@ -164,39 +196,37 @@ bool GrammarAutomaton::class_matches(uint32_t pos, uint32_t cp) const {
   return found != negated;
 }
 
-bool GrammarAutomaton::class_intersects(uint32_t pos, uint32_t lo, uint32_t hi) const {
+// How much of [lo, hi] the class at `pos` holds, from its ranges sorted and merged.
+GrammarAutomaton::Coverage GrammarAutomaton::coverage(uint32_t pos, uint32_t lo, uint32_t hi) const {
   const GrammarOp op = el_[pos].op;
-  if (op == GrammarOp::kCharAny) return true;
+  if (op == GrammarOp::kCharAny) return Coverage::kFull;
   std::vector<std::pair<uint32_t, uint32_t>> ranges;
   for (size_t i = pos; i < class_end(el_, pos);) {
     const bool range = el_[i + 1].op == GrammarOp::kCharRangeUpper;
     ranges.emplace_back(el_[i].value, range ? el_[i + 1].value : el_[i].value);
     i += range ? 2 : 1;
   }
-  if (op == GrammarOp::kChar) {
-    for (const auto& [a, b] : ranges) {
-      if (a <= hi && b >= lo) return true;
-    }
-    return false;
-  }
-  // Negated: is some point of [lo, hi] outside every listed range? Jump past the ranges covering it.
   std::sort(ranges.begin(), ranges.end());
-  uint32_t p = lo;
+  // Listed code points in [lo, hi]: none, all (one merged run covers it) or some.
+  Coverage listed = Coverage::kNone;
+  uint32_t run_lo = 0, run_hi = 0;
+  bool in_run = false;
   for (const auto& [a, b] : ranges) {
-    if (a > p) break;
-    if (b >= p) {
-      if (b >= hi) return false;
-      p = b + 1;
+    if (in_run && a <= run_hi + 1) {
+      run_hi = std::max(run_hi, b);
+    } else {
+      run_lo = a;
+      run_hi = b;
+      in_run = true;
     }
+    if (run_lo <= lo && run_hi >= hi) {
+      listed = Coverage::kFull;
+      break;
+    }
+    if (a <= hi && b >= lo) listed = Coverage::kPartial;
   }
-  return true;
-}
-
-bool GrammarAutomaton::any_intersects(const std::vector<uint32_t>& stacks, uint32_t lo, uint32_t hi) const {
-  for (uint32_t s : stacks) {
-    if (s != 0 && class_intersects(nodes_[s].pos, lo, hi)) return true;
-  }
-  return false;
+  if (op == GrammarOp::kChar) return listed;
+  return listed == Coverage::kFull ? Coverage::kNone : listed == Coverage::kNone ? Coverage::kFull : Coverage::kPartial;
 }
 
 GrammarAutomaton::StateId GrammarAutomaton::compact(StateId keep) {

@@ -55,7 +55,10 @@ class GrammarAutomaton {
     uint32_t utf8_value = 0;       // bits of a partial UTF-8 character
     uint8_t utf8_left = 0;         // continuation bytes still expected
     uint8_t utf8_len = 0;          // length of that character's encoding
+    uint8_t utf8_any = 0;          // every completion is valid and matches every stack (value dropped)
   };
+  enum class Coverage { kNone, kPartial, kFull };
+  static constexpr uint32_t kAnyCodePoint = 0xFFFFFFFF;
 
   uint32_t node(uint32_t pos, uint32_t parent);
   StateId intern(State st);
@@ -63,12 +66,13 @@ class GrammarAutomaton {
   // The stacks `stack` can become without consuming input: rule references expanded to every
   // alternative's first character class, completed rules popped.
   void expand(uint32_t stack, std::vector<uint32_t>& out);
-  // Stacks after consuming code point cp from those of `stacks` whose top class matches it.
+  // Stacks after consuming code point cp from those of `stacks` whose top class matches it
+  // (kAnyCodePoint: all of them, known to match).
   std::vector<uint32_t> advance(const std::vector<uint32_t>& stacks, uint32_t cp);
+  void partial(const std::vector<uint32_t>& stacks, State& next) const;
   bool class_matches(uint32_t pos, uint32_t cp) const;
-  bool class_intersects(uint32_t pos, uint32_t lo, uint32_t hi) const;
-  // Some stack's top class holds a code point in [lo, hi] (hi >= lo, surrogates excluded by caller).
-  bool any_intersects(const std::vector<uint32_t>& stacks, uint32_t lo, uint32_t hi) const;
+  // How much of [lo, hi] (valid code points, no surrogates) the class at `pos` holds.
+  Coverage coverage(uint32_t pos, uint32_t lo, uint32_t hi) const;
 
   Grammar grammar_;
   const std::vector<GrammarElement>& el_;

@@ -137,8 +137,9 @@ void GbnfParser::parse_sequence(uint32_t rule, std::vector<GrammarElement>& out,
         const uint32_t group = b_.generated_rule(rule);
         std::vector<GrammarElement> body;
         parse_alternates(rule, body, true);
-        if (peek() != ')') error_at(pos_, "expected ')' to close the group opened at ", line_col(here).first, ":",
-                                    line_col(here).second);
+        if (peek() != ')')
+          error_at(pos_, "expected ')' to close the group opened at ", line_col(here).first, ":",
+                   line_col(here).second);
         ++pos_;
         const auto [line, col] = line_col(here);
         b_.define(group, std::move(body), line, col);
@@ -202,8 +203,8 @@ uint32_t GbnfParser::parse_count() {
 // item{min,max} (max unbounded when `unbounded`) as llama.cpp expands it: min copies, then either a
 // right-recursive `R ::= item R |` or (max - min) nested optionals `R_k ::= item R_k+1 |`. A multi-element
 // item is moved into its own rule first, so copies are one reference each.
-void GbnfParser::repeat(uint32_t rule, std::vector<GrammarElement>& out, size_t item_start, uint32_t min,
-                        uint32_t max, bool unbounded) {
+void GbnfParser::repeat(uint32_t rule, std::vector<GrammarElement>& out, size_t item_start, uint32_t min, uint32_t max,
+                        bool unbounded) {
   std::vector<GrammarElement> item(out.begin() + static_cast<std::ptrdiff_t>(item_start), out.end());
   out.resize(item_start);
   const auto [line, col] = line_col(pos_);

@@ -41,26 +41,36 @@ const std::vector<Primitive>& primitives() {
       {"number", R"(integer ("." [0-9]{1,16})? ([eE] [-+]? [0-9]{1,2})?)", {"integer"}},
       {"boolean", R"("true" | "false")", {}},
       {"null", R"("null")", {}},
-      {"value", R"(object | array | string | number | boolean | null)",
+      {"value",
+       R"(object | array | string | number | boolean | null)",
        {"object", "array", "string", "number", "boolean", "null"}},
-      {"object", R"("{" ws (string ws ":" ws value (ws "," ws string ws ":" ws value)* ws)? "}")",
+      {"object",
+       R"("{" ws (string ws ":" ws value (ws "," ws string ws ":" ws value)* ws)? "}")",
        {"ws", "string", "value"}},
       {"array", R"("[" ws (value (ws "," ws value)* ws)? "]")", {"ws", "value"}},
   };
   return p;
 }
 
+bool is_primitive(const std::string& name) {
+  for (const Primitive& p : primitives()) {
+    if (name == p.name) return true;
+  }
+  return false;
+}
+
 const std::set<std::string>& annotations() {
-  static const std::set<std::string> s = {"$schema", "$id",        "$comment",  "title",    "description", "default",
-                                          "examples", "deprecated", "readOnly", "writeOnly", "$defs", "definitions"};
+  static const std::set<std::string> s = {"$schema",     "$id",       "$comment", "title",
+                                          "description", "default",   "examples", "deprecated",
+                                          "readOnly",    "writeOnly", "$defs",    "definitions"};
   return s;
 }
 
 const std::set<std::string>& supported() {
-  static const std::set<std::string> s = {"type",     "properties", "required",  "additionalProperties",
-                                          "items",    "minItems",   "maxItems",  "minLength",
-                                          "maxLength", "enum",      "const",     "anyOf",
-                                          "oneOf",    "allOf",      "$ref"};
+  static const std::set<std::string> s = {"type",      "properties", "required", "additionalProperties",
+                                          "items",     "minItems",   "maxItems", "minLength",
+                                          "maxLength", "enum",       "const",    "anyOf",
+                                          "oneOf",     "allOf",      "$ref"};
   return s;
 }
 
@@ -131,7 +141,7 @@ class SchemaCompiler {
     for (char c : hint) base += std::isalnum(static_cast<unsigned char>(c)) ? c : '-';
     if (base.empty()) base = "r";
     std::string name = base;
-    for (int i = 2; names_.count(name); ++i) name = str_cat(base, "-", i);
+    for (int i = 2; names_.count(name) || is_primitive(name); ++i) name = str_cat(base, "-", i);
     names_.insert(name);
     return name;
   }

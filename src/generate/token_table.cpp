@@ -21,8 +21,9 @@ TokenTable::TokenTable(std::vector<std::string> tokens, std::vector<int32_t> eos
   for (int32_t id = 0; id < size(); ++id) {
     if (!tokens_[static_cast<size_t>(id)].empty() && !is_eos(id)) order.push_back(id);
   }
-  std::stable_sort(order.begin(), order.end(),
-                   [&](int32_t a, int32_t b) { return tokens_[static_cast<size_t>(a)] < tokens_[static_cast<size_t>(b)]; });
+  std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) {
+    return tokens_[static_cast<size_t>(a)] < tokens_[static_cast<size_t>(b)];
+  });
   std::vector<uint32_t> path;  // node index per depth of the current token's prefix
   std::string_view prev;
   for (int32_t id : order) {
@@ -32,11 +33,12 @@ TokenTable::TokenTable(std::vector<std::string> tokens, std::vector<int32_t> eos
     }
     size_t common = 0;
     while (common < prev.size() && common < t.size() && prev[common] == t[common]) ++common;
-    for (; path.size() > common; path.pop_back()) nodes_[path.back()].subtree_end = static_cast<uint32_t>(nodes_.size());
+    for (; path.size() > common; path.pop_back())
+      nodes_[path.back()].subtree_end = static_cast<uint32_t>(nodes_.size());
     for (size_t d = common; d < t.size(); ++d) {
       path.push_back(static_cast<uint32_t>(nodes_.size()));
-      nodes_.push_back({0, static_cast<uint32_t>(token_ids_.size()), static_cast<uint16_t>(d + 1),
-                        static_cast<uint8_t>(t[d])});
+      nodes_.push_back(
+          {0, static_cast<uint32_t>(token_ids_.size()), static_cast<uint16_t>(d + 1), static_cast<uint8_t>(t[d])});
     }
     token_ids_.push_back(id);
     max_depth_ = std::max(max_depth_, t.size());

@@ -119,14 +119,15 @@ TEST(JsonSchemaGrammar, ObjectsInDeclaredOrderWithOptionalMembers) {
   EXPECT_FALSE(matches(g, R"({"a":1.5,"b":"x"})"));  // integer
   EXPECT_FALSE(matches(g, R"({"b":"x","d":1})"));    // no other keys
   EXPECT_FALSE(matches(g, R"({"b":"x",})"));
-  EXPECT_FALSE(matches(g, R"( {"b":"x"})"));  // nothing before the value
-  EXPECT_FALSE(matches(g, R"({"b":"x"} )"));  // nor after it
+  EXPECT_FALSE(matches(g, R"( {"b":"x"})"));           // nothing before the value
+  EXPECT_FALSE(matches(g, R"({"b":"x"} )"));           // nor after it
   EXPECT_FALSE(matches(g, "{\"b\":\"x\"       \n}"));  // at most one space in a row
 }
 
 TEST(JsonSchemaGrammar, StringsNumbersAndEscapes) {
   const Grammar num = json_schema_grammar(R"({"type": "number"})");
-  for (const char* ok : {"0", "-0", "12.5", "1e5", "-3.25E-07", "1234567890123456"}) EXPECT_TRUE(matches(num, ok)) << ok;
+  for (const char* ok : {"0", "-0", "12.5", "1e5", "-3.25E-07", "1234567890123456"})
+    EXPECT_TRUE(matches(num, ok)) << ok;
   for (const char* bad : {"01", "+1", ".5", "1.", "1e", "12345678901234567", "1e100", "NaN"}) {
     EXPECT_FALSE(matches(num, bad)) << bad;
   }
@@ -159,6 +160,12 @@ TEST(JsonSchemaGrammar, EnumsConstAnyOfRefsAndArrays) {
   EXPECT_FALSE(matches(g, R"(["red","red","red","red"])"));
   EXPECT_FALSE(matches(g, R"(["blue"])"));
   EXPECT_FALSE(matches(g, R"([{"k": [1,2]}])"));  // const/enum values are matched in compact form
+  // Definitions named like the fixed rules do not replace them.
+  const Grammar named = json_schema_grammar(
+      R"({"$defs": {"string": {"const": 1}, "ws": {"const": 2}}, "type": "array",
+          "items": {"anyOf": [{"$ref": "#/$defs/string"}, {"$ref": "#/$defs/ws"}, {"type": "string"}]}})");
+  EXPECT_TRUE(matches(named, R"([1, 2, "s"])"));
+  EXPECT_FALSE(matches(named, R"([3])"));
   const Grammar types = json_schema_grammar(R"({"type": ["integer", "null"]})");
   EXPECT_TRUE(matches(types, "7"));
   EXPECT_TRUE(matches(types, "null"));
@@ -293,15 +300,16 @@ TEST_F(JsonSchemaSampling, RecursiveSchema) {
 TEST_F(JsonSchemaSampling, MaskEqualsTokenByTokenCheck) {
   const Grammar g = json_schema_grammar(R"({"type": "object", "properties": {"msg": {"type": "string"},
       "n": {"type": "number"}}, "required": ["msg", "n"]})");
-  for (const char* prefix : {"", "{\"msg\": \"héllo ", "{\"msg\": \"\xe4\xb8", "{\"msg\":\"\",\"n\":-1.2",
-                             "{\"msg\":\"\",\"n\":-1.2e5}"}) {
+  for (const char* prefix :
+       {"", "{\"msg\": \"héllo ", "{\"msg\": \"\xe4\xb8", "{\"msg\":\"\",\"n\":-1.2", "{\"msg\":\"\",\"n\":-1.2e5}"}) {
     GrammarMatcher m(g);
     ASSERT_TRUE(m.accept_bytes(prefix)) << prefix;
     std::vector<uint8_t> allowed;
     const size_t n = m.fill_allowed(*table_, allowed);
     size_t brute = 0;
     for (int32_t id = 0; id < table_->size(); ++id) {
-      const bool ok = table_->is_eos(id) ? m.is_complete() : !table_->bytes(id).empty() && m.can_accept(table_->bytes(id));
+      const bool ok =
+          table_->is_eos(id) ? m.is_complete() : !table_->bytes(id).empty() && m.can_accept(table_->bytes(id));
       ASSERT_EQ(ok, allowed[static_cast<size_t>(id)] == 1) << prefix << " token " << id;
       brute += ok;
     }

@@ -51,20 +51,31 @@ class GrammarMatcher {
   // and the text is complete), else 0; allowed.size() = tokens.size(). Returns the number allowed.
   size_t fill_allowed(const TokenTable& tokens, std::vector<uint8_t>& allowed);
   // Sets logits[id] = -inf for every id not allowed (ids >= tokens.size() included). Returns the number
-  // of ids left; 0 only if the grammar is stuck (cannot happen with a byte-level vocabulary unless the
-  // text was advanced past the grammar's end with accept_bytes).
+  // of ids left: 0 after an eos was accepted, or if no token fits (with a byte-level vocabulary, only
+  // for a table whose tokens cannot spell what the grammar needs).
   size_t mask_logits(std::span<float> logits, const TokenTable& tokens);
 
   // Cached automaton states (for tests and benchmarks); the cache is dropped past kMaxCachedStates.
   size_t cached_states() const;
   static constexpr size_t kMaxCachedStates = 8192;  // x 1 KB of transitions each
+  // Masks kept for the most recently used states (vocabulary / 8 bytes each: 19 KB for Qwen).
+  static constexpr size_t kCachedMasks = 8;
+  // Forgets the kept masks (the next mask_logits walks the trie again): for benchmarks.
+  void clear_mask_cache();
 
  private:
+  struct CachedMask;
+  void maybe_compact();
+  const CachedMask& current_mask(const TokenTable& tokens);
+  void walk(const TokenTable& tokens, CachedMask& out);
+
   std::unique_ptr<GrammarAutomaton> automaton_;
   int32_t state_;
   bool finished_ = false;
-  std::vector<int32_t> walk_;     // state per trie depth during fill_allowed
-  std::vector<uint8_t> allowed_;  // mask_logits' buffer
+  std::vector<int32_t> walk_;  // state per trie depth during walk()
+  std::vector<CachedMask> masks_;
+  const TokenTable* masks_table_ = nullptr;  // the table masks_ were computed for
+  uint64_t clock_ = 0;
 };
 
 }  // namespace dm

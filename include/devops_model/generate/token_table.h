@@ -39,7 +39,7 @@ class TokenTable {
  private:
   std::vector<std::string> tokens_;
   std::vector<int32_t> eos_ids_;
-  std::vector<Node> nodes_;        // pre-order; one sentinel at the end (token_begin = token_ids_.size())
+  std::vector<Node> nodes_;         // pre-order; one sentinel at the end (token_begin = token_ids_.size())
   std::vector<int32_t> token_ids_;  // grouped by node, in node order
   size_t max_depth_ = 0;
 };
