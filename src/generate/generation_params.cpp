@@ -19,8 +19,11 @@ constexpr int64_t kMaxTokens = int64_t{1} << 24;
 // An integer field in [lo, hi]; floats (1e12) and out-of-range values are Error(kFormat) naming it.
 int64_t int_in(const json& v, const std::string& field, int64_t lo, int64_t hi, const std::string& source) {
   if (!v.is_number_integer()) fail(ErrorKind::kFormat, source, ": field ", field, " must be an integer");
-  const bool above = v.is_number_unsigned() ? v.get<uint64_t>() > static_cast<uint64_t>(hi) : v.get<int64_t>() > hi;
-  if (above || (!v.is_number_unsigned() && v.get<int64_t>() < lo))
+  // nlohmann stores every non-negative integer as unsigned: compare in the type it holds.
+  const bool out = v.is_number_unsigned() ? v.get<uint64_t>() > static_cast<uint64_t>(hi) ||
+                                                (lo > 0 && v.get<uint64_t>() < static_cast<uint64_t>(lo))
+                                          : v.get<int64_t>() > hi || v.get<int64_t>() < lo;
+  if (out)
     fail(ErrorKind::kFormat, source, ": field ", field, " = ", v.dump(), " is out of range [", lo, ", ", hi, "]");
   return v.get<int64_t>();
 }
