@@ -2,6 +2,7 @@
 // exponent bits (all ones = Inf or NaN) without converting; block types are dequantized a row at a time.
 #include "devops_model/model/weight_check.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstring>
@@ -17,14 +18,26 @@ namespace dm {
 
 namespace {
 
-// Index of the first element of n whose exponent bits are all ones, or -1.
+// Index of the first element of n whose exponent bits are all ones, or -1. Chunks are tested branch-free
+// (the compiler vectorizes the OR-reduction); only a chunk that holds one is searched element by element.
 template <typename U>
 int64_t first_all_ones(const void* p, int64_t n, U exponent) {
-  const auto* u = static_cast<const U*>(p);
-  for (int64_t i = 0; i < n; ++i) {
-    U v;
-    std::memcpy(&v, u + i, sizeof(U));
-    if ((v & exponent) == exponent) return i;
+  constexpr int64_t kChunk = 512;
+  const auto* bytes = static_cast<const uint8_t*>(p);
+  for (int64_t c0 = 0; c0 < n; c0 += kChunk) {
+    const int64_t c1 = std::min(n, c0 + kChunk);
+    U any = 0;
+    for (int64_t i = c0; i < c1; ++i) {
+      U v;
+      std::memcpy(&v, bytes + i * static_cast<int64_t>(sizeof(U)), sizeof(U));
+      any |= static_cast<U>((v & exponent) == exponent);
+    }
+    if (!any) continue;
+    for (int64_t i = c0; i < c1; ++i) {
+      U v;
+      std::memcpy(&v, bytes + i * static_cast<int64_t>(sizeof(U)), sizeof(U));
+      if ((v & exponent) == exponent) return i;
+    }
   }
   return -1;
 }
