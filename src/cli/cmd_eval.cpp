@@ -12,6 +12,7 @@
 #include "devops_model/eval/model_scoring_lm.h"
 #include "devops_model/eval/preset.h"
 #include "devops_model/eval/report.h"
+#include "devops_model/generate/chat_session.h"
 #include "eval/journal.h"
 
 namespace dm::cli {
@@ -89,6 +90,7 @@ int run_eval(const EvalArgs& a) {
 
   auto tok = Tokenizer::from_dir(a.m.dir);
   auto model = a.m.load();
+  check_tokenizer_fits(*model, *tok);
   ModelScoringLm lm(*model, *tok);
   // With --json, every scored question goes to FILE.partial.jsonl at once: a re-run resumes from it.
   std::unique_ptr<McqJournal> journal;

@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "cli/generation_args.h"
 #include "cli/model_args.h"
 #include "devops_model/core/error.h"
 #include "devops_model/generate/generator.h"
@@ -22,7 +23,7 @@ Registrar reg{{"generate", "generate tokens after a prompt of token ids",
   auto a = std::make_shared<Args>();
   a->model.add(app);
   app.add_option("--ids", a->ids, "prompt: comma-separated token ids")->required();
-  app.add_option("--max-new-tokens", a->max_new_tokens, "tokens to generate")->check(CLI::PositiveNumber);
+  app.add_option("--max-new-tokens", a->max_new_tokens, "tokens to generate")->check(CLI::Range(1, kMaxNewTokensFlag));
   app.add_flag("--greedy", a->greedy, "argmax decoding (the default for id prompts)");
   app.add_option("--stop", a->stop, "stop token ids (default: config.json eos_token_id)")->delimiter(',');
   app.add_flag("--json", a->json, "print {\"ids\": [...]}");

@@ -2,6 +2,7 @@
 // checkpoint against transformers; --trace also writes every intermediate value of the decoder block
 // (the model's trace hook) to compare layer by layer.
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <list>
 
@@ -29,6 +30,16 @@ struct TraceDump {
     const std::string prefix = e.layer >= 0 ? "layers." + std::to_string(e.layer) + "." : "";
     named.emplace_back(prefix + e.name, tensors.back().view());
   }
+  // The detail behind a non-finite-logits error: the first traced value (in forward order) holding NaN/Inf.
+  void fail_on_non_finite(const std::string& model, const std::string& trace) const {
+    for (const auto& [name, v] : named) {
+      const float* p = v.f32();
+      for (int64_t i = 0; i < v.numel(); ++i)
+        if (!std::isfinite(p[i]))
+          fail(ErrorKind::kFormat, model, ": first non-finite value: ", name, " row ", i / v.shape[1], " column ",
+               i % v.shape[1], " (", p[i], "); trace written to ", trace);
+    }
+  }
 };
 
 Registrar reg{{"logits", "write the logits of one forward pass over token ids", [](CLI::App& app) {
@@ -51,6 +62,7 @@ Registrar reg{{"logits", "write the logits of one forward pass over token ids", 
                    if (!a->trace.empty()) {
                      write_safetensors(a->trace, dump.named);
                      std::fprintf(stderr, "wrote %zu traced values to %s\n", dump.named.size(), a->trace.c_str());
+                     dump.fail_on_non_finite(a->model.dir, a->trace);
                    }
                    std::fprintf(stderr, "wrote logits [%lld, %lld] to %s\n", static_cast<long long>(T),
                                 static_cast<long long>(V), a->out.c_str());

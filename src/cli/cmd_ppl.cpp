@@ -8,6 +8,7 @@
 #include "devops_model/core/mapped_file.h"
 #include "devops_model/core/progress.h"
 #include "devops_model/eval/perplexity.h"
+#include "devops_model/generate/chat_session.h"
 #include "devops_model/model/model.h"
 #include "devops_model/tokenizer/tokenizer.h"
 
@@ -28,6 +29,7 @@ int run_ppl(const PplArgs& a) {
   // Plain text: special-token strings in the file stay text.
   std::vector<int32_t> ids = tok->encode(text, false);
   auto model = a.m.load();
+  check_tokenizer_fits(*model, *tok);
   int window = a.window > 0 ? a.window : std::min(model->config().max_position_embeddings, 2048);
   int stride = a.stride > 0 ? a.stride : std::max(1, window / 2);
   PerplexityResult r = perplexity(*model, ids, window, stride, !a.quiet);

@@ -7,6 +7,7 @@
 
 #include "cli/generation_args.h"
 #include "cli/model_args.h"
+#include "devops_model/generate/chat_session.h"
 #include "devops_model/serve/server.h"
 
 namespace dm::cli {
@@ -49,6 +50,7 @@ Registrar reg{{"serve", "OpenAI-compatible HTTP server (chat/completions, SSE) w
     auto model = a->model.load();
     auto tok = Tokenizer::from_dir(a->model.dir);
     GenerationParams params = a->gen.params_for(a->model.dir);
+    check_model_inputs(*model, *tok, params);
     Server server(*model, *tok, params, a->server);
     int port = server.start();
     std::signal(SIGINT, on_signal);

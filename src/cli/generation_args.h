@@ -7,6 +7,9 @@
 
 namespace dm::cli {
 
+// --max-new-tokens: at least 1, at most the longest context a config may declare.
+inline constexpr int kMaxNewTokensFlag = 1 << 24;
+
 struct GenerationArgs {
   bool greedy = false;
   std::optional<uint64_t> seed;

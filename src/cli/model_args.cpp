@@ -2,8 +2,11 @@
 
 #include <cctype>
 #include <charconv>
+#include <chrono>
+#include <cstdio>
 
 #include "devops_model/core/error.h"
+#include "devops_model/model/weight_check.h"
 
 namespace dm::cli {
 
@@ -30,10 +33,19 @@ void ModelArgs::add(CLI::App& app, bool required) {
                  "layers quantized at load to a ggml type (q8_0, q4_k, ...)")
       ->check(CLI::IsMember(names));
   add_threads_option(app, &threads);
+  app.add_flag("--check-weights", check_weights,
+               "scan every tensor for NaN/Inf at load and name the first holding one (exit 4)");
 }
 
 std::unique_ptr<Model> ModelArgs::load() const {
   apply_threads(threads);
+  if (check_weights) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const WeightScan scan = check_weights_finite(dir);
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::fprintf(stderr, "check-weights: %zu tensors, %.2f GB, no NaN/Inf (%.2f s)\n", scan.tensors,
+                 static_cast<double>(scan.bytes) / 1e9, s);
+  }
   LoadOptions o;
   if (dtype == "f32") o.weights = LoadOptions::WeightDType::kF32;
   for (DType t : kLoadTypes) {

@@ -1,4 +1,4 @@
-// Options shared by the commands that load a model: --model DIR, --dtype, --threads.
+// Options shared by the commands that load a model: --model DIR, --dtype, --threads, --check-weights.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -14,6 +14,7 @@ struct ModelArgs {
   std::string dir;
   std::string dtype = "stored";  // stored | f32 | a ggml block type: q8_0, q4_k, ...
   int threads = 0;
+  bool check_weights = false;  // scan every tensor for NaN/Inf before loading
 
   void add(CLI::App& app, bool required = true);
   std::unique_ptr<Model> load() const;  // applies --threads first

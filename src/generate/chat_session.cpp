@@ -27,6 +27,20 @@ ChatPrompt chatml_prompt_within(const Model& model, const Tokenizer& tok, std::s
 
 }  // namespace
 
+void check_tokenizer_fits(const Model& model, const Tokenizer& tok) {
+  const int32_t rows = model.config().vocab_size;
+  const int32_t id = tok.max_file_id();
+  if (id < rows) return;
+  const std::string where = model.dir().empty() ? std::string("the model") : model.dir();
+  fail(ErrorKind::kFormat, tok.source(), ": token id ", id, " ('", tok.token_bytes(id), "') is past the ", rows,
+       " embedding rows of ", where, " (config vocab_size ", rows, ")");
+}
+
+void check_model_inputs(const Model& model, const Tokenizer& tok, const GenerationParams& params) {
+  check_tokenizer_fits(model, tok);
+  check_generation_params(params, model.config().vocab_size);
+}
+
 ChatTemplateInfo chat_style(const Model& model) {
   ChatTemplateInfo style;
   if (!is_qwen1(model) && !model.dir().empty()) style = chat_template_from_dir(model.dir());
@@ -70,6 +84,7 @@ ChatPrompt build_chat_prompt(const Model& model, const Tokenizer& tok, const Gen
 
 ChatSession::ChatSession(const Model& model, const Tokenizer& tok, GenerationParams params, std::string system)
     : model_(model), tok_(tok), sampler_(params), system_(std::move(system)) {
+  check_model_inputs(model, tok, params);
   style_ = chat_style(model);
   if (system_.empty()) system_ = style_.default_system;
   cache_ = model_.new_cache();

@@ -114,6 +114,24 @@ std::vector<TensorBinding> bindings(const ModelConfig& c, ModelWeights& w) {
 
 }  // namespace
 
+void check_tensor_count(const ModelConfig& c, size_t tensors_present, const std::string& source) {
+  // Tensors of the config without layers and with one: the per-layer count times num_layers, summed in
+  // int64 on a config whose layers are never sized (num_layers is bounded by validate()).
+  auto count = [&](int layers) {
+    ModelConfig one = c;
+    one.num_layers = layers;
+    ModelWeights scratch;
+    int64_t n = 0;
+    for (const TensorBinding& b : bindings(one, scratch)) n += b.optional ? 0 : 1;
+    return n;
+  };
+  const int64_t base = count(0), per_layer = count(1) - base;
+  const int64_t need = base + per_layer * c.num_layers;
+  if (need > static_cast<int64_t>(tensors_present))
+    fail(ErrorKind::kFormat, source, ": \"num_hidden_layers\" ", c.num_layers, " needs ", need,
+         " tensors but the checkpoint holds ", tensors_present);
+}
+
 void load_family_weights(const ModelConfig& c, const TensorFetch& fetch, const TensorExists& exists, ModelWeights& w,
                          TensorNaming naming) {
   const Family& f = family_of(c);

@@ -105,6 +105,9 @@ std::string gguf_architecture_of(const ModelConfig& c);
 // Fetches a tensor by checkpoint name and checks its shape; errors name the file and tensor.
 using TensorFetch = std::function<TensorView(const std::string& name, const Shape& expected)>;
 using TensorExists = std::function<bool(const std::string& name)>;
+// Refuses a config that needs more tensors than the checkpoint holds (Error(kFormat) naming `source` and
+// num_hidden_layers) before anything is sized by num_layers.
+void check_tensor_count(const ModelConfig& c, size_t tensors_present, const std::string& source);
 // Fills `w` from a checkpoint through the family's bindings (fused tensors become row views, no copy);
 // a tied lm_head without its own tensor is the embedding. Names are the HF checkpoint's or, with
 // `gguf`, llama.cpp's.
@@ -119,12 +122,17 @@ std::vector<std::pair<std::string, TensorView>> family_checkpoint_tensors(const 
 // Typed config.json accessors: Error(kFormat) naming the file and key on a wrong type.
 namespace cfg {
 bool has(const nlohmann::json& j, const std::string& key);
+// Integers are read as 64-bit and checked, never cut: a value outside int is Error(kFormat) naming the key.
+int64_t get_i64(const nlohmann::json& j, const std::string& key, const std::string& path);
+int narrow(int64_t v, const std::string& key, const std::string& path);
 int get_int(const nlohmann::json& j, const std::string& key, const std::string& path);
 int get_int_or(const nlohmann::json& j, const std::string& key, int dflt, const std::string& path);
 double get_double_or(const nlohmann::json& j, const std::string& key, double dflt, const std::string& path);
 bool get_bool_or(const nlohmann::json& j, const std::string& key, bool dflt, const std::string& path);
 // First key present among `keys` (newer names first).
 int get_int_any(const nlohmann::json& j, const std::vector<std::string>& keys, const std::string& path);
+// GGUF metadata integer (any width) as an int, or `dflt` when absent; Error(kFormat) naming the key.
+int gguf_int_or(const GgufMetadata& md, const std::string& key, int64_t dflt);
 std::vector<int> get_ids(const nlohmann::json& j, const std::string& key, const std::string& path);
 }  // namespace cfg
 

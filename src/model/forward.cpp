@@ -74,6 +74,16 @@ class InferenceExecutor : public LayerExecutor {
 
 }  // namespace
 
+void Model::check_finite_logits(const float* row, int64_t V) const {
+  for (int64_t i = 0; i < V; ++i) {
+    if (std::isfinite(row[i])) continue;
+    fail(ErrorKind::kFormat, dir_.empty() ? std::string("model") : dir_, ": logits are not finite (", row[i],
+         " for token ", i,
+         "): the weights hold NaN/Inf or overflow; --check-weights names the first tensor holding NaN/Inf, "
+         "`devops-model logits --trace T.safetensors` the first non-finite layer output");
+  }
+}
+
 void Model::forward_batch(std::span<const BatchItem> items) const {
   const ModelConfig& c = config_;
   const ModelWeights& w = *weights_;
@@ -134,6 +144,8 @@ void Model::forward_batch(std::span<const BatchItem> items) const {
   int64_t r = 0;
   for (size_t b = 0; b < items.size(); ++b) {
     const int64_t n = items[b].all_positions ? seg[b].rows : 1;
+    // NaN/Inf weights would otherwise sample id 0 forever. With a trace the caller looks at the values.
+    if (!trace_) check_finite_logits(lo.data() + (r + n - 1) * V, V);
     items[b].logits->assign(lo.begin() + r * V, lo.begin() + (r + n) * V);
     r += n;
   }

@@ -97,6 +97,8 @@ std::unique_ptr<Model> Model::load(const std::string& path, const LoadOptions& o
     return t;
   };
   TensorExists exists = [&](const std::string& name) { return ckpt.has(name); };
+  check_tensor_count(config, ckpt.names().size(),
+                     cp.config_source == "config.json" ? path + "/config.json" : cp.config_source);
   ModelWeights w;
   load_family_weights(config, fetch, exists, w, cp.naming);
   if (opts.weights == LoadOptions::WeightDType::kF32) {

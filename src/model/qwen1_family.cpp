@@ -30,7 +30,10 @@ ModelConfig parse(const nlohmann::json& j, const std::string& path) {
                                   : cfg::get_int_or(j, "n_positions", c.seq_length, path);
   c.rms_norm_eps = static_cast<float>(cfg::get_double_or(j, "layer_norm_epsilon", 1e-6, path));
   c.rope_theta = cfg::get_double_or(j, "rotary_emb_base", 10000.0, path);
-  c.rotary_dim = static_cast<int>(c.head_dim * cfg::get_double_or(j, "rotary_pct", 1.0, path));
+  const double rotary_pct = cfg::get_double_or(j, "rotary_pct", 1.0, path);
+  // Checked before the cast: a huge or negative fraction would overflow int.
+  if (!(rotary_pct > 0 && rotary_pct <= 1)) fail(ErrorKind::kFormat, path, ": \"rotary_pct\" must be in (0, 1]");
+  c.rotary_dim = static_cast<int>(c.head_dim * rotary_pct);
   c.qkv_bias = true;  // c_attn always has a bias, independent of no_bias
   c.logn_attn = cfg::get_bool_or(j, "use_logn_attn", true, path);
   c.dynamic_ntk = cfg::get_bool_or(j, "use_dynamic_ntk", true, path);
@@ -71,22 +74,24 @@ nlohmann::json config_json(const ModelConfig& c) {
 ModelConfig parse_gguf(const GgufMetadata& md, const std::string&, const GgufTensors& t) {
   ModelConfig c;
   c.architecture = "QWenLMHeadModel";
-  c.hidden_size = static_cast<int>(md.get_int("qwen.embedding_length"));
-  c.num_layers = static_cast<int>(md.get_int("qwen.block_count"));
-  c.num_heads = c.num_kv_heads = static_cast<int>(md.get_int("qwen.attention.head_count"));
+  c.hidden_size = cfg::narrow(md.get_int("qwen.embedding_length"), "qwen.embedding_length", md.path);
+  c.num_layers = cfg::narrow(md.get_int("qwen.block_count"), "qwen.block_count", md.path);
+  c.num_heads = c.num_kv_heads =
+      cfg::narrow(md.get_int("qwen.attention.head_count"), "qwen.attention.head_count", md.path);
   c.head_dim = c.num_heads > 0 ? c.hidden_size / c.num_heads : 0;
-  c.intermediate_size = static_cast<int>(md.get_int("qwen.feed_forward_length") / 2);  // HF's doubled width
-  c.seq_length = static_cast<int>(md.get_int_or("qwen.context_length", 2048));
+  c.intermediate_size = cfg::narrow(md.get_int("qwen.feed_forward_length") / 2, "qwen.feed_forward_length",
+                                    md.path);  // HF's doubled width
+  c.seq_length = cfg::gguf_int_or(md, "qwen.context_length", 2048);
   c.max_position_embeddings = c.seq_length;
   c.rms_norm_eps = static_cast<float>(md.get_float_or("qwen.attention.layer_norm_rms_epsilon", 1e-6));
   c.rope_theta = md.get_float_or("qwen.rope.freq_base", 10000.0);
-  c.rotary_dim = static_cast<int>(md.get_int_or("qwen.rope.dimension_count", c.head_dim));
+  c.rotary_dim = cfg::gguf_int_or(md, "qwen.rope.dimension_count", c.head_dim);
   c.qkv_bias = c.logn_attn = c.dynamic_ntk = true;
   if (!t.has("token_embd.weight")) fail(ErrorKind::kFormat, md.path, ": missing tensor \"token_embd.weight\"");
-  c.vocab_size = static_cast<int>(t.shape("token_embd.weight").at(0));
+  c.vocab_size = cfg::narrow(t.shape("token_embd.weight").at(0), "token_embd.weight rows", md.path);
   c.tie_embeddings = !t.has("output.weight");
-  c.bos_token_id = static_cast<int>(md.get_int_or("tokenizer.ggml.bos_token_id", -1));
-  const int eos = static_cast<int>(md.get_int_or("tokenizer.ggml.eos_token_id", -1));
+  c.bos_token_id = cfg::gguf_int_or(md, "tokenizer.ggml.bos_token_id", -1);
+  const int eos = cfg::gguf_int_or(md, "tokenizer.ggml.eos_token_id", -1);
   if (eos >= 0) c.eos_token_ids = {eos};
   return c;
 }

@@ -76,17 +76,16 @@ ModelConfig parse_gguf(const GgufMetadata& md, const std::string& arch, const Gg
   const auto key = [&](const char* k) { return arch + "." + k; };
   ModelConfig c;
   c.architecture = arch == "qwen3" ? "Qwen3ForCausalLM" : "Qwen2ForCausalLM";
-  c.hidden_size = static_cast<int>(md.get_int(key("embedding_length")));
-  c.num_layers = static_cast<int>(md.get_int(key("block_count")));
-  c.num_heads = static_cast<int>(md.get_int(key("attention.head_count")));
-  c.num_kv_heads = static_cast<int>(md.get_int_or(key("attention.head_count_kv"), c.num_heads));
-  c.head_dim =
-      static_cast<int>(md.get_int_or(key("attention.key_length"), c.num_heads > 0 ? c.hidden_size / c.num_heads : 0));
-  c.intermediate_size = static_cast<int>(md.get_int(key("feed_forward_length")));
-  c.max_position_embeddings = static_cast<int>(md.get_int_or(key("context_length"), 32768));
+  c.hidden_size = cfg::narrow(md.get_int(key("embedding_length")), key("embedding_length"), md.path);
+  c.num_layers = cfg::narrow(md.get_int(key("block_count")), key("block_count"), md.path);
+  c.num_heads = cfg::narrow(md.get_int(key("attention.head_count")), key("attention.head_count"), md.path);
+  c.num_kv_heads = cfg::gguf_int_or(md, key("attention.head_count_kv"), c.num_heads);
+  c.head_dim = cfg::gguf_int_or(md, key("attention.key_length"), c.num_heads > 0 ? c.hidden_size / c.num_heads : 0);
+  c.intermediate_size = cfg::narrow(md.get_int(key("feed_forward_length")), key("feed_forward_length"), md.path);
+  c.max_position_embeddings = cfg::gguf_int_or(md, key("context_length"), 32768);
   c.rms_norm_eps = static_cast<float>(md.get_float_or(key("attention.layer_norm_rms_epsilon"), 1e-6));
   c.rope_theta = md.get_float_or(key("rope.freq_base"), 10000.0);
-  c.rotary_dim = static_cast<int>(md.get_int_or(key("rope.dimension_count"), c.head_dim));
+  c.rotary_dim = cfg::gguf_int_or(md, key("rope.dimension_count"), c.head_dim);
   if (c.rotary_dim != c.head_dim)
     fail(ErrorKind::kUnsupported, md.path, ": ", key("rope.dimension_count"), " ", c.rotary_dim, " != head dim ",
          c.head_dim, " (partial rotary is not supported for ", arch, ")");
@@ -94,14 +93,14 @@ ModelConfig parse_gguf(const GgufMetadata& md, const std::string& arch, const Gg
   if (scaling && *scaling != "none")
     fail(ErrorKind::kUnsupported, md.path, ": ", key("rope.scaling.type"), " \"", *scaling, "\" is not supported");
   if (!t.has("token_embd.weight")) fail(ErrorKind::kFormat, md.path, ": missing tensor \"token_embd.weight\"");
-  c.vocab_size = static_cast<int>(t.shape("token_embd.weight").at(0));
+  c.vocab_size = cfg::narrow(t.shape("token_embd.weight").at(0), "token_embd.weight rows", md.path);
   c.tie_embeddings = !t.has("output.weight");
   c.qkv_bias = t.has("blk.0.attn_q.bias");
   c.qk_norm = t.has("blk.0.attn_q_norm.weight");
   if (arch == "qwen3" && !c.qk_norm) fail(ErrorKind::kFormat, md.path, ": qwen3 without blk.0.attn_q_norm.weight");
-  c.bos_token_id = static_cast<int>(md.get_int_or("tokenizer.ggml.bos_token_id", -1));
+  c.bos_token_id = cfg::gguf_int_or(md, "tokenizer.ggml.bos_token_id", -1);
   for (const char* k : {"tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id"}) {
-    const int id = static_cast<int>(md.get_int_or(k, -1));
+    const int id = cfg::gguf_int_or(md, k, -1);
     if (id >= 0 && std::find(c.eos_token_ids.begin(), c.eos_token_ids.end(), id) == c.eos_token_ids.end())
       c.eos_token_ids.push_back(id);
   }

@@ -1,9 +1,11 @@
 // Hugging Face formats (spec D.4): tokenizer.json (normaliser, Split regex, byte-level BPE with
 // merges, added tokens) and the slow tokenizer's vocab.json + merges.txt.
+#include <charconv>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "devops_model/core/error.h"
+#include "devops_model/core/limits.h"
 #include "devops_model/core/mapped_file.h"
 #include "devops_model/tokenizer/unicode.h"
 #include "tokenizer_impl.h"
@@ -25,13 +27,17 @@ const std::array<int, 512>& unicode_to_byte() {
   return table;
 }
 
-json parse_json_file(const std::string& path) {
-  auto file = MappedFile::open(path);
+json parse_json_text(std::string_view text, const std::string& path) {
   try {
-    return json::parse(file->data(), file->data() + file->size());
+    return json::parse(text.begin(), text.end());
   } catch (const json::exception& e) {
     fail(ErrorKind::kFormat, path, ": invalid JSON: ", e.what());
   }
+}
+
+json parse_json_file(const std::string& path) {
+  auto file = MappedFile::open(path);
+  return parse_json_text(std::string_view(reinterpret_cast<const char*>(file->data()), file->size()), path);
 }
 
 int32_t vocab_lookup(const Tokenizer::Impl& im, std::string_view byte_level, const std::string& where) {
@@ -42,15 +48,60 @@ int32_t vocab_lookup(const Tokenizer::Impl& im, std::string_view byte_level, con
   return *id;
 }
 
+// An id bounded by kMaxVocabSize: the id sizes the id -> token table, so a corrupt 2^40 must not wrap and
+// a 1e7 must not allocate; Error(kFormat) naming `where` and the entry.
+int32_t checked_id(const json& v, const std::string& where, std::string_view entry) {
+  if (!v.is_number_integer()) fail(ErrorKind::kFormat, where, ": id of '", entry, "' is not an integer");
+  const bool too_big = v.is_number_unsigned() ? v.get<uint64_t>() >= static_cast<uint64_t>(kMaxVocabSize)
+                                              : v.get<int64_t>() >= kMaxVocabSize;
+  if (too_big || (!v.is_number_unsigned() && v.get<int64_t>() < 0))
+    fail(ErrorKind::kFormat, where, ": id of '", entry, "' (", v.dump(), ") is out of range [0, ", kMaxVocabSize, ")");
+  return static_cast<int32_t>(v.get<int64_t>());
+}
+
 void add_vocab(Tokenizer::Impl& im, const json& vocab, const std::string& where) {
   if (!vocab.is_object()) fail(ErrorKind::kFormat, where, ": vocab must be an object");
   std::string bytes;
   for (auto it = vocab.begin(); it != vocab.end(); ++it) {
-    if (!it.value().is_number_integer()) fail(ErrorKind::kFormat, where, ": id of '", it.key(), "' is not an integer");
+    const int32_t id = checked_id(it.value(), where, it.key());
     if (!byte_level_decode(it.key(), &bytes)) fail(ErrorKind::kFormat, where, ": '", it.key(), "' is not byte-level");
-    im.bpe.add_token(bytes, it.value().get<int32_t>());
+    im.bpe.add_token(bytes, id);
   }
   im.bpe.finalize();
+}
+
+// tokenizer.json's added_tokens: [{"id": N, "content": "...", "special": bool}, ...].
+void add_added_tokens(Tokenizer::Impl& im, const json& list, const std::string& path) {
+  if (!list.is_array()) fail(ErrorKind::kFormat, path, ": added_tokens must be a list");
+  for (size_t i = 0; i < list.size(); ++i) {
+    const json& t = list[i];
+    const std::string where = str_cat(path, ": added_tokens[", i, "]");
+    if (!t.is_object() || !t.contains("content") || !t["content"].is_string() || !t.contains("id"))
+      fail(ErrorKind::kFormat, where, ": expected {\"id\": N, \"content\": \"...\"}");
+    const std::string& content = t["content"].get_ref<const std::string&>();
+    const json& special = t.contains("special") ? t["special"] : json(true);
+    if (!special.is_boolean()) fail(ErrorKind::kFormat, where, ": special must be true or false");
+    im.add_token(content, checked_id(t["id"], where, content), special.get<bool>());
+  }
+}
+
+// tokenizer_config.json's added_tokens_decoder: {"151643": {"content": "...", "special": bool}, ...}.
+void add_added_tokens_decoder(Tokenizer::Impl& im, const json& dec, const std::string& path) {
+  const std::string where = path + ": added_tokens_decoder";
+  if (!dec.is_object()) fail(ErrorKind::kFormat, where, ": must be an object");
+  for (auto it = dec.begin(); it != dec.end(); ++it) {
+    const std::string& key = it.key();
+    int64_t id = -1;
+    auto [p, ec] = std::from_chars(key.data(), key.data() + key.size(), id);
+    if (ec != std::errc() || p != key.data() + key.size() || id < 0 || id >= kMaxVocabSize)
+      fail(ErrorKind::kFormat, where, ": key \"", key, "\" is not a token id in [0, ", kMaxVocabSize, ")");
+    const json& t = it.value();
+    if (!t.is_object() || !t.contains("content") || !t["content"].is_string())
+      fail(ErrorKind::kFormat, where, "[\"", key, "\"]: expected {\"content\": \"...\"}");
+    const json& special = t.contains("special") ? t["special"] : json(true);
+    if (!special.is_boolean()) fail(ErrorKind::kFormat, where, "[\"", key, "\"]: special must be true or false");
+    im.add_token(t["content"].get<std::string>(), static_cast<int32_t>(id), special.get<bool>());
+  }
 }
 
 void set_normalizer(Tokenizer::Impl& im, const json& n, const std::string& path) {
@@ -156,7 +207,13 @@ void add_merge(Tokenizer::Impl& im, std::string_view a, std::string_view b, int3
 }
 
 std::unique_ptr<Tokenizer::Impl> load_tokenizer_json(const std::string& path) {
-  const json j = parse_json_file(path);
+  auto file = MappedFile::open(path);
+  return load_tokenizer_json_text(std::string_view(reinterpret_cast<const char*>(file->data()), file->size()), path);
+}
+
+std::unique_ptr<Tokenizer::Impl> load_tokenizer_json_text(std::string_view text, const std::string& path) {
+  const json j = parse_json_text(text, path);
+  if (!j.is_object()) fail(ErrorKind::kFormat, path, ": not a JSON object");
   static const json kNull;
   // A reference, never `cond ? j[..] : json()`: that would copy the 151k-entry vocabulary.
   auto field = [&](const char* key) -> const json& { return j.contains(key) ? j[key] : kNull; };
@@ -170,13 +227,14 @@ std::unique_ptr<Tokenizer::Impl> load_tokenizer_json(const std::string& path) {
   add_vocab(*impl, model["vocab"], path + ": model.vocab");
   const std::string where = path + ": model.merges";
   int32_t rank = 0;
+  if (!model["merges"].is_array()) fail(ErrorKind::kFormat, where, ": must be a list");
   for (const auto& m : model["merges"]) {
     if (m.is_string()) {
       const std::string& s = m.get_ref<const std::string&>();
       const size_t sp = s.find(' ');
       if (sp == std::string::npos) fail(ErrorKind::kFormat, where, "[", rank, "]: expected 'A B'");
       add_merge(*impl, std::string_view(s).substr(0, sp), std::string_view(s).substr(sp + 1), rank, where);
-    } else if (m.is_array() && m.size() == 2) {
+    } else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
       add_merge(*impl, m[0].get<std::string>(), m[1].get<std::string>(), rank, where);
     } else {
       fail(ErrorKind::kFormat, where, "[", rank, "]: expected 'A B' or [A, B]");
@@ -185,11 +243,7 @@ std::unique_ptr<Tokenizer::Impl> load_tokenizer_json(const std::string& path) {
   }
   set_normalizer(*impl, field("normalizer"), path);
   set_pre_tokenizer(*impl, field("pre_tokenizer"), path);
-  if (j.contains("added_tokens")) {
-    for (const auto& t : j["added_tokens"]) {
-      impl->add_token(t.at("content").get<std::string>(), t.at("id").get<int32_t>(), t.value("special", true));
-    }
-  }
+  if (j.contains("added_tokens")) add_added_tokens(*impl, j["added_tokens"], path);
   return impl;
 }
 
@@ -217,16 +271,16 @@ std::unique_ptr<Tokenizer::Impl> load_vocab_json(const std::string& vocab_path) 
   impl->nfc = true;  // the slow Qwen2Tokenizer NFC-normalises too
   // Added tokens: added_tokens.json, else tokenizer_config.json's added_tokens_decoder, else Qwen2's three.
   if (fs::exists(dir / "added_tokens.json")) {
-    const json a = parse_json_file((dir / "added_tokens.json").string());
-    for (auto it = a.begin(); it != a.end(); ++it) impl->add_token(it.key(), it.value().get<int32_t>(), true);
+    const std::string added_path = (dir / "added_tokens.json").string();
+    const json a = parse_json_file(added_path);
+    if (!a.is_object()) fail(ErrorKind::kFormat, added_path, ": must be an object");
+    for (auto it = a.begin(); it != a.end(); ++it)
+      impl->add_token(it.key(), checked_id(it.value(), added_path, it.key()), true);
   } else if (fs::exists(dir / "tokenizer_config.json")) {
-    const json c = parse_json_file((dir / "tokenizer_config.json").string());
-    if (c.contains("added_tokens_decoder")) {
-      for (auto it = c["added_tokens_decoder"].begin(); it != c["added_tokens_decoder"].end(); ++it) {
-        impl->add_token(it.value().at("content").get<std::string>(), std::stoi(it.key()),
-                        it.value().value("special", true));
-      }
-    }
+    const std::string config_path = (dir / "tokenizer_config.json").string();
+    const json c = parse_json_file(config_path);
+    if (c.is_object() && c.contains("added_tokens_decoder"))
+      add_added_tokens_decoder(*impl, c["added_tokens_decoder"], config_path);
   }
   if (impl->added.empty()) {
     int32_t id = impl->bpe.max_id() + 1;

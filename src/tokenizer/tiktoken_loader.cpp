@@ -3,6 +3,7 @@
 #include <charconv>
 
 #include "devops_model/core/error.h"
+#include "devops_model/core/limits.h"
 #include "devops_model/core/mapped_file.h"
 #include "tokenizer_impl.h"
 
@@ -60,7 +61,8 @@ std::unique_ptr<Tokenizer::Impl> load_tiktoken(const std::string& path) {
     if (sp == std::string_view::npos) fail(ErrorKind::kFormat, path, ":", line_no, ": expected 'base64 rank'");
     std::string_view num = line.substr(sp + 1);
     auto [ptr, ec] = std::from_chars(num.data(), num.data() + num.size(), rank);
-    if (ec != std::errc() || ptr != num.data() + num.size() || rank < 0) {
+    // The rank is an id: bounded so that a corrupt line cannot size the id table (208 specials follow).
+    if (ec != std::errc() || ptr != num.data() + num.size() || rank < 0 || rank >= kMaxVocabSize - 208) {
       fail(ErrorKind::kFormat, path, ":", line_no, ": bad rank '", num, "'");
     }
     if (!base64_decode(line.substr(0, sp), &bytes)) {
@@ -75,6 +77,7 @@ std::unique_ptr<Tokenizer::Impl> load_tiktoken(const std::string& path) {
   impl->pre = std::make_unique<Pretokenizer>();
   impl->nfc = true;
   impl->nfc_before_added = true;
+  impl->file_max_id = max_rank;
   int32_t id = max_rank + 1;
   for (const char* s : {"<|endoftext|>", "<|im_start|>", "<|im_end|>"}) impl->add_token(s, id++, true);
   for (int i = 0; i < 205; ++i) impl->add_token(str_cat("<|extra_", i, "|>"), id++, true);

@@ -32,6 +32,7 @@ void Tokenizer::Impl::finalize() {
                      [&](size_t a, size_t b) { return added[a].text.size() > added[b].text.size(); });
   }
   vocab_size = max_id + 1;
+  if (file_max_id < 0) file_max_id = max_id;
 }
 
 bool Tokenizer::Impl::find_added(std::string_view text, size_t from, bool allow_special, Match* m) const {
@@ -90,6 +91,23 @@ std::unique_ptr<Tokenizer> Tokenizer::from_file(const std::string& path) {
   impl->finalize();
   return std::unique_ptr<Tokenizer>(new Tokenizer(std::move(impl)));
 }
+
+std::unique_ptr<Tokenizer> Tokenizer::from_tokenizer_json_text(std::string_view text, const std::string& source) {
+  std::unique_ptr<Impl> impl;
+  try {
+    impl = load_tokenizer_json_text(text, source);
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {  // nlohmann type errors: a malformed file
+    fail(ErrorKind::kFormat, source, ": ", e.what());
+  }
+  impl->source = source;
+  impl->finalize();
+  return std::unique_ptr<Tokenizer>(new Tokenizer(std::move(impl)));
+}
+
+const std::string& Tokenizer::source() const { return impl_->source; }
+int32_t Tokenizer::max_file_id() const { return impl_->file_max_id; }
 
 std::vector<int32_t> Tokenizer::encode(std::string_view text, bool allow_special) const {
   const Impl& im = *impl_;

@@ -34,6 +34,9 @@ struct Tokenizer::Impl {
   std::unordered_map<std::string, size_t> added_by_text;
   std::array<std::vector<size_t>, 256> added_by_first_byte;  // longest first
   int32_t vocab_size = 0;
+  // Largest id the file itself defines; Qwen1's 208 built-in specials after qwen.tiktoken's ranks are
+  // excluded (tiny checkpoints have fewer rows than them). -1: every id (set by finalize).
+  int32_t file_max_id = -1;
   std::string source;  // file it was loaded from, for messages
 
   void add_token(std::string text, int32_t id, bool special);
@@ -59,6 +62,7 @@ void add_merge(Tokenizer::Impl& im, std::string_view a, std::string_view b, int3
 // Loaders (each fills a fresh Impl; errors name the file and line/field).
 std::unique_ptr<Tokenizer::Impl> load_tiktoken(const std::string& path);
 std::unique_ptr<Tokenizer::Impl> load_tokenizer_json(const std::string& path);
+std::unique_ptr<Tokenizer::Impl> load_tokenizer_json_text(std::string_view text, const std::string& path);
 std::unique_ptr<Tokenizer::Impl> load_vocab_json(const std::string& vocab_path);
 std::unique_ptr<Tokenizer::Impl> load_gguf_tokenizer(const std::string& path);
 std::unique_ptr<Tokenizer::Impl> gguf_tokenizer_impl(const GgufMetadata& md);

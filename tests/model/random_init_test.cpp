@@ -40,6 +40,7 @@ TEST(RandomCheckpoint, WritesLoadableDeterministicCheckpoints) {
   c.num_layers = 2;
   c.intermediate_size = 96;
   c.vocab_size = 300;
+  c.eos_token_ids = {299};  // config.json ids must be rows of the shrunk vocabulary
   c.seq_length = 32;
   const std::string a = test::temp_dir("rand_a"), b = test::temp_dir("rand_b");
   write_random_checkpoint(c, a, DType::kBF16, 7);

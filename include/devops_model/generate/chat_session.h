@@ -19,6 +19,12 @@
 
 namespace dm {
 
+// Where a model meets its tokenizer and generation settings: every tokenizer id must be an embedding row
+// and every generation_config id (eos, pad, stop words) a vocabulary row. Error(kFormat) naming the
+// tokenizer file and entry, or the generation_config.json field, before anything runs.
+void check_tokenizer_fits(const Model& model, const Tokenizer& tok);
+void check_model_inputs(const Model& model, const Tokenizer& tok, const GenerationParams& params);
+
 class ChatSession {
  public:
   // `system` empty: the family's default system prompt ("You are a helpful assistant.", or the model's

@@ -22,6 +22,7 @@ struct GenerationParams {
   std::optional<int32_t> pad_token_id;
   std::vector<std::vector<int32_t>> stop_words_ids;  // Qwen1 extra stop sequences
   uint64_t seed = 0;
+  std::string source;  // the generation_config.json read ("" = defaults), named in errors
 
   // True when sampling reduces to argmax (do_sample false or temperature 0).
   bool greedy() const { return !do_sample || temperature <= 0.0; }
@@ -29,6 +30,9 @@ struct GenerationParams {
 
 // Parses generation_config.json text; `source` names it in errors (kFormat with the field).
 GenerationParams parse_generation_params(std::string_view json_text, const std::string& source);
+// Every id (eos_token_id, pad_token_id, stop_words_ids) must be a row of the model's vocabulary:
+// Error(kFormat) naming `p.source` and the field otherwise (a corrupt 1e6 would never stop a reply).
+void check_generation_params(const GenerationParams& p, int32_t vocab_size);
 // Reads a file; Error(kIo) if missing.
 GenerationParams load_generation_params(const std::string& path);
 // <dir>/generation_config.json when present, else the defaults.

@@ -50,7 +50,8 @@ class Model {
   // Runs ids at positions cache.size() .. cache.size()+n-1, appending their keys/values to the cache.
   // logits: [n, vocab] when all_positions, else [vocab] for the last position only.
   // Qwen1 dynamic NTK: the alpha is fixed when the cache is empty (prefill) from n and kept after.
-  // Error(kCapacity) when the cache cannot take n more tokens.
+  // Error(kCapacity) when the cache cannot take n more tokens; Error(kFormat) naming the model when the
+  // last position's logits are not finite (NaN/Inf weights), unless a trace is set (the caller inspects).
   void forward(std::span<const int32_t> ids, KVCache& cache, std::vector<float>& logits,
                bool all_positions = false) const;
 
@@ -73,6 +74,8 @@ class Model {
   void set_trace(TraceFn fn) { trace_ = std::move(fn); }
 
  private:
+  void check_finite_logits(const float* row, int64_t V) const;
+
   ModelConfig config_;
   std::string dir_;
   std::shared_ptr<WeightStore> store_;

@@ -21,6 +21,8 @@ class Tokenizer {
   static std::unique_ptr<Tokenizer> from_dir(const std::string& dir);
   // From one file: a tokenizer.json, a qwen.tiktoken, a vocab.json (merges.txt beside it) or a GGUF file.
   static std::unique_ptr<Tokenizer> from_file(const std::string& path);
+  // From tokenizer.json text held in memory (`source` names it in errors).
+  static std::unique_ptr<Tokenizer> from_tokenizer_json_text(std::string_view text, const std::string& source);
   ~Tokenizer();
 
   // allow_special: special/added tokens' surface strings become their ids; otherwise they are plain text.
@@ -34,7 +36,11 @@ class Tokenizer {
   std::optional<int32_t> token_id(std::string_view token) const;
   std::string token_bytes(int32_t id) const;
   bool is_special(int32_t id) const;
-  int32_t vocab_size() const;  // 1 + the largest id (regular + special)
+  int32_t vocab_size() const;         // 1 + the largest id (regular + special)
+  const std::string& source() const;  // the file it was loaded from
+  // Largest id the tokenizer file defines (regular and listed added tokens; qwen.tiktoken's ranks without
+  // Qwen1's 208 built-in specials): what a model's embedding must have rows for.
+  int32_t max_file_id() const;
 
   struct Impl;
   // The loaded vocabulary, merges and added tokens (for the tokenizer module's own writers).
