@@ -2,6 +2,7 @@
 // through its tensor bindings, writing them back, tensor specs for random init. No family's names here.
 #include "model/family.h"
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <optional>
@@ -127,7 +128,9 @@ void check_tensor_count(const ModelConfig& c, size_t tensors_present, const std:
   };
   const int64_t base = count(0), per_layer = count(1) - base;
   const int64_t need = base + per_layer * c.num_layers;
-  if (need > static_cast<int64_t>(tensors_present))
+  // Short of a whole layer or more: the layer count is wrong (refused before anything is sized). Fewer
+  // missing: the loader names the missing tensor.
+  if (need >= static_cast<int64_t>(tensors_present) + std::max<int64_t>(per_layer, 1))
     fail(ErrorKind::kFormat, source, ": \"num_hidden_layers\" ", c.num_layers, " needs ", need,
          " tensors but the checkpoint holds ", tensors_present);
 }
