@@ -352,7 +352,7 @@ std::string SchemaCompiler::compile_string(const Json& s, const std::string& pat
 Json parse_schema(std::string_view text) {
   try {
     return Json::parse(text);
-  } catch (const Json::parse_error& e) {
+  } catch (const Json::exception& e) {  // parse_error, and out_of_range for a number like 1e999
     fail(ErrorKind::kInvalidArgument, "json schema: not valid JSON: ", e.what());
   }
 }

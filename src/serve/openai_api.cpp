@@ -17,7 +17,7 @@ json parse_body(std::string_view body) {
   json j;
   try {
     j = json::parse(body);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for a number like 1e999
     throw ApiError(400, std::string("request body is not valid JSON: ") + e.what(), "", "invalid_json");
   }
   if (!j.is_object()) bad("", "request body must be a JSON object");

@@ -58,6 +58,7 @@ TEST(OpenAiParse, ChatFields) {
 
 TEST(OpenAiParse, BadRequestsName400AndTheField) {
   EXPECT_EQ(status_of("{not json"), 400);
+  EXPECT_EQ(status_of(R"({"messages":[{"role":"user","content":"q"}],"temperature":1e999})"), 400);  // out of range
   EXPECT_EQ(status_of("[1,2]"), 400);
   EXPECT_EQ(param_of(R"({"messages":"hi"})"), "messages");
   EXPECT_EQ(param_of(R"({})"), "messages");
