@@ -6,6 +6,7 @@ PKGS=(
   libopenblas-dev libpcre2-dev libutf8proc-dev nlohmann-json3-dev libcli11-dev
   libcpp-httplib-dev liblinear-dev libzstd-dev zstd libgtest-dev libgmock-dev libbenchmark-dev
   chromium fonts-wqy-zenhei   # the web chat page browser test (tests/serve/browser_test.cpp)
+  jq                          # scripts/bench-vs-llama.sh
 )
 missing=()
 for p in "${PKGS[@]}"; do
