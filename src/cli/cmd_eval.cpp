@@ -5,6 +5,7 @@
 
 #include "cli/command.h"
 #include "cli/model_args.h"
+#include "devops_model/core/content_fingerprint.h"
 #include "devops_model/core/error.h"
 #include "devops_model/core/mapped_file.h"
 #include "devops_model/core/progress.h"
@@ -33,6 +34,7 @@ nlohmann::json journal_settings(const EvalArgs& a) {
   nlohmann::json data = nlohmann::json::array();
   for (const auto& d : a.data) data.push_back(fs::weakly_canonical(d).string());
   return {{"model", fs::weakly_canonical(a.m.dir).string()},
+          {"model_fingerprint", content_fingerprint(a.m.dir)},
           {"dtype", a.m.dtype},
           {"data", data},
           {"convention", a.convention},
@@ -114,6 +116,9 @@ int run_eval(const EvalArgs& a) {
   std::fprintf(stderr, "prefix reused for %lld questions, full forward for %lld, from the journal %lld\n",
                static_cast<long long>(report.prefix_reused), static_cast<long long>(report.full_forward),
                static_cast<long long>(report.resumed));
+  if (report.stale > 0)
+    std::fprintf(stderr, "scored again: %lld journaled questions whose text, options, shots or answer changed\n",
+                 static_cast<long long>(report.stale));
   if (!a.json.empty()) write_file_atomic(a.json, mcq_json(report, info));
   if (!a.svg.empty()) write_file_atomic(a.svg, mcq_svg(report, info));
   if (!a.markdown.empty()) write_file_atomic(a.markdown, md);

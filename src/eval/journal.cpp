@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "devops_model/core/error.h"
+#include "devops_model/core/hash.h"
 #include "devops_model/core/mapped_file.h"
 
 namespace dm {
@@ -18,7 +19,8 @@ nlohmann::json to_json(const McqQuestionResult& r) {
           {"shots", r.shots},
           {"pred", std::string(1, r.pred)},
           {"gold", std::string(1, r.gold)},
-          {"logits", {r.logits[0], r.logits[1], r.logits[2], r.logits[3]}}};
+          {"logits", {r.logits[0], r.logits[1], r.logits[2], r.logits[3]}},
+          {"prompt_hash", hex64(r.prompt_hash)}};
 }
 
 McqQuestionResult from_json(const nlohmann::json& j) {
@@ -34,7 +36,33 @@ McqQuestionResult from_json(const nlohmann::json& j) {
   const auto& l = j.at("logits");
   if (!l.is_array() || l.size() != 4) throw std::runtime_error("logits must be 4 numbers");
   for (int k = 0; k < 4; ++k) r.logits[static_cast<size_t>(k)] = l[static_cast<size_t>(k)].get<float>();
+  // Absent (a journal of an older version): 0, which matches no question, so it is scored again.
+  if (j.contains("prompt_hash")) {
+    const std::string h = j.at("prompt_hash").get<std::string>();
+    size_t used = 0;
+    r.prompt_hash = h.size() == 16 ? std::stoull(h, &used, 16) : 0;
+    if (used != 16) throw std::runtime_error("prompt_hash must be 16 hex digits");
+  }
   return r;
+}
+
+// "model_fingerprint: 1a2b... -> 3c4d..., chat: false -> true" for the keys whose values differ.
+std::string differing_keys(const nlohmann::json& was, const nlohmann::json& now) {
+  if (!was.is_object() || !now.is_object()) return was.dump() + " -> " + now.dump();
+  std::string out;
+  auto note = [&](const std::string& key) {
+    const nlohmann::json a = was.contains(key) ? was.at(key) : nlohmann::json(),
+                         b = now.contains(key) ? now.at(key) : nlohmann::json();
+    if (a == b) return;
+    if (!out.empty()) out += ", ";
+    out += key + ": " + a.dump() + " -> " + b.dump();
+    if (key == "model_fingerprint") out += " (the model's files changed)";
+  };
+  for (const auto& [k, v] : now.items()) note(k);
+  for (const auto& [k, v] : was.items()) {
+    if (!now.contains(k)) note(k);
+  }
+  return out;
 }
 
 }  // namespace
@@ -68,7 +96,7 @@ McqJournal::McqJournal(std::string path, const nlohmann::json& settings, bool fr
           fail(ErrorKind::kFormat, path_, ":1: not an eval journal");
         if (j.value("settings", nlohmann::json()) != settings)
           fail(ErrorKind::kInvalidArgument, path_, ": journal of a run with other settings (",
-               j.value("settings", nlohmann::json()).dump(), "; now ", settings.dump(),
+               differing_keys(j.value("settings", nlohmann::json()), settings),
                "): pass --fresh to start over or use another --json path");
         continue;
       }

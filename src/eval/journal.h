@@ -1,7 +1,8 @@
 // Resumable evaluation: each scored question is appended to a JSONL journal as soon as it is known, so an
 // interrupted run (Ctrl-C, a crash, a lost machine) continues where it stopped when run again with the
 // same settings; questions found in the journal are not scored again.
-// File: line 1 {"devops_model_eval_journal": 1, "settings": {...}}, then one question result a line.
+// File: line 1 {"devops_model_eval_journal": 1, "settings": {...}}, then one question result a line, each
+// with the prompt_hash of what was scored (the evaluator scores a question again when it no longer matches).
 #pragma once
 #include <cstdio>
 #include <map>

@@ -237,6 +237,44 @@ TEST(EvalJournal, InterruptedRunResumesToTheSameReport) {
   EXPECT_EQ(again.resumed(), 16u);
 }
 
+// A journaled question whose text, options or answer changed since is scored again (issue: resume
+// reused stale scores); the rest still come from the journal, and the report equals a fresh run's.
+TEST(EvalJournal, ChangedQuestionsAreScoredAgain) {
+  const std::string dir = test::temp_dir("eval_journal_stale");
+  const nlohmann::json settings = {{"model", "fake"}};
+  Progress::set_quiet(true);
+  auto evaluate = [&](const std::vector<McqDataset>& d, McqJournal* j) {
+    FakeLm lm;
+    McqEvalOptions o;
+    o.shots = {0, 1};
+    o.progress = false;
+    o.journal = j;
+    return evaluate_mcq(lm, d, o);
+  };
+  {
+    McqJournal j(dir + "/j.partial.jsonl", settings);
+    evaluate(data(), &j);  // all 16 journaled
+  }
+  std::vector<McqDataset> edited = data();
+  edited[0].subjects[0].questions[0].question += "?";     // text: 0- and 1-shot prompts change
+  edited[1].subjects[0].questions[1].options[2] += " x";  // an option
+  edited[1].subjects[0].questions[0].answer =             // the answer alone
+      edited[1].subjects[0].questions[0].answer == 'A' ? 'B' : 'A';
+  McqJournal j(dir + "/j.partial.jsonl", settings);
+  ASSERT_EQ(j.resumed(), 16u);
+  const McqReport got = evaluate(edited, &j);
+  EXPECT_EQ(got.stale, 6);  // three questions, each at 0 and 1 shots
+  EXPECT_EQ(got.resumed, 16 - 6);
+  const McqReport want = evaluate(edited, nullptr);
+  expect_same(got, want);
+  for (size_t i = 0; i < got.questions.size(); ++i) EXPECT_EQ(got.questions[i].gold, want.questions[i].gold) << i;
+  // The re-scored results were journaled: a third run takes all 16 from the journal.
+  McqJournal again(dir + "/j.partial.jsonl", settings);
+  const McqReport third = evaluate(edited, &again);
+  EXPECT_EQ(third.resumed, 16);
+  EXPECT_EQ(third.stale, 0);
+}
+
 TEST(EvalJournal, OtherSettingsOrBadLinesAreRefused) {
   const std::string dir = test::temp_dir("eval_journal_bad");
   { McqJournal j(dir + "/j.jsonl", {{"model", "a"}}); }
@@ -246,6 +284,7 @@ TEST(EvalJournal, OtherSettingsOrBadLinesAreRefused) {
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::kInvalidArgument);
     EXPECT_NE(std::string(e.what()).find("--fresh"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(R"(model: "a" -> "b")"), std::string::npos) << e.what();
   }
   McqJournal fresh(dir + "/j.jsonl", {{"model", "b"}}, /*fresh=*/true);  // starts over
   EXPECT_EQ(fresh.resumed(), 0u);

@@ -155,6 +155,31 @@ TEST(TokenizerEval, CliResumesFromTheJournal) {
   EXPECT_NE(fresh.err.find("from the journal 0"), std::string::npos) << fresh.err;
 }
 
+// A model replaced at the same path (here one weight byte changed) does not reuse the journal of the
+// old one: the journal's settings carry a fingerprint of the model's files.
+TEST(TokenizerEval, CliRefusesTheJournalOfAReplacedModel) {
+  namespace fs = std::filesystem;
+  const std::string dir = test::temp_dir("eval_model_changed");
+  const std::string model = dir + "/model";
+  fs::copy(test::fixture("tiny-qwen2"), model, fs::copy_options::recursive);
+  for (const auto& e : fs::recursive_directory_iterator(model))
+    fs::permissions(e.path(), fs::perms::owner_write, fs::perm_options::add);
+  fs::permissions(model, fs::perms::owner_write, fs::perm_options::add);  // fixtures are read-only
+  const std::string base =
+      test::cli() + " eval --quiet --model " + model + " --data " + kData + "cmmlu --json " + dir + "/r.json";
+  ASSERT_NE(test::run_cmd(base + " --svg " + dir + "/missing/r.svg").status, 0);  // interrupted: journal kept
+  ASSERT_TRUE(fs::exists(dir + "/r.json.partial.jsonl"));
+  std::string weights = read_file(model + "/model-00002-of-00002.safetensors");
+  weights.back() = static_cast<char>(weights.back() ^ 0x01);  // the last byte of the last tensor
+  write_file_atomic(model + "/model-00002-of-00002.safetensors", weights);
+  auto changed = test::run_cmd(base);
+  EXPECT_EQ(changed.status, 2) << changed.err;
+  EXPECT_NE(changed.err.find("model's files changed"), std::string::npos) << changed.err;
+  auto fresh = test::run_cmd(base + " --fresh");
+  EXPECT_EQ(fresh.status, 0) << fresh.err;
+  fs::remove_all(dir);
+}
+
 TEST(TokenizerEval, PplCli) {
   std::string dir = test::temp_dir("ppl_cli");
   write_file_atomic(dir + "/t.txt", "持续集成是一种软件开发实践。持续交付让软件随时可以发布。Continuous integration.");

@@ -7,6 +7,8 @@
 #include <string_view>
 #include <vector>
 
+#include "devops_model/core/hash.h"
+
 namespace dm::data {
 
 // Decodes UTF-8 to code points; invalid bytes become U+FFFD (input is validated upstream).
@@ -26,9 +28,7 @@ bool is_mojibake(char32_t c);         // U+FFFD, C1 controls, Latin-1 letters ty
 // Returns [begin, end) code-point offsets into `cps`.
 std::vector<std::pair<uint32_t, uint32_t>> tokenize_for_repetition(std::u32string_view cps);
 
-// 64-bit hash (FNV-1a with a murmur-style finaliser); stable across platforms and runs.
-uint64_t hash64(const void* data, size_t n, uint64_t seed = 0);
-inline uint64_t hash64(std::string_view s, uint64_t seed = 0) { return hash64(s.data(), s.size(), seed); }
-uint64_t mix64(uint64_t x);
+using dm::hash64;  // core/hash.h
+using dm::mix64;
 
 }  // namespace dm::data

@@ -22,6 +22,9 @@ struct McqQuestionResult {
   int shots = 0;
   char pred = 0, gold = 0;
   std::array<float, 4> logits{};
+  // What was scored: a hash of the prompt's token ids and the gold letter. A journal entry whose hash
+  // differs from the question's now (its text, options, shots or answer changed) is scored again.
+  uint64_t prompt_hash = 0;
 };
 
 struct McqSubjectResult {
@@ -46,6 +49,7 @@ struct McqReport {
   int64_t prefix_reused = 0;        // questions run after a cached prefix
   int64_t full_forward = 0;         // questions run from scratch (fallbacks or reuse off)
   int64_t resumed = 0;              // questions taken from the journal, not scored again
+  int64_t stale = 0;                // journal entries whose question changed since: scored again
 };
 
 struct McqEvalOptions {
