@@ -17,6 +17,7 @@
 #include "devops_model/model/random_init.h"
 #include "devops_model/tokenizer/tokenizer.h"
 #include "devops_model/train/dataset.h"
+#include "devops_model/train/step_log.h"
 #include "devops_model/train/trainer.h"
 
 namespace fs = std::filesystem;
@@ -136,10 +137,14 @@ int run_train(Opts& o) {
   for (const BadRecord& b : bad) std::fprintf(stderr, "skipped %s: %s\n", b.where.c_str(), b.why.c_str());
   Trainer tr(o.a, *tm, std::move(ex));
   std::string ckpt = o.resume;
-  if (o.resume == "true" || o.resume == "auto" || o.resume == "1") ckpt = latest_checkpoint(o.a.output_dir);
-  if (!ckpt.empty()) {
+  if (o.resume == "true" || o.resume == "auto" || o.resume == "1") {
+    ckpt = resume_from_latest_good(tr, o.a.output_dir);
+  } else if (!ckpt.empty()) {
     tr.resume(ckpt);
+  }
+  if (!ckpt.empty()) {
     std::printf("resumed from %s at step %lld\n", ckpt.c_str(), static_cast<long long>(tr.step()));
+    if (!o.log_json.empty()) truncate_step_log(o.log_json, tr.step());  // steps past the checkpoint run again
   }
   std::FILE* jl = o.log_json.empty() ? nullptr : std::fopen(o.log_json.c_str(), "a");
   if (!o.log_json.empty() && !jl) fail(ErrorKind::kIo, o.log_json, ": cannot open");

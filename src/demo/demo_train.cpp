@@ -13,6 +13,7 @@
 #include "devops_model/model/random_init.h"
 #include "devops_model/tokenizer/tokenizer.h"
 #include "devops_model/train/dataset.h"
+#include "devops_model/train/step_log.h"
 #include "devops_model/train/trainer.h"
 
 namespace fs = std::filesystem;
@@ -59,19 +60,11 @@ TrainArgs demo_train_args(const Ctx& c, const std::string& stage, double learnin
 
 void run_trainer(const Ctx& c, Trainer& tr, const std::string& output_dir, const std::string& label) {
   const std::string log_path = output_dir + "/log.jsonl";
-  std::vector<std::string> kept;
-  if (const std::string ck = latest_checkpoint(output_dir); !ck.empty()) {
-    tr.resume(ck);
+  if (const std::string ck = resume_from_latest_good(tr, output_dir); !ck.empty()) {
     c.say("resumed from %s at step %lld\n", ck.c_str(), static_cast<long long>(tr.step()));
-    std::ifstream in(log_path);
-    for (std::string line; std::getline(in, line);)
-      if (!line.empty() && nlohmann::json::parse(line).value("step", 0LL) <= tr.step()) kept.push_back(line);
   }
   fs::create_directories(output_dir);
-  {
-    std::ofstream o(log_path, std::ios::trunc);
-    for (const auto& l : kept) o << l << "\n";
-  }
+  truncate_step_log(log_path, tr.step());  // a fresh run (step 0) starts an empty log
   std::ofstream log(log_path, std::ios::app);
   Progress bar(label, tr.total_steps(), "step");
   bar.set(tr.step());

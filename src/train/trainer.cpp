@@ -4,12 +4,14 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <random>
 
 #include "devops_model/core/error.h"
+#include "devops_model/core/hash.h"
 #include "devops_model/core/mapped_file.h"
 #include "devops_model/formats/safetensors.h"
 #include "devops_model/model/model.h"
@@ -29,6 +31,11 @@ Trainer::Trainer(TrainArgs args, TrainModel& model, std::vector<Example> data)
   if (data_.empty()) fail(ErrorKind::kInvalidArgument, "training data is empty");
   if (args_.batch_size <= 0 || args_.grad_accum <= 0)
     fail(ErrorKind::kInvalidArgument, "batch size and gradient_accumulation_steps must be > 0");
+  if (args_.max_steps == 0 || args_.max_steps < -1)
+    fail(ErrorKind::kInvalidArgument, "max_steps must be > 0, or -1 to train for num_train_epochs (got ",
+         args_.max_steps, ")");
+  if (args_.max_steps == -1 && !(args_.num_train_epochs > 0 && args_.num_train_epochs <= 1e6))
+    fail(ErrorKind::kInvalidArgument, "num_train_epochs must be in (0, 1e6] (got ", args_.num_train_epochs, ")");
   for (const Example& e : data_)
     if (e.ids.size() != e.labels.size() || e.ids.empty())
       fail(ErrorKind::kInvalidArgument, "example with ", e.ids.size(), " ids and ", e.labels.size(), " labels");
@@ -133,7 +140,8 @@ std::string Trainer::save_checkpoint() {
   for (const StepLog& l : history_)
     hist.push_back({{"step", l.step}, {"loss", l.loss}, {"grad_norm", l.grad_norm}, {"learning_rate", l.lr}});
   nlohmann::json state = {{"global_step", step_},      {"micro_batches", micro_}, {"adam_step", opt_.steps()},
-                          {"max_steps", total_steps_}, {"seed", args_.seed},      {"log_history", hist}};
+                          {"max_steps", total_steps_}, {"seed", args_.seed},      {"log_history", hist},
+                          {"run", run_identity()}};
   write_file_atomic(tmp + "/trainer_state.json", state.dump(2) + "\n");
   write_loss_svg(history_, tmp + "/loss_curve.svg");
   commit_dir(tmp, final_dir);
@@ -145,6 +153,7 @@ void Trainer::resume(const std::string& dir) {
   nlohmann::json st;
   try {
     st = nlohmann::json::parse(read_file(state_path));
+    if (st.is_object()) check_same_run(st.value("run", nlohmann::json()), state_path);  // before changing anything
     step_ = st.at("global_step").get<int64_t>();
     micro_ = st.at("micro_batches").get<int64_t>();
     opt_.set_steps(st.at("adam_step").get<int64_t>());
@@ -185,21 +194,87 @@ void Trainer::resume(const std::string& dir) {
                                h.value("learning_rate", 0.0), 0, 0});
 }
 
-std::string latest_checkpoint(const std::string& output_dir) {
-  std::string best;
-  int64_t best_step = -1;
+nlohmann::json Trainer::run_identity() const {
+  uint64_t h = 0;
+  for (const Example& e : data_) {
+    h = hash64(e.ids.data(), e.ids.size() * sizeof(int32_t), h);
+    h = hash64(e.labels.data(), e.labels.size() * sizeof(int32_t), h);
+  }
+  return {{"seed", args_.seed},
+          {"data_fingerprint", hex64(h)},
+          {"examples", data_.size()},
+          {"per_device_train_batch_size", args_.batch_size},
+          {"gradient_accumulation_steps", args_.grad_accum},
+          {"shuffle", args_.shuffle},
+          {"max_steps", total_steps_},
+          {"learning_rate", args_.learning_rate},
+          {"lr_scheduler_type", args_.lr_scheduler_type},
+          {"warmup_ratio", args_.warmup_ratio}};
+}
+
+// The data order depends on seed, data, batch size, accumulation and shuffling: resuming with another of
+// these would not continue the same run, so it is refused. The schedule fields (max_steps, learning rate,
+// scheduler, warmup) may change on purpose (e.g. to train longer): a warning says the run now differs
+// from an uninterrupted one. A state without "run" (written before these checks) is not checked.
+void Trainer::check_same_run(const nlohmann::json& saved, const std::string& state_path) const {
+  if (!saved.is_object()) return;
+  const nlohmann::json now = run_identity();
+  std::string refused, warned;
+  for (const auto& [key, value] : now.items()) {
+    if (!saved.contains(key) || saved.at(key) == value) continue;
+    const bool schedule =
+        key == "max_steps" || key == "learning_rate" || key == "lr_scheduler_type" || key == "warmup_ratio";
+    std::string& out = schedule ? warned : refused;
+    out += (out.empty() ? "" : ", ") + key + " was " + saved.at(key).dump() + ", now " + value.dump();
+  }
+  if (!refused.empty())
+    fail(ErrorKind::kInvalidArgument, state_path, ": this checkpoint belongs to another run (", refused,
+         "); resume with the same seed, data, per_device_train_batch_size, gradient_accumulation_steps and shuffling,"
+         " or start in a new output_dir");
+  if (!warned.empty())
+    std::fprintf(stderr, "warning: resuming with another schedule (%s): the run differs from an uninterrupted one\n",
+                 warned.c_str());
+}
+
+std::vector<std::string> checkpoints_newest_first(const std::string& output_dir) {
+  std::vector<std::pair<int64_t, std::string>> found;
   std::error_code ec;
-  if (!fs::is_directory(output_dir, ec)) return best;
+  if (!fs::is_directory(output_dir, ec)) return {};
   for (const auto& e : fs::directory_iterator(output_dir, ec)) {
     const std::string n = e.path().filename().string();
     if (n.rfind("checkpoint-", 0) != 0 || !e.is_directory()) continue;
     const std::string num = n.substr(11);
-    if (num.empty() || !std::all_of(num.begin(), num.end(), ::isdigit)) continue;  // skips *.tmp / *.old
+    if (num.empty() || num.size() > 18 || !std::all_of(num.begin(), num.end(), ::isdigit)) continue;  // *.tmp, *.old
     if (!fs::exists(e.path() / "trainer_state.json")) continue;
-    const int64_t s = std::stoll(num);
-    if (s > best_step) best_step = s, best = e.path().string();
+    found.emplace_back(std::stoll(num), e.path().string());
   }
-  return best;
+  std::sort(found.begin(), found.end(), std::greater<>());
+  std::vector<std::string> out;
+  for (auto& f : found) out.push_back(std::move(f.second));
+  return out;
+}
+
+std::string latest_checkpoint(const std::string& output_dir) {
+  const std::vector<std::string> all = checkpoints_newest_first(output_dir);
+  return all.empty() ? std::string() : all.front();
+}
+
+std::string resume_from_latest_good(Trainer& tr, const std::string& output_dir) {
+  const std::vector<std::string> all = checkpoints_newest_first(output_dir);
+  for (size_t i = 0; i < all.size(); ++i) {
+    try {
+      tr.resume(all[i]);
+      return all[i];
+    } catch (const Error& e) {
+      // A damaged checkpoint (unreadable or malformed files); another run's checkpoint is not damage.
+      if (e.kind() != ErrorKind::kFormat && e.kind() != ErrorKind::kIo) throw;
+      if (i + 1 == all.size())
+        fail(e.kind(), "no checkpoint in ", output_dir, " can be resumed; the oldest: ", e.what());
+      std::fprintf(stderr, "warning: %s cannot be resumed (%s); falling back to %s\n", all[i].c_str(), e.what(),
+                   all[i + 1].c_str());
+    }
+  }
+  return "";
 }
 
 }  // namespace dm

@@ -65,6 +65,36 @@ TEST(TrainCli, RawTextPretrainThenSftWithTrainedTokenizer) {
   EXPECT_TRUE(fs::exists(w + "/sft/checkpoint-3/tokenizer.json"));
   for (double x : log_losses(w + "/sft.jsonl")) EXPECT_TRUE(std::isfinite(x));
 
+  // Interrupted after step 6 but with checkpoint-2 the newest intact one: --resume auto continues from it,
+  // and the JSON log holds each step once (the steps past the checkpoint are not repeated), with the same
+  // losses as the uninterrupted run.
+  const std::string resumable = test::cli() + " train --from-scratch " + w + "/config.json --tokenizer " + w +
+                                "/tok --data " + corpus +
+                                " --stage pt --cutoff_len 32 --per_device_train_batch_size 4" +
+                                " --max_steps 6 --learning_rate 0.01 --save_steps 2 --output_dir " + w +
+                                "/rs --log-json " + w + "/rs.jsonl --threads 1";
+  r = test::run_cmd(resumable);
+  ASSERT_EQ(r.status, 0) << r.out << r.err;
+  fs::remove_all(w + "/rs/checkpoint-6");
+  fs::resize_file(w + "/rs/checkpoint-4/model.safetensors", 64);  // damaged: falls back to checkpoint-2
+  r = test::run_cmd(resumable + " --resume auto");
+  ASSERT_EQ(r.status, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("resumed from " + w + "/rs/checkpoint-2 at step 2"), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("checkpoint-4 cannot be resumed"), std::string::npos) << r.err;
+  std::vector<int64_t> steps;
+  std::ifstream log(w + "/rs.jsonl");
+  for (std::string line; std::getline(log, line);) steps.push_back(nlohmann::json::parse(line).at("step"));
+  EXPECT_EQ(steps, (std::vector<int64_t>{1, 2, 3, 4, 5, 6}));
+  EXPECT_EQ(log_losses(w + "/rs.jsonl"), pt_losses);
+  r = test::run_cmd(resumable + " --resume auto --seed 3");
+  EXPECT_EQ(r.status, 2) << r.err;
+  EXPECT_NE(r.err.find("seed was 42, now 3"), std::string::npos) << r.err;
+  std::string bad_steps = resumable;
+  bad_steps.replace(bad_steps.find("--max_steps 6"), 13, "--max_steps -5");
+  r = test::run_cmd(bad_steps);
+  EXPECT_EQ(r.status, 2) << r.err;
+  EXPECT_NE(r.err.find("max_steps must be > 0, or -1"), std::string::npos) << r.err;
+
   // A tokenizer larger than the model's embedding is refused with a message.
   auto small = cfg;
   small["vocab_size"] = 256;

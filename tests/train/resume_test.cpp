@@ -6,7 +6,9 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <functional>
 
+#include "devops_model/core/error.h"
 #include "devops_model/model/model.h"
 #include "devops_model/train/checkpoint.h"
 #include "devops_model/train/trainer.h"
@@ -102,6 +104,96 @@ TEST(Resume, KilledWriterLeavesPreviousCheckpointLoadable) {
   auto prev = Model::load(good);
   EXPECT_EQ(prev->config().hidden_size, 64);
   fs::remove_all(root);
+}
+
+std::string error_of(const std::function<void()>& f, ErrorKind* kind = nullptr) {
+  try {
+    f();
+  } catch (const Error& e) {
+    if (kind) *kind = e.kind();
+    return e.what();
+  }
+  return "";
+}
+
+// A checkpoint of another run (seed, data, batch size, accumulation, shuffling) is refused, naming the
+// fields and their values; a changed schedule (here max_steps) resumes with a warning.
+TEST(Resume, AnotherRunsCheckpointIsRefusedNamingTheFields) {
+  const std::string root = test::temp_dir("train_resume_other");
+  auto data = synthetic_data(7, 12);
+  auto m = fresh();
+  {
+    Trainer first(args_for(root), *m, data);
+    first.train(nullptr, /*stop_at=*/2);
+    first.save_checkpoint();
+  }
+  const std::string ck = latest_checkpoint(root);
+  TrainArgs other_seed = args_for(root);
+  other_seed.seed = 7;
+  ErrorKind kind{};
+  auto m2 = fresh();
+  Trainer a(other_seed, *m2, data);
+  std::string err = error_of([&] { a.resume(ck); }, &kind);
+  EXPECT_EQ(kind, ErrorKind::kInvalidArgument);
+  EXPECT_NE(err.find("seed was 42, now 7"), std::string::npos) << err;
+  EXPECT_EQ(a.step(), 0);  // refused before anything changed
+  Trainer b(args_for(root), *m2, synthetic_data(8, 12));
+  err = error_of([&] { b.resume(ck); }, &kind);
+  EXPECT_NE(err.find("data_fingerprint was"), std::string::npos) << err;
+  EXPECT_NE(err.find("examples was 7, now 8"), std::string::npos) << err;
+  TrainArgs accum = args_for(root);
+  accum.grad_accum = 1;
+  Trainer c(accum, *m2, data);
+  EXPECT_NE(error_of([&] { c.resume(ck); }).find("gradient_accumulation_steps was 2, now 1"), std::string::npos);
+  TrainArgs longer = args_for(root);
+  longer.max_steps = 6;
+  Trainer d(longer, *m2, data);
+  d.resume(ck);
+  EXPECT_EQ(d.step(), 2);
+  fs::remove_all(root);
+}
+
+// The newest checkpoint damaged (a weight file cut short): resume falls back to the one before it; all
+// damaged: an error, never a silent start from scratch.
+TEST(Resume, DamagedLatestCheckpointFallsBackToThePreviousOne) {
+  const std::string root = test::temp_dir("train_resume_damaged");
+  auto data = synthetic_data(7, 12);
+  TrainArgs args = args_for(root);
+  args.save_steps = 1;
+  auto m = fresh();
+  {
+    Trainer t(args, *m, data);
+    t.train(nullptr, /*stop_at=*/3);
+    t.save_checkpoint();
+  }
+  ASSERT_EQ(checkpoints_newest_first(root).size(), 3u);
+  fs::resize_file(root + "/checkpoint-3/model.safetensors", 100);
+  auto m2 = fresh();
+  Trainer t(args, *m2, data);
+  EXPECT_EQ(resume_from_latest_good(t, root), root + "/checkpoint-2");
+  EXPECT_EQ(t.step(), 2);
+  fs::remove(root + "/checkpoint-2/optimizer.safetensors");
+  fs::resize_file(root + "/checkpoint-1/trainer_state.json", 10);
+  Trainer u(args, *m2, data);
+  EXPECT_NE(error_of([&] { resume_from_latest_good(u, root); }).find("no checkpoint in"), std::string::npos);
+  fs::remove_all(root);
+}
+
+TEST(Resume, MaxStepsMustBePositiveOrMinusOne) {
+  auto m = fresh();
+  for (int64_t bad : {int64_t{0}, int64_t{-5}}) {
+    TrainArgs a = args_for("");
+    a.max_steps = bad;
+    ErrorKind kind{};
+    const std::string err = error_of([&] { Trainer t(a, *m, synthetic_data(2, 8)); }, &kind);
+    EXPECT_EQ(kind, ErrorKind::kInvalidArgument);
+    EXPECT_NE(err.find("max_steps must be > 0, or -1"), std::string::npos) << err;
+  }
+  TrainArgs epochs = args_for("");
+  epochs.max_steps = -1;
+  epochs.num_train_epochs = 1;
+  Trainer t(epochs, *m, synthetic_data(8, 8));
+  EXPECT_EQ(t.total_steps(), 2);  // 8 examples / batch 2 / accumulation 2
 }
 
 }  // namespace

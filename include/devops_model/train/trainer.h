@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <vector>
 
@@ -60,12 +61,18 @@ class Trainer {
   // Writes output_dir/checkpoint-<step> atomically; returns its path.
   std::string save_checkpoint();
   // Restores weights, optimizer moments and the data position from a checkpoint directory.
+  // Error(kInvalidArgument) when the checkpoint is of another run (seed, data, batch size, accumulation or
+  // shuffling differ); a changed schedule (max_steps, learning rate, scheduler, warmup) only warns.
+  // Error(kFormat / kIo) when its files are damaged.
   void resume(const std::string& ckpt_dir);
 
  private:
   std::vector<size_t> epoch_order(int64_t epoch) const;
   void make_batch(int64_t micro_index, std::vector<int32_t>& ids, std::vector<int32_t>& labels, int64_t& T,
                   int64_t& tokens) const;
+  // What a resumed run must share with the run that wrote the checkpoint (trainer_state.json "run").
+  nlohmann::json run_identity() const;
+  void check_same_run(const nlohmann::json& saved, const std::string& state_path) const;
 
   TrainArgs args_;
   TrainModel& model_;
@@ -77,8 +84,14 @@ class Trainer {
   std::vector<StepLog> history_;
 };
 
+// output_dir/checkpoint-N directories holding a trainer_state.json, highest N first.
+std::vector<std::string> checkpoints_newest_first(const std::string& output_dir);
 // Finds the newest output_dir/checkpoint-N (empty string when none).
 std::string latest_checkpoint(const std::string& output_dir);
+// Resumes `tr` from the newest checkpoint that loads; a damaged one (kFormat / kIo) is skipped with a
+// warning on stderr. Returns the directory resumed from ("" when there is none); Error when every one is
+// damaged, or (not skipped) when one belongs to another run.
+std::string resume_from_latest_good(Trainer& tr, const std::string& output_dir);
 
 // Writes the loss curve of `history` as a standalone SVG file.
 void write_loss_svg(const std::vector<StepLog>& history, const std::string& path);
