@@ -147,6 +147,8 @@ Job Server::Impl::make_job(const ApiRequest& ar) {
                    ar.chat ? "messages" : "prompt", "context_length_exceeded");
   if (!ar.ignore_eos) job.rules = stop_rules(tok, job.params);
   job.stop = ar.stop;
+  job.grammar = response_format_grammar(ar.structured.response_format);
+  job.logprobs = ar.structured.logprobs;
   return job;
 }
 
@@ -168,7 +170,12 @@ void Server::Impl::generate(const httplib::Request& req, httplib::Response& res,
   JobResult r = sched.run(*lease, job);
   lease.reset();
   log_result(r);
-  set_json(res, 200, chat ? chat_response(meta, r) : completion_response(meta, r));
+  json body = chat ? chat_response(meta, r) : completion_response(meta, r);
+  if (job.logprobs >= 0) {
+    size_t offset = 0;
+    set_choice_logprobs(body, tok, chat, r.logprobs, offset);
+  }
+  set_json(res, 200, body);
 }
 
 // SSE: the reply is generated inside the content provider, writing one event per text piece. A failed
@@ -187,9 +194,13 @@ void Server::Impl::stream(httplib::Response& res, std::shared_ptr<Scheduler::Lea
           return false;
         }
         JobResult r;
+        size_t text_offset = 0;  // completions logprobs: text_offset runs on across chunks
         try {
-          r = sched.run(*lease, *job_ptr,
-                        [&](std::string_view t) { return write(sse_event(stream_chunk_text(meta, chat, t))); });
+          r = sched.run_pieces(*lease, *job_ptr, [&](std::string_view t, std::span<const TokenLogprob> lps) {
+            json chunk = stream_chunk_text(meta, chat, t);
+            if (job_ptr->logprobs >= 0) set_choice_logprobs(chunk, tok, chat, lps, text_offset);
+            return write(sse_event(chunk));
+          });
         } catch (const std::exception& e) {
           lease.reset();
           t_log.fields["error"] = e.what();
