@@ -21,6 +21,52 @@ namespace fs = std::filesystem;
 
 namespace dm {
 
+namespace {
+
+// What a resumed run must share with the run that wrote the checkpoint (trainer_state.json "run").
+nlohmann::json run_identity(const TrainArgs& args, const std::vector<Example>& data, int64_t total_steps) {
+  uint64_t h = 0;
+  for (const Example& e : data) {
+    h = hash64(e.ids.data(), e.ids.size() * sizeof(int32_t), h);
+    h = hash64(e.labels.data(), e.labels.size() * sizeof(int32_t), h);
+  }
+  return {{"seed", args.seed},
+          {"data_fingerprint", hex64(h)},
+          {"examples", data.size()},
+          {"per_device_train_batch_size", args.batch_size},
+          {"gradient_accumulation_steps", args.grad_accum},
+          {"shuffle", args.shuffle},
+          {"max_steps", total_steps},
+          {"learning_rate", args.learning_rate},
+          {"lr_scheduler_type", args.lr_scheduler_type},
+          {"warmup_ratio", args.warmup_ratio}};
+}
+
+// The data order depends on seed, data, batch size, accumulation and shuffling: resuming with another of
+// these would not continue the same run, so it is refused. The schedule fields (max_steps, learning rate,
+// scheduler, warmup) may change on purpose (e.g. to train longer): a warning says the run now differs
+// from an uninterrupted one. A state without "run" (written before these checks) is not checked.
+void check_same_run(const nlohmann::json& saved, const nlohmann::json& now, const std::string& state_path) {
+  if (!saved.is_object()) return;
+  std::string refused, warned;
+  for (const auto& [key, value] : now.items()) {
+    if (!saved.contains(key) || saved.at(key) == value) continue;
+    const bool schedule =
+        key == "max_steps" || key == "learning_rate" || key == "lr_scheduler_type" || key == "warmup_ratio";
+    std::string& out = schedule ? warned : refused;
+    out += (out.empty() ? "" : ", ") + key + " was " + saved.at(key).dump() + ", now " + value.dump();
+  }
+  if (!refused.empty())
+    fail(ErrorKind::kInvalidArgument, state_path, ": this checkpoint belongs to another run (", refused,
+         "); resume with the same seed, data, per_device_train_batch_size, gradient_accumulation_steps and shuffling,"
+         " or start in a new output_dir");
+  if (!warned.empty())
+    std::fprintf(stderr, "warning: resuming with another schedule (%s): the run differs from an uninterrupted one\n",
+                 warned.c_str());
+}
+
+}  // namespace
+
 Trainer::Trainer(TrainArgs args, TrainModel& model, std::vector<Example> data)
     : args_(std::move(args)),
       model_(model),
@@ -139,9 +185,13 @@ std::string Trainer::save_checkpoint() {
   nlohmann::json hist = nlohmann::json::array();
   for (const StepLog& l : history_)
     hist.push_back({{"step", l.step}, {"loss", l.loss}, {"grad_norm", l.grad_norm}, {"learning_rate", l.lr}});
-  nlohmann::json state = {{"global_step", step_},      {"micro_batches", micro_}, {"adam_step", opt_.steps()},
-                          {"max_steps", total_steps_}, {"seed", args_.seed},      {"log_history", hist},
-                          {"run", run_identity()}};
+  nlohmann::json state = {{"global_step", step_},
+                          {"micro_batches", micro_},
+                          {"adam_step", opt_.steps()},
+                          {"max_steps", total_steps_},
+                          {"seed", args_.seed},
+                          {"log_history", hist},
+                          {"run", run_identity(args_, data_, total_steps_)}};
   write_file_atomic(tmp + "/trainer_state.json", state.dump(2) + "\n");
   write_loss_svg(history_, tmp + "/loss_curve.svg");
   commit_dir(tmp, final_dir);
@@ -153,7 +203,9 @@ void Trainer::resume(const std::string& dir) {
   nlohmann::json st;
   try {
     st = nlohmann::json::parse(read_file(state_path));
-    if (st.is_object()) check_same_run(st.value("run", nlohmann::json()), state_path);  // before changing anything
+    if (st.is_object())
+      check_same_run(st.value("run", nlohmann::json()), run_identity(args_, data_, total_steps_),
+                     state_path);  // before changing anything
     step_ = st.at("global_step").get<int64_t>();
     micro_ = st.at("micro_batches").get<int64_t>();
     opt_.set_steps(st.at("adam_step").get<int64_t>());
@@ -192,48 +244,6 @@ void Trainer::resume(const std::string& dir) {
   for (const auto& h : st.value("log_history", nlohmann::json::array()))
     history_.push_back(StepLog{h.value("step", int64_t{0}), h.value("loss", 0.0), h.value("grad_norm", 0.0),
                                h.value("learning_rate", 0.0), 0, 0});
-}
-
-nlohmann::json Trainer::run_identity() const {
-  uint64_t h = 0;
-  for (const Example& e : data_) {
-    h = hash64(e.ids.data(), e.ids.size() * sizeof(int32_t), h);
-    h = hash64(e.labels.data(), e.labels.size() * sizeof(int32_t), h);
-  }
-  return {{"seed", args_.seed},
-          {"data_fingerprint", hex64(h)},
-          {"examples", data_.size()},
-          {"per_device_train_batch_size", args_.batch_size},
-          {"gradient_accumulation_steps", args_.grad_accum},
-          {"shuffle", args_.shuffle},
-          {"max_steps", total_steps_},
-          {"learning_rate", args_.learning_rate},
-          {"lr_scheduler_type", args_.lr_scheduler_type},
-          {"warmup_ratio", args_.warmup_ratio}};
-}
-
-// The data order depends on seed, data, batch size, accumulation and shuffling: resuming with another of
-// these would not continue the same run, so it is refused. The schedule fields (max_steps, learning rate,
-// scheduler, warmup) may change on purpose (e.g. to train longer): a warning says the run now differs
-// from an uninterrupted one. A state without "run" (written before these checks) is not checked.
-void Trainer::check_same_run(const nlohmann::json& saved, const std::string& state_path) const {
-  if (!saved.is_object()) return;
-  const nlohmann::json now = run_identity();
-  std::string refused, warned;
-  for (const auto& [key, value] : now.items()) {
-    if (!saved.contains(key) || saved.at(key) == value) continue;
-    const bool schedule =
-        key == "max_steps" || key == "learning_rate" || key == "lr_scheduler_type" || key == "warmup_ratio";
-    std::string& out = schedule ? warned : refused;
-    out += (out.empty() ? "" : ", ") + key + " was " + saved.at(key).dump() + ", now " + value.dump();
-  }
-  if (!refused.empty())
-    fail(ErrorKind::kInvalidArgument, state_path, ": this checkpoint belongs to another run (", refused,
-         "); resume with the same seed, data, per_device_train_batch_size, gradient_accumulation_steps and shuffling,"
-         " or start in a new output_dir");
-  if (!warned.empty())
-    std::fprintf(stderr, "warning: resuming with another schedule (%s): the run differs from an uninterrupted one\n",
-                 warned.c_str());
 }
 
 std::vector<std::string> checkpoints_newest_first(const std::string& output_dir) {

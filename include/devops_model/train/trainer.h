@@ -4,7 +4,6 @@
 #pragma once
 #include <cstdint>
 #include <functional>
-#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <vector>
 
@@ -70,9 +69,6 @@ class Trainer {
   std::vector<size_t> epoch_order(int64_t epoch) const;
   void make_batch(int64_t micro_index, std::vector<int32_t>& ids, std::vector<int32_t>& labels, int64_t& T,
                   int64_t& tokens) const;
-  // What a resumed run must share with the run that wrote the checkpoint (trainer_state.json "run").
-  nlohmann::json run_identity() const;
-  void check_same_run(const nlohmann::json& saved, const std::string& state_path) const;
 
   TrainArgs args_;
   TrainModel& model_;
