@@ -8,12 +8,14 @@
 #include <csignal>
 #include <cstdio>
 #include <ctime>
+#include <optional>
 #include <thread>
 
 #include "devops_model/core/error.h"
 #include "devops_model/generate/chat_session.h"
 #include "devops_model/serve/web_page.h"
 #include "serve/openai_api.h"
+#include "serve/openai_tools.h"
 
 namespace dm {
 
@@ -118,13 +120,13 @@ struct Server::Impl {
   void setup();
   bool host_allowed(const std::string& host) const;
   bool origin_allowed(const std::string& origin) const;
-  Job make_job(const ApiRequest& ar);
+  Job make_job(const ApiRequest& ar, const ToolRequest& tools);
   void generate(const httplib::Request& req, httplib::Response& res, bool chat);
   void stream(httplib::Response& res, std::shared_ptr<Scheduler::Lease> lease, Job job, ResponseMeta meta, bool chat,
-              bool include_usage);
+              bool include_usage, std::shared_ptr<const ToolRequest> tools);
 };
 
-Job Server::Impl::make_job(const ApiRequest& ar) {
+Job Server::Impl::make_job(const ApiRequest& ar, const ToolRequest& tools) {
   if (!ar.model.empty() && ar.model != opts.model_id)
     throw ApiError(404, "The model '" + ar.model + "' does not exist; this server serves '" + opts.model_id + "'",
                    "model", "model_not_found");
@@ -132,7 +134,11 @@ Job Server::Impl::make_job(const ApiRequest& ar) {
   job.params = request_params(ar, defaults);
   if (ar.chat) {
     try {
-      job.prompt = build_chat_prompt(model, tok, job.params, ar.messages, chat_template, ar.enable_thinking).tokens;
+      job.prompt = uses_tool_prompt(tools, ar.messages)
+                       ? build_tool_prompt(model, tok, job.params, ar.messages, tools, chat_template, ar.enable_thinking)
+                             .tokens
+                       : build_chat_prompt(model, tok, job.params, ar.messages, chat_template, ar.enable_thinking)
+                             .tokens;
     } catch (const Error& e) {
       throw ApiError(400, e.what(), "messages");
     }
@@ -147,12 +153,14 @@ Job Server::Impl::make_job(const ApiRequest& ar) {
                    ar.chat ? "messages" : "prompt", "context_length_exceeded");
   if (!ar.ignore_eos) job.rules = stop_rules(tok, job.params);
   job.stop = ar.stop;
+  for (std::string& s : tool_stop_strings(tool_format(model), tools)) job.stop.push_back(std::move(s));
   return job;
 }
 
 void Server::Impl::generate(const httplib::Request& req, httplib::Response& res, bool chat) {
   ApiRequest ar = chat ? parse_chat_request(req.body) : parse_completion_request(req.body);
-  Job job = make_job(ar);
+  auto tools = std::make_shared<const ToolRequest>(chat ? parse_tool_request(req.body) : ToolRequest{});
+  Job job = make_job(ar, *tools);
   t_log.fields["stream"] = ar.stream;
   t_log.fields["prompt_tokens"] = job.prompt.size();
   std::shared_ptr<Scheduler::Lease> lease;
@@ -164,22 +172,29 @@ void Server::Impl::generate(const httplib::Request& req, httplib::Response& res,
     throw ApiError(503, e.what(), "", "server_busy", "server_error");
   }
   ResponseMeta meta = new_response_meta(chat, opts.model_id);
-  if (ar.stream) return stream(res, std::move(lease), std::move(job), std::move(meta), chat, ar.include_usage);
+  if (tools->tools.empty()) tools.reset();  // no tools: the reply is plain text
+  if (ar.stream)
+    return stream(res, std::move(lease), std::move(job), std::move(meta), chat, ar.include_usage, std::move(tools));
   JobResult r = sched.run(*lease, job);
   lease.reset();
   log_result(r);
+  if (tools) {
+    set_json(res, 200, chat_tool_response(meta, r, tool_format(model), *tools));
+    return;
+  }
   set_json(res, 200, chat ? chat_response(meta, r) : completion_response(meta, r));
 }
 
 // SSE: the reply is generated inside the content provider, writing one event per text piece. A failed
 // write (client gone) cancels the job at that token and frees the slot.
 void Server::Impl::stream(httplib::Response& res, std::shared_ptr<Scheduler::Lease> lease, Job job, ResponseMeta meta,
-                          bool chat, bool include_usage) {
+                          bool chat, bool include_usage, std::shared_ptr<const ToolRequest> tools) {
   auto job_ptr = std::make_shared<Job>(std::move(job));
   res.set_header("Cache-Control", "no-cache");
   res.set_header("X-Accel-Buffering", "no");
   res.set_chunked_content_provider(
-      "text/event-stream", [this, lease, job_ptr, meta, chat, include_usage](size_t, httplib::DataSink& sink) mutable {
+      "text/event-stream",
+      [this, lease, job_ptr, meta, chat, include_usage, tools](size_t, httplib::DataSink& sink) mutable {
         auto write = [&](const std::string& ev) { return sink.write(ev.data(), ev.size()); };
         if (!lease) return false;  // already served (provider called again)
         if (chat && !write(sse_event(chat_chunk_role(meta)))) {
@@ -187,9 +202,19 @@ void Server::Impl::stream(httplib::Response& res, std::shared_ptr<Scheduler::Lea
           return false;
         }
         JobResult r;
+        // With tools the text goes through the call parser: content deltas, then tool_calls deltas.
+        std::optional<ToolDeltaStream> tool_deltas;
+        if (tools) tool_deltas.emplace(meta, tool_format(model), *tools);
+        auto write_all = [&](const std::vector<json>& chunks) {
+          for (const json& c : chunks)
+            if (!write(sse_event(c))) return false;
+          return true;
+        };
         try {
-          r = sched.run(*lease, *job_ptr,
-                        [&](std::string_view t) { return write(sse_event(stream_chunk_text(meta, chat, t))); });
+          r = sched.run(*lease, *job_ptr, [&](std::string_view t) {
+            if (tool_deltas) return write_all(tool_deltas->push(t));
+            return write(sse_event(stream_chunk_text(meta, chat, t)));
+          });
         } catch (const std::exception& e) {
           lease.reset();
           t_log.fields["error"] = e.what();
@@ -201,7 +226,8 @@ void Server::Impl::stream(httplib::Response& res, std::shared_ptr<Scheduler::Lea
         lease.reset();  // free the slot before the last writes
         log_result(r);
         if (r.finish == FinishReason::kCancelled) return false;
-        bool ok = write(sse_event(stream_chunk_finish(meta, chat, r.finish)));
+        bool ok = tool_deltas ? write_all(tool_deltas->finish(r.finish))
+                              : write(sse_event(stream_chunk_finish(meta, chat, r.finish)));
         if (ok && include_usage) ok = write(sse_event(stream_chunk_usage(meta, chat, r)));
         if (ok) ok = write(std::string(kSseDone));
         if (ok) sink.done();
