@@ -71,19 +71,32 @@ size_t argmax(const std::vector<float>& s) {
 
 }  // namespace
 
-std::vector<float> processed_scores(std::span<const float> logits, std::span<const int32_t> prev_tokens,
-                                    const GenerationParams& p) {
-  if (logits.empty()) fail(ErrorKind::kInvalidArgument, "sampler: empty logits");
-  std::vector<float> s(logits.begin(), logits.end());
+void process_scores(std::vector<float>& s, std::span<const int32_t> prev_tokens, const GenerationParams& p) {
+  if (s.empty()) fail(ErrorKind::kInvalidArgument, "sampler: empty logits");
   apply_repetition_penalty(s, prev_tokens, p.repetition_penalty);
-  if (p.temperature <= 0.0) return s;  // greedy: warpers do not apply
+  if (p.temperature <= 0.0) return;  // greedy: warpers do not apply
   if (p.temperature != 1.0) {
     const auto t = static_cast<float>(p.temperature);
     for (float& x : s) x /= t;
   }
   apply_top_k(s, p.top_k);
   apply_top_p(s, p.top_p);
+}
+
+std::vector<float> processed_scores(std::span<const float> logits, std::span<const int32_t> prev_tokens,
+                                    const GenerationParams& p) {
+  std::vector<float> s(logits.begin(), logits.end());
+  process_scores(s, prev_tokens, p);
   return s;
+}
+
+void choice_scores(std::vector<float>& s, std::span<const int32_t> prev_tokens, const GenerationParams& p) {
+  if (s.empty()) fail(ErrorKind::kInvalidArgument, "sampler: empty logits");
+  if (p.greedy()) {
+    apply_repetition_penalty(s, prev_tokens, p.repetition_penalty);
+  } else {
+    process_scores(s, prev_tokens, p);
+  }
 }
 
 std::vector<float> probabilities(std::span<const float> logits, std::span<const int32_t> prev_tokens,
@@ -112,14 +125,29 @@ Sampler::Sampler(const GenerationParams& params) : params_(params), rng_(params.
 
 int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> prev_tokens) {
   if (params_.greedy()) return greedy_token(logits, prev_tokens, params_);
-  const std::vector<float> probs = probabilities(logits, prev_tokens, params_);
-  // 53 random bits -> u in [0, 1); the first id whose cumulative probability passes u.
+  const std::vector<float> s = processed_scores(logits, prev_tokens, params_);
+  return choose(s);
+}
+
+int32_t Sampler::choose(std::span<const float> scores) {
+  if (scores.empty()) fail(ErrorKind::kInvalidArgument, "sampler: empty logits");
+  size_t best = 0;
+  for (size_t i = 1; i < scores.size(); ++i) {
+    if (scores[i] > scores[best]) best = i;
+  }
+  if (params_.greedy()) return static_cast<int32_t>(best);
+  // softmax as probabilities() computes it, then 53 random bits -> u in [0, 1); the first id whose
+  // cumulative probability passes u.
+  const float mx = scores[best];
+  double z = 0;
+  for (float x : scores) z += std::exp(static_cast<double>(x - mx));
   const double u = static_cast<double>(rng_() >> 11) * 0x1.0p-53;
   double cum = 0;
   size_t last = 0;
-  for (size_t i = 0; i < probs.size(); ++i) {
-    if (probs[i] <= 0) continue;
-    cum += probs[i];
+  for (size_t i = 0; i < scores.size(); ++i) {
+    const auto pi = static_cast<float>(std::exp(static_cast<double>(scores[i] - mx)) / z);
+    if (pi <= 0) continue;
+    cum += pi;
     last = i;
     if (u < cum) return static_cast<int32_t>(i);
   }

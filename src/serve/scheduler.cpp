@@ -5,7 +5,9 @@
 
 #include "devops_model/core/error.h"
 #include "devops_model/generate/generator.h"
+#include "devops_model/generate/grammar_matcher.h"
 #include "devops_model/generate/sampler.h"
+#include "devops_model/generate/token_table.h"
 #include "devops_model/serve/stop_strings.h"
 
 namespace dm {
@@ -102,27 +104,77 @@ SchedulerStats Scheduler::stats() const {
   return s;
 }
 
+std::shared_ptr<const TokenTable> Scheduler::token_table(std::vector<int32_t> eos_ids) {
+  // Ids past the tokenizer (a model's padding rows) have no bytes and cannot be in the table.
+  std::erase_if(eos_ids, [&](int32_t id) { return id < 0 || id >= tok_.vocab_size(); });
+  std::sort(eos_ids.begin(), eos_ids.end());
+  eos_ids.erase(std::unique(eos_ids.begin(), eos_ids.end()), eos_ids.end());
+  std::lock_guard<std::mutex> lk(tables_mu_);  // held while building: concurrent first users wait for one build
+  for (const auto& [ids, table] : tables_)
+    if (ids == eos_ids) return table;
+  auto table = std::make_shared<const TokenTable>(TokenTable::from_tokenizer(tok_, eos_ids));
+  tables_.emplace_back(std::move(eos_ids), table);
+  return table;
+}
+
 JobResult Scheduler::run(Lease& lease, const Job& job, const std::function<bool(std::string_view)>& on_text) {
+  if (!on_text) return run_pieces(lease, job, {});
+  return run_pieces(lease, job, [&](std::string_view text, std::span<const TokenLogprob>) {
+    return text.empty() || on_text(text);
+  });
+}
+
+JobResult Scheduler::run_pieces(Lease& lease, const Job& job, const PieceCallback& on_piece) {
+  if (job.logprobs > kMaxTopLogprobs)
+    fail(ErrorKind::kInvalidArgument, "scheduler: logprobs must be -1..", kMaxTopLogprobs, " (got ", job.logprobs, ")");
   KVCache& cache = *slots_[static_cast<size_t>(lease.slot())]->cache;
   Sampler sampler(job.params);
   StreamDecoder decoder(tok_, /*skip_special=*/true);
   std::vector<std::string> stops = job.stop;
   for (const auto& seq : job.rules.stop_sequences) stops.push_back(tok_.decode(seq));  // Qwen1 "Human:" etc.
   StopStringFilter filter(std::move(stops));
+  std::shared_ptr<const TokenTable> table;
+  std::unique_ptr<GrammarMatcher> matcher;
+  if (job.grammar) {
+    table = token_table(job.rules.stop_ids);
+    matcher = std::make_unique<GrammarMatcher>(*job.grammar);
+  }
+  const bool want_logprobs = job.logprobs >= 0;
   JobResult res;
   bool cancelled = false;
-  auto emit = [&](const std::string& piece) {
-    if (piece.empty() || cancelled) return;
+  bool grammar_ended = false;  // nothing but an end could follow the last token
+  bool grammar_stuck = false;  // no token of the vocabulary continues the grammar: the last choice is void
+  std::vector<TokenLogprob> unreleased;  // logprobs of tokens whose text is still held back
+  auto emit = [&](const std::string& piece, bool final) {
+    if (cancelled || (piece.empty() && !(final && !unreleased.empty()))) return;
     res.text += piece;
-    if (on_text && !on_text(piece)) cancelled = true;
+    res.logprobs.insert(res.logprobs.end(), unreleased.begin(), unreleased.end());
+    const bool ok = !on_piece || on_piece(piece, unreleased);
+    unreleased.clear();
+    if (!ok) cancelled = true;
   };
   GenerateRequest req;
   req.max_new_tokens = job.params.max_new_tokens;
   req.stop_ids = job.rules.stop_ids;
-  req.choose = [&](std::span<const float> logits, std::span<const int32_t> seq) { return sampler.sample(logits, seq); };
+  std::vector<float> scores;
+  req.choose = [&](std::span<const float> logits, std::span<const int32_t> seq) -> int32_t {
+    if (!matcher && !want_logprobs) return sampler.sample(logits, seq);
+    scores.assign(logits.begin(), logits.end());
+    if (matcher && matcher->mask_logits(scores, *table) == 0) {
+      grammar_stuck = true;
+      return job.rules.stop_ids.empty() ? argmax(logits) : job.rules.stop_ids.front();
+    }
+    choice_scores(scores, seq, sampler.params());
+    const int32_t id = sampler.choose(scores);
+    if (matcher) matcher->accept_token(id, *table);
+    if (want_logprobs) unreleased.push_back(token_logprob(scores, id, job.logprobs));
+    return id;
+  };
   req.on_token = [&](int32_t id) {
-    emit(filter.push(decoder.push(id)));
-    return !cancelled && !filter.stopped();
+    if (grammar_stuck) return false;
+    emit(filter.push(decoder.push(id)), false);
+    grammar_ended = matcher && matcher->must_end();
+    return !cancelled && !filter.stopped() && !grammar_ended;
   };
   req.forward = [&](std::span<const int32_t> ids, KVCache& c, std::vector<float>& logits) {
     batcher_.forward(ids, c, logits);
@@ -137,13 +189,14 @@ JobResult Scheduler::run(Lease& lease, const Job& job, const std::function<bool(
     Active active(batcher_);
     r = generate(model_, cache, job.prompt, req);
   }
-  if (!cancelled && !filter.stopped()) emit(filter.push(decoder.flush()) + filter.finish());
+  if (!cancelled && !filter.stopped()) emit(filter.push(decoder.flush()) + filter.finish(), true);
   res.prompt_tokens = r.prompt_tokens;
   res.completion_tokens = static_cast<int>(r.tokens.size());
+  if (grammar_stuck && r.reason == StopReason::kCancelled) --res.completion_tokens;  // the void choice
   res.reused_tokens = r.reused_tokens;
   if (cancelled) {
     res.finish = FinishReason::kCancelled;
-  } else if (filter.stopped() || r.reason == StopReason::kStopToken) {
+  } else if (filter.stopped() || grammar_ended || grammar_stuck || r.reason == StopReason::kStopToken) {
     res.finish = FinishReason::kStop;
   } else {
     res.finish = FinishReason::kLength;

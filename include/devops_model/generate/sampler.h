@@ -15,6 +15,14 @@ namespace dm {
 std::vector<float> processed_scores(std::span<const float> logits, std::span<const int32_t> prev_tokens,
                                     const GenerationParams& p);
 
+// processed_scores in place (s holds the logits on entry).
+void process_scores(std::vector<float>& s, std::span<const int32_t> prev_tokens, const GenerationParams& p);
+
+// The scores the next token is chosen from, in place (s holds the logits on entry, possibly masked to
+// -inf by a grammar): when p.greedy(), the logits after the repetition penalty only (greedy_token's
+// argmax); otherwise processed_scores. Their log-softmax is what OpenAI logprobs report.
+void choice_scores(std::vector<float>& s, std::span<const int32_t> prev_tokens, const GenerationParams& p);
+
 // The distribution HF samples from (softmax of processed_scores); with temperature 0 it is one-hot
 // at the greedy choice. do_sample is ignored here: this is what sampling *would* draw from.
 std::vector<float> probabilities(std::span<const float> logits, std::span<const int32_t> prev_tokens,
@@ -35,6 +43,9 @@ class Sampler {
 
   // Greedy when params().greedy(), else one multinomial draw from probabilities().
   int32_t sample(std::span<const float> logits, std::span<const int32_t> prev_tokens);
+  // The same choice from scores already computed by choice_scores(): argmax (lowest id on ties) when
+  // greedy, else one draw from their softmax. sample(l, prev) == choose(choice_scores(l, prev)).
+  int32_t choose(std::span<const float> scores);
 
  private:
   GenerationParams params_;

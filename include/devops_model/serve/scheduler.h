@@ -18,15 +18,20 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "devops_model/generate/chat_format.h"
 #include "devops_model/generate/generation_params.h"
+#include "devops_model/generate/token_logprobs.h"
 #include "devops_model/model/model.h"
 #include "devops_model/serve/forward_batcher.h"
 #include "devops_model/tokenizer/tokenizer.h"
 
 namespace dm {
+
+class Grammar;
+class TokenTable;
 
 struct SchedulerOptions {
   int slots = 1;       // requests generating at once
@@ -35,11 +40,17 @@ struct SchedulerOptions {
 
 // One generation: the prompt ids, sampling settings (params.max_new_tokens is the length limit, params.seed
 // the RNG seed), the family's stop rules and extra stop strings (OpenAI `stop`).
+// With a grammar, every token is drawn from the tokens the grammar allows next (the stop ids only where
+// the grammar can end); the job ends with finish "stop" as soon as nothing but an end can follow.
+// With logprobs >= 0, JobResult::logprobs holds each token's log-probability under the distribution it
+// was drawn from (token_logprobs.h) and the `logprobs` most likely alternatives (0..kMaxTopLogprobs).
 struct Job {
   std::vector<int32_t> prompt;
   GenerationParams params;
   StopRules rules;
   std::vector<std::string> stop;
+  std::shared_ptr<const Grammar> grammar;  // constrained decoding; null = none
+  int logprobs = -1;                       // -1 off; else how many top alternatives (0..20) to report per token
 };
 
 enum class FinishReason { kStop, kLength, kCancelled };
@@ -51,6 +62,9 @@ struct JobResult {
   int completion_tokens = 0;
   int reused_tokens = 0;  // prompt tokens taken from the slot's cache
   FinishReason finish = FinishReason::kLength;
+  // With Job::logprobs >= 0: one entry per token whose text reached `text` (or, at a stop string, whose
+  // text was cut by it), in order. Tokens whose whole text a stop string dropped are not listed.
+  std::vector<TokenLogprob> logprobs;
 };
 
 struct SchedulerStats {
@@ -87,6 +101,12 @@ class Scheduler {
   // back while it could be the start of a stop string); returning false cancels the job. Error(kCapacity)
   // when the prompt does not fit the context.
   JobResult run(Lease& lease, const Job& job, const std::function<bool(std::string_view)>& on_text = {});
+  // The same, with each piece's tokens: on_piece(text, logprobs) gets the logprobs of the tokens whose
+  // text the piece releases (tokens held back with their text, by an incomplete UTF-8 character or a
+  // possible stop string, come with the piece that releases them; at the end, tokens with no text of
+  // their own come with an empty piece). logprobs is empty when Job::logprobs < 0.
+  using PieceCallback = std::function<bool(std::string_view text, std::span<const TokenLogprob> logprobs)>;
+  JobResult run_pieces(Lease& lease, const Job& job, const PieceCallback& on_piece);
 
   SchedulerStats stats() const;
   ForwardBatcher::Stats batch_stats() const { return batcher_.stats(); }
@@ -95,6 +115,8 @@ class Scheduler {
  private:
   struct Slot;
   void release(int slot);
+  // The vocabulary trie for grammar jobs ending with `eos_ids`, built on first use and shared.
+  std::shared_ptr<const TokenTable> token_table(std::vector<int32_t> eos_ids);
 
   const Model& model_;
   const Tokenizer& tok_;
@@ -106,6 +128,8 @@ class Scheduler {
   uint64_t next_wait_ticket_ = 0, use_clock_ = 0;
   SchedulerStats stats_;
   ForwardBatcher batcher_;
+  std::mutex tables_mu_;
+  std::vector<std::pair<std::vector<int32_t>, std::shared_ptr<const TokenTable>>> tables_;
 };
 
 }  // namespace dm
