@@ -13,6 +13,7 @@
 
 #include "devops_model/core/error.h"
 #include "devops_model/generate/chat_session.h"
+#include "devops_model/generate/grammar.h"
 #include "devops_model/serve/web_page.h"
 #include "serve/openai_api.h"
 #include "serve/openai_tools.h"
@@ -154,6 +155,8 @@ Job Server::Impl::make_job(const ApiRequest& ar, const ToolRequest& tools) {
   if (!ar.ignore_eos) job.rules = stop_rules(tok, job.params);
   job.stop = ar.stop;
   for (std::string& s : tool_stop_strings(tool_format(model), tools)) job.stop.push_back(std::move(s));
+  if (const std::string g = tool_call_grammar(tool_format(model), tools); !g.empty())  // a forced call
+    job.grammar = std::make_shared<const Grammar>(Grammar::parse(g));
   return job;
 }
 
