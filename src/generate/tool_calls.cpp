@@ -257,8 +257,8 @@ std::string forced_tool_call_gbnf(ToolFormat format, const std::vector<ToolSpec>
     const std::string prefix = str_cat("t", i, "-");
     rules += prefix_rules(schema_gbnf, prefix);
     const std::string& shown = format == ToolFormat::kReact && !t.name_for_model.empty() ? t.name_for_model : t.name;
-    const std::string head = format == ToolFormat::kXml ? str_cat(shown, "\", \"arguments\": ")
-                                                       : str_cat(shown, "\nAction Input: ");
+    const std::string head =
+        format == ToolFormat::kXml ? str_cat(shown, "\", \"arguments\": ") : str_cat(shown, "\nAction Input: ");
     alts += str_cat(i ? " | " : "", gbnf_text(head), " ", prefix, "root");
   }
   std::string top;

@@ -72,9 +72,7 @@ void dump_python(const Json& j, std::string& out) {
       out += ']';
       return;
     }
-    case Json::value_t::number_float:
-      out += python_float_repr(j.get<double>());
-      return;
+    case Json::value_t::number_float: out += python_float_repr(j.get<double>()); return;
     default:  // strings (json.dumps escapes exactly what nlohmann does: " \ and C0 controls, \uXXXX lowercase)
       out += j.dump();
       return;
@@ -104,7 +102,9 @@ std::string_view rstrip_newlines(std::string_view s) {
   return s;
 }
 bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
-bool ends_with(std::string_view s, std::string_view p) { return s.size() >= p.size() && s.substr(s.size() - p.size()) == p; }
+bool ends_with(std::string_view s, std::string_view p) {
+  return s.size() >= p.size() && s.substr(s.size() - p.size()) == p;
+}
 
 // `{"name": "...", "arguments": ...}` body of one <tool_call> block, as both templates print it.
 std::string tool_call_json(const ToolCall& c, bool qwen3) {
@@ -225,20 +225,20 @@ std::string qwen1_react_instruction(const std::vector<ToolSpec>& tools) {
                           " API useful for? ", desc_m, " Parameters: ", params);
     names += name_m;
   }
-  const std::string instruction = str_cat(
-      "Answer the following questions as best you can. You have access to the following APIs:\n\n", tools_text,
-      "\n\nUse the following format:\n\n"
-      "Question: the input question you must answer\n"
-      "Thought: you should always think about what to do\n"
-      "Action: the action to take, should be one of [",
-      names,
-      "]\n"
-      "Action Input: the input to the action\n"
-      "Observation: the result of the action\n"
-      "... (this Thought/Action/Action Input/Observation can be repeated zero or more times)\n"
-      "Thought: I now know the final answer\n"
-      "Final Answer: the final answer to the original input question\n\n"
-      "Begin!");
+  const std::string instruction =
+      str_cat("Answer the following questions as best you can. You have access to the following APIs:\n\n", tools_text,
+              "\n\nUse the following format:\n\n"
+              "Question: the input question you must answer\n"
+              "Thought: you should always think about what to do\n"
+              "Action: the action to take, should be one of [",
+              names,
+              "]\n"
+              "Action Input: the input to the action\n"
+              "Observation: the result of the action\n"
+              "... (this Thought/Action/Action Input/Observation can be repeated zero or more times)\n"
+              "Thought: I now know the final answer\n"
+              "Final Answer: the final answer to the original input question\n\n"
+              "Begin!");
   return std::string(python_rstrip(lstrip_newlines(instruction)));
 }
 
@@ -269,9 +269,8 @@ std::vector<LegacyMessage> to_legacy(const std::vector<ChatMessage>& messages) {
           if (!used[r] && !c.id.empty() && messages[i + 1 + r].tool_call_id == c.id) pick = r;
         for (size_t r = 0; r < used.size() && pick == used.size(); ++r)
           if (!used[r] && (messages[i + 1 + r].tool_call_id.empty() ||
-                           std::none_of(m.tool_calls.begin(), m.tool_calls.end(), [&](const ToolCall& x) {
-                             return x.id == messages[i + 1 + r].tool_call_id;
-                           })))
+                           std::none_of(m.tool_calls.begin(), m.tool_calls.end(),
+                                        [&](const ToolCall& x) { return x.id == messages[i + 1 + r].tool_call_id; })))
             pick = r;
         if (pick < used.size()) {
           used[pick] = true;

@@ -102,8 +102,9 @@ ToolRequest parse_tool_request(std::string_view body) {
     r.parallel = it->get<bool>();
   }
   if (auto it = j.find("tool_choice"); it != j.end() && !it->is_null()) {
-    const std::string usage = "expected \"none\", \"auto\", \"required\" or {\"type\": \"function\", \"function\": "
-                              "{\"name\": ...}}";
+    const std::string usage =
+        "expected \"none\", \"auto\", \"required\" or {\"type\": \"function\", \"function\": "
+        "{\"name\": ...}}";
     if (it->is_string()) {
       const std::string c = it->get<std::string>();
       if (c == "auto") {
@@ -248,7 +249,8 @@ namespace {
 json tool_calls_json(const std::vector<ParsedToolCall>& calls) {
   json a = json::array();
   for (const auto& c : calls)
-    a.push_back({{"id", call_id()}, {"type", "function"}, {"function", {{"name", c.name}, {"arguments", c.arguments}}}});
+    a.push_back(
+        {{"id", call_id()}, {"type", "function"}, {"function", {{"name", c.name}, {"arguments", c.arguments}}}});
   return a;
 }
 
@@ -284,11 +286,10 @@ void ToolDeltaStream::emit(std::vector<ToolReplyStream::Event> events, std::vect
       if (!t.name_for_model.empty() && e.call.name == t.name_for_model) e.call.name = t.name;
     json head = stream_chunk_text(meta_, true, "");
     head["choices"][0]["delta"] = {
-        {"tool_calls",
-         json::array({{{"index", calls_},
-                       {"id", call_id()},
-                       {"type", "function"},
-                       {"function", {{"name", e.call.name}, {"arguments", ""}}}}})}};
+        {"tool_calls", json::array({{{"index", calls_},
+                                     {"id", call_id()},
+                                     {"type", "function"},
+                                     {"function", {{"name", e.call.name}, {"arguments", ""}}}}})}};
     out.push_back(std::move(head));
     json args = stream_chunk_text(meta_, true, "");
     args["choices"][0]["delta"] = {

@@ -71,8 +71,7 @@ ParsedReply reply_tool_calls(ToolFormat format, const ToolRequest& tr, std::stri
 
 // chat_response with the calls: message.content (null with calls and no text), message.tool_calls,
 // finish_reason "tool_calls" when the reply stopped with calls.
-nlohmann::json chat_tool_response(const ResponseMeta& m, const JobResult& r, ToolFormat format,
-                                  const ToolRequest& tr);
+nlohmann::json chat_tool_response(const ResponseMeta& m, const JobResult& r, ToolFormat format, const ToolRequest& tr);
 
 // Streamed replies: text pieces in, SSE chunks out.
 class ToolDeltaStream {

@@ -50,8 +50,10 @@ void expect_streams_like_whole(ToolFormat f, const std::string& text) {
   EXPECT_EQ(s.calls, whole.calls) << text;
 }
 
-const std::string kCall1 = "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\",\"days\":2}}\n</tool_call>";
-const std::string kCall2 = "<tool_call>\n{\"name\": \"run_kubectl\", \"arguments\": {\"args\": [\"get\", \"pods\"]}}\n</tool_call>";
+const std::string kCall1 =
+    "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\",\"days\":2}}\n</tool_call>";
+const std::string kCall2 =
+    "<tool_call>\n{\"name\": \"run_kubectl\", \"arguments\": {\"args\": [\"get\", \"pods\"]}}\n</tool_call>";
 
 TEST(ToolCallsXml, TextOnly) {
   const ParsedReply r = parse_tool_reply(ToolFormat::kXml, " Plain answer <tool no call.\n");
@@ -80,10 +82,10 @@ TEST(ToolCallsXml, ParallelCallsOnlyContentIsNull) {
 TEST(ToolCallsXml, MalformedCallsStayText) {
   for (const std::string bad : {
            "<tool_call>\n{\"name\": \"f\", \"arguments\": {\"a\": }\n</tool_call>",  // not JSON
-           "<tool_call>\n[1, 2]\n</tool_call>",                                     // not an object
-           "<tool_call>\n{\"arguments\": {}}\n</tool_call>",                        // no name
-           "<tool_call>\n{\"name\": 3}\n</tool_call>",                              // name not a string
-           "<tool_call>\n{\"name\": \"f\", \"arguments\": {}}",                     // never closed
+           "<tool_call>\n[1, 2]\n</tool_call>",                                      // not an object
+           "<tool_call>\n{\"arguments\": {}}\n</tool_call>",                         // no name
+           "<tool_call>\n{\"name\": 3}\n</tool_call>",                               // name not a string
+           "<tool_call>\n{\"name\": \"f\", \"arguments\": {}}",                      // never closed
        }) {
     const ParsedReply r = parse_tool_reply(ToolFormat::kXml, "x " + bad);
     EXPECT_TRUE(r.has_content) << bad;
@@ -97,9 +99,9 @@ TEST(ToolCallsXml, MalformedCallsStayText) {
 }
 
 TEST(ToolCallsXml, ArgumentsAsStringOrMissing) {
-  const ParsedReply r = parse_tool_reply(
-      ToolFormat::kXml, "<tool_call>{\"name\": \"f\", \"arguments\": \"{\\\"a\\\": 1}\"}</tool_call>"
-                        "<tool_call>{\"name\": \"g\"}</tool_call>");
+  const ParsedReply r = parse_tool_reply(ToolFormat::kXml,
+                                         "<tool_call>{\"name\": \"f\", \"arguments\": \"{\\\"a\\\": 1}\"}</tool_call>"
+                                         "<tool_call>{\"name\": \"g\"}</tool_call>");
   ASSERT_EQ(r.calls.size(), 2u);
   EXPECT_EQ(r.calls[0].arguments, R"({"a": 1})");
   EXPECT_EQ(r.calls[1].arguments, "{}");
@@ -180,14 +182,16 @@ const std::string kCityParams =
 
 TEST(ForcedToolCall, XmlOneToolOneCall) {
   const std::string g = forced_tool_call_gbnf(ToolFormat::kXml, {spec("get_weather", kCityParams)}, false);
-  EXPECT_TRUE(accepts(g, "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>"))
-      << g;
   EXPECT_TRUE(
-      accepts(g, "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"P\", \"days\": 3}}\n</tool_call>"));
+      accepts(g, "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>"))
+      << g;
+  EXPECT_TRUE(accepts(
+      g, "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"P\", \"days\": 3}}\n</tool_call>"));
   EXPECT_FALSE(accepts(g, "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {}}\n</tool_call>"));  // required
   EXPECT_FALSE(accepts(g, "<tool_call>\n{\"name\": \"other\", \"arguments\": {\"city\": \"P\"}}\n</tool_call>"));
-  EXPECT_FALSE(accepts(g, "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"P\"}}\n</tool_call>\n"
-                          "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Q\"}}\n</tool_call>"));
+  EXPECT_FALSE(accepts(g,
+                       "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"P\"}}\n</tool_call>\n"
+                       "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Q\"}}\n</tool_call>"));
 }
 
 TEST(ForcedToolCall, XmlAnyOfSeveralToolsParallel) {
@@ -195,9 +199,11 @@ TEST(ForcedToolCall, XmlAnyOfSeveralToolsParallel) {
       ToolFormat::kXml, {spec("get_weather", kCityParams), spec("ping", ""), spec("get", R"({"type": "object"})")},
       true);
   EXPECT_TRUE(accepts(g, "<tool_call>\n{\"name\": \"ping\", \"arguments\": {}}\n</tool_call>"));
-  EXPECT_TRUE(accepts(g, "<tool_call>\n{\"name\": \"ping\", \"arguments\": {}}\n</tool_call>\n"
-                         "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"x\"}}\n</tool_call>"));
-  EXPECT_TRUE(accepts(g, "<tool_call>\n{\"name\": \"get\", \"arguments\": {\"any\": [1, {\"b\": null}]}}\n</tool_call>"));
+  EXPECT_TRUE(accepts(g,
+                      "<tool_call>\n{\"name\": \"ping\", \"arguments\": {}}\n</tool_call>\n"
+                      "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"x\"}}\n</tool_call>"));
+  EXPECT_TRUE(
+      accepts(g, "<tool_call>\n{\"name\": \"get\", \"arguments\": {\"any\": [1, {\"b\": null}]}}\n</tool_call>"));
   EXPECT_FALSE(accepts(g, "<tool_call>\n{\"name\": \"ping\", \"arguments\": {\"x\": 1}}\n</tool_call>"));
   // The parsed call of an accepted text is what was forced.
   const ParsedReply r = parse_tool_reply(ToolFormat::kXml,
@@ -213,7 +219,8 @@ TEST(ForcedToolCall, React) {
   EXPECT_TRUE(accepts(g, text)) << g;
   EXPECT_FALSE(accepts(g, "Thought: x\ny\nAction: get_weather\nAction Input: {\"city\": \"Oslo\"}"));
   EXPECT_FALSE(accepts(g, "Thought: x\nAction: get_weather\nAction Input: {\"town\": \"Oslo\"}"));
-  EXPECT_FALSE(accepts(g, "Thought: " + std::string(257, 'a') + "\nAction: get_weather\nAction Input: {\"city\": \"O\"}"));
+  EXPECT_FALSE(
+      accepts(g, "Thought: " + std::string(257, 'a') + "\nAction: get_weather\nAction Input: {\"city\": \"O\"}"));
   const ParsedReply r = parse_tool_reply(ToolFormat::kReact, text);
   ASSERT_EQ(r.calls.size(), 1u);
   EXPECT_EQ(r.content, "I should look it up.");

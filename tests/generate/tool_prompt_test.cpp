@@ -56,7 +56,9 @@ const ToolSpec kKubectl = tool("run_kubectl", "Run a read-only kubectl command."
                                    kKubectlParams + R"(, "strict": true}})");
 
 ChatMessage msg(std::string role, std::string content) { return {std::move(role), std::move(content), {}, {}}; }
-ChatMessage calls(std::string content, std::vector<ToolCall> c) { return {"assistant", std::move(content), std::move(c), {}}; }
+ChatMessage calls(std::string content, std::vector<ToolCall> c) {
+  return {"assistant", std::move(content), std::move(c), {}};
+}
 ChatMessage result(std::string id, std::string content) { return {"tool", std::move(content), {}, std::move(id)}; }
 
 constexpr std::string_view kQwen25System = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.";
@@ -186,7 +188,8 @@ TEST(ToolPromptChatml, Qwen25ToolHistoryWithoutToolsAndNonJsonArguments) {
 TEST(ToolPromptChatml, Qwen3MultiStepReasoningAfterTheLastQuery) {
   const std::vector<ChatMessage> m = {
       msg("user", "Is prod healthy?"),
-      calls("<think>\nCheck pods first.\n</think>\n\nChecking.", {{"a", "run_kubectl", R"({"args": ["get", "pods"]})"}}),
+      calls("<think>\nCheck pods first.\n</think>\n\nChecking.",
+            {{"a", "run_kubectl", R"({"args": ["get", "pods"]})"}}),
       result("a", "web-1 CrashLoopBackOff"),
       calls("", {{"b", "run_kubectl", R"({"args": ["logs", "web-1"]})"}, {"c", "get_weather", "raw args"}}),
       result("b", "OOMKilled"),
@@ -319,8 +322,9 @@ TEST(ToolPromptChatml, Qwen3ToolHistoryWithoutTools) {
 }
 
 TEST(ToolPromptChatml, PythonJsonDumps) {
-  EXPECT_EQ(python_json_dumps(R"({"b":1,"a":[1.0,2.5,1e-5,1e16,1e15,-0.0,0.0001,123456789.125,true,null,{}],"c":[]})"),
-            R"({"b": 1, "a": [1.0, 2.5, 1e-05, 1e+16, 1000000000000000.0, -0.0, 0.0001, 123456789.125, true, null, {}], "c": []})");
+  EXPECT_EQ(
+      python_json_dumps(R"({"b":1,"a":[1.0,2.5,1e-5,1e16,1e15,-0.0,0.0001,123456789.125,true,null,{}],"c":[]})"),
+      R"({"b": 1, "a": [1.0, 2.5, 1e-05, 1e+16, 1000000000000000.0, -0.0, 0.0001, 123456789.125, true, null, {}], "c": []})");
   EXPECT_EQ(python_json_dumps(R"({"s":"é\n\u0001\"\\/ \u2028"})"), "{\"s\": \"é\\n\\u0001\\\"\\\\/ \u2028\"}");
   EXPECT_EQ(python_json_dumps("1e300"), "1e+300");
   EXPECT_EQ(python_json_dumps("-1.5e-7"), "-1.5e-07");
@@ -329,10 +333,11 @@ TEST(ToolPromptChatml, PythonJsonDumps) {
 
 // ---- Qwen1 ReAct
 
-const ToolSpec kWeather1 = tool("get_weather", "Get the current weather in a city (°C).",
-                                R"({"type": "object", "properties": {"city": {"type": "string", "description": "城市"},)"
-                                R"( "threshold": {"type": "number", "default": 1e-05}}, "required": ["city"]})",
-                                "");
+const ToolSpec kWeather1 =
+    tool("get_weather", "Get the current weather in a city (°C).",
+         R"({"type": "object", "properties": {"city": {"type": "string", "description": "城市"},)"
+         R"( "threshold": {"type": "number", "default": 1e-05}}, "required": ["city"]})",
+         "");
 const ToolSpec kKubectl1 = tool("run_kubectl", "Run a read-only kubectl command.", kKubectlParams, "");
 
 std::string react_text(const std::vector<ChatMessage>& m) {
@@ -481,7 +486,8 @@ TEST(ToolPromptReact, InstructionGoesToTheLastHistoryTurn) {
 TEST(ToolPromptReact, TwoCallsInOneMessageOneStepEachResultsMatchedById) {
   const std::vector<ChatMessage> m = {
       msg("user", "Weather and pods?"),
-      calls("Both.", {{"w", "get_weather", R"({"city": "Oslo"})"}, {"k", "run_kubectl", R"({"args": ["get", "pods"]})"}}),
+      calls("Both.",
+            {{"w", "get_weather", R"({"city": "Oslo"})"}, {"k", "run_kubectl", R"({"args": ["get", "pods"]})"}}),
       result("k", "web-1 Running"),
       result("w", "cold"),
   };
