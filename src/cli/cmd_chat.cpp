@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/generation_args.h"
+#include "cli/grammar_args.h"
 #include "cli/model_args.h"
 #include "core/json_file.h"
 #include "devops_model/core/error.h"
@@ -43,6 +44,7 @@ std::vector<ChatTurn> load_history(const std::string& path) {
 struct Args {
   ModelArgs model;
   GenerationArgs gen;
+  GrammarArgs grammar;
   std::string prompt, history, system;
   bool json = false, no_think = false;
 };
@@ -106,16 +108,19 @@ Registrar reg{{"chat", "chat with a model as the seed's model.chat(query, histor
   auto a = std::make_shared<Args>();
   a->model.add(app);
   a->gen.add(app);
+  a->grammar.add(app);
   app.add_option("--prompt,-p", a->prompt, "one turn, non-interactive");
   app.add_option("--history", a->history, "continue a saved conversation (JSON [[query, reply], ...])");
   app.add_option("--system", a->system, "system prompt (default: the model family's)");
   app.add_flag("--json", a->json, "with --prompt: print prompt_ids, reply_ids, reply, history");
   app.add_flag("--no-think", a->no_think, "Qwen3: answer without a thinking block (enable_thinking=false)");
   return [a]() {
+    auto grammar = a->grammar.load();  // before the model: a bad file fails fast
     auto model = a->model.load();
     auto tok = Tokenizer::from_dir(a->model.dir);
     GenerationParams params = a->gen.params_for(a->model.dir);
     ChatSession s(*model, *tok, params, a->system);
+    s.set_grammar(grammar);
     if (a->no_think && !s.set_thinking(false))
       std::fprintf(stderr, "note: this model's chat template has no thinking switch; --no-think changes nothing\n");
     if (!a->history.empty()) s.set_history(load_history(a->history));

@@ -3,6 +3,8 @@
 #include <algorithm>
 
 #include "devops_model/core/error.h"
+#include "devops_model/generate/grammar_matcher.h"
+#include "devops_model/generate/token_table.h"
 
 namespace dm {
 
@@ -114,11 +116,32 @@ std::string ChatSession::chat(std::string_view query, const std::function<bool(s
   GenerateRequest req;
   req.max_new_tokens = params.max_new_tokens;
   req.stop_ids = rules.stop_ids;
-  req.choose = [&](std::span<const float> logits, std::span<const int32_t> seq) {
-    return sampler_.sample(logits, seq);
+  std::unique_ptr<GrammarMatcher> matcher;
+  if (grammar_) {
+    std::vector<int32_t> eos;  // the stop ids the tokenizer has bytes for (not a model's padding rows)
+    for (int32_t id : rules.stop_ids)
+      if (id >= 0 && id < tok_.vocab_size()) eos.push_back(id);
+    if (!table_ || table_->eos_ids() != eos) table_ = std::make_unique<TokenTable>(TokenTable::from_tokenizer(tok_, eos));
+    matcher = std::make_unique<GrammarMatcher>(*grammar_);
+  }
+  bool grammar_ended = false;  // nothing but an end could follow the last token
+  bool grammar_stuck = false;  // no token continues the grammar: the last choice is void
+  std::vector<float> scores;
+  req.choose = [&](std::span<const float> logits, std::span<const int32_t> seq) -> int32_t {
+    if (!matcher) return sampler_.sample(logits, seq);
+    scores.assign(logits.begin(), logits.end());
+    if (matcher->mask_logits(scores, *table_) == 0) {
+      grammar_stuck = true;
+      return rules.stop_ids.empty() ? argmax(logits) : rules.stop_ids.front();
+    }
+    choice_scores(scores, seq, sampler_.params());
+    const int32_t id = sampler_.choose(scores);
+    matcher->accept_token(id, *table_);
+    return id;
   };
   bool stopped_by_sequence = false;
   req.on_token = [&](int32_t id) {
+    if (grammar_stuck) return false;
     produced.push_back(id);
     if (rules.should_stop(produced)) {  // a multi-token stop word ("Human:" in raw format)
       stopped_by_sequence = true;
@@ -128,16 +151,19 @@ std::string ChatSession::chat(std::string_view query, const std::function<bool(s
       std::string piece = stream.push(id);
       if (!piece.empty() && !on_text(piece)) return false;
     }
-    return true;
+    grammar_ended = matcher && matcher->must_end();
+    return !grammar_ended;
   };
   GenerateResult r = generate(model_, *cache_, prompt.tokens, req);
-  if (on_text && r.reason != StopReason::kCancelled) {
+  if (grammar_stuck && r.reason == StopReason::kCancelled) r.tokens.pop_back();  // the void choice
+  const bool grammar_done = grammar_ended || grammar_stuck;
+  if (on_text && (r.reason != StopReason::kCancelled || grammar_done)) {
     std::string tail = stream.flush();
     if (!tail.empty()) on_text(tail);
   }
   last_prompt_ids_ = prompt.tokens;
   last_reply_ids_ = r.tokens;
-  last_stop_ = stopped_by_sequence ? StopReason::kStopToken : r.reason;
+  last_stop_ = stopped_by_sequence || grammar_done ? StopReason::kStopToken : r.reason;
   last_reused_ = r.reused_tokens;
   std::string reply;
   if (is_qwen1(model_) && params.chat_format == "chatml") {

@@ -27,11 +27,26 @@ void apply_repetition_penalty(std::vector<float>& s, std::span<const int32_t> pr
 }
 
 // Keeps scores >= the k-th largest (ties kept).
+// The k-th largest value (duplicates counted) is the same either way: for the usual small k (Qwen: 20) a
+// min-heap of the k largest, one comparison per entry; else nth_element on a copy.
 void apply_top_k(std::vector<float>& s, int k) {
   if (k <= 0 || static_cast<size_t>(k) >= s.size()) return;
-  std::vector<float> tmp(s);
-  std::nth_element(tmp.begin(), tmp.begin() + (k - 1), tmp.end(), std::greater<>());
-  const float kth = tmp[static_cast<size_t>(k - 1)];
+  float kth;
+  if (k <= 256) {
+    std::vector<float> heap(s.begin(), s.begin() + k);
+    std::make_heap(heap.begin(), heap.end(), std::greater<>());
+    for (size_t i = static_cast<size_t>(k); i < s.size(); ++i) {
+      if (s[i] <= heap.front()) continue;
+      std::pop_heap(heap.begin(), heap.end(), std::greater<>());
+      heap.back() = s[i];
+      std::push_heap(heap.begin(), heap.end(), std::greater<>());
+    }
+    kth = heap.front();
+  } else {
+    std::vector<float> tmp(s);
+    std::nth_element(tmp.begin(), tmp.begin() + (k - 1), tmp.end(), std::greater<>());
+    kth = tmp[static_cast<size_t>(k - 1)];
+  }
   for (float& x : s) {
     if (x < kth) x = kNegInf;
   }
@@ -138,13 +153,16 @@ int32_t Sampler::choose(std::span<const float> scores) {
   if (params_.greedy()) return static_cast<int32_t>(best);
   // softmax as probabilities() computes it, then 53 random bits -> u in [0, 1); the first id whose
   // cumulative probability passes u.
+  // -inf entries (filtered out: most of them under top-k or a grammar) add exactly 0: skipped.
   const float mx = scores[best];
   double z = 0;
-  for (float x : scores) z += std::exp(static_cast<double>(x - mx));
+  for (float x : scores)
+    if (x != kNegInf) z += std::exp(static_cast<double>(x - mx));
   const double u = static_cast<double>(rng_() >> 11) * 0x1.0p-53;
   double cum = 0;
   size_t last = 0;
   for (size_t i = 0; i < scores.size(); ++i) {
+    if (scores[i] == kNegInf) continue;
     const auto pi = static_cast<float>(std::exp(static_cast<double>(scores[i] - mx)) / z);
     if (pi <= 0) continue;
     cum += pi;

@@ -126,6 +126,7 @@ ApiRequest parse_chat_request(std::string_view body) {
   ApiRequest r;
   r.chat = true;
   parse_common(j, r);
+  r.structured = parse_structured_fields(body, j, r.chat);
   auto it = j.find("messages");
   if (it == j.end()) bad("messages", "required");
   if (!it->is_array() || it->empty()) bad("messages", "expected a non-empty list of messages");
@@ -149,6 +150,7 @@ ApiRequest parse_completion_request(std::string_view body) {
   ApiRequest r;
   r.chat = false;
   parse_common(j, r);
+  r.structured = parse_structured_fields(body, j, r.chat);
   auto it = j.find("prompt");
   if (it == j.end()) bad("prompt", "required");
   if (it->is_string()) {

@@ -14,6 +14,7 @@
 #include "devops_model/generate/chat_format.h"
 #include "devops_model/generate/generation_params.h"
 #include "devops_model/serve/scheduler.h"
+#include "serve/response_format.h"
 
 namespace dm {
 
@@ -46,6 +47,8 @@ struct ApiRequest {
   bool ignore_eos = false;  // vLLM's extension: generate max_tokens even past end-of-text (benchmarks, tests)
   // Qwen3's switch, as vLLM takes it: "chat_template_kwargs": {"enable_thinking": false} (or top level).
   bool enable_thinking = true;
+  // response_format, logprobs / top_logprobs (response_format.h).
+  StructuredFields structured;
 };
 
 // Throw ApiError(400) naming the field for bad JSON, wrong types or unsupported values (n != 1).

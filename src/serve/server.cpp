@@ -154,9 +154,15 @@ Job Server::Impl::make_job(const ApiRequest& ar, const ToolRequest& tools) {
                    ar.chat ? "messages" : "prompt", "context_length_exceeded");
   if (!ar.ignore_eos) job.rules = stop_rules(tok, job.params);
   job.stop = ar.stop;
+  job.grammar = response_format_grammar(ar.structured.response_format);
+  job.logprobs = ar.structured.logprobs;
   for (std::string& s : tool_stop_strings(tool_format(model), tools)) job.stop.push_back(std::move(s));
-  if (const std::string g = tool_call_grammar(tool_format(model), tools); !g.empty())  // a forced call
+  if (const std::string g = tool_call_grammar(tool_format(model), tools); !g.empty()) {  // a forced call
+    if (job.grammar)
+      throw ApiError(400, "'response_format': cannot be combined with a required or named tool_choice",
+                     "response_format");
     job.grammar = std::make_shared<const Grammar>(Grammar::parse(g));
+  }
   return job;
 }
 
@@ -181,11 +187,13 @@ void Server::Impl::generate(const httplib::Request& req, httplib::Response& res,
   JobResult r = sched.run(*lease, job);
   lease.reset();
   log_result(r);
-  if (tools) {
-    set_json(res, 200, chat_tool_response(meta, r, tool_format(model), *tools));
-    return;
+  json body = tools ? chat_tool_response(meta, r, tool_format(model), *tools)
+                    : chat ? chat_response(meta, r) : completion_response(meta, r);
+  if (job.logprobs >= 0) {
+    size_t offset = 0;
+    set_choice_logprobs(body, tok, chat, r.logprobs, offset);
   }
-  set_json(res, 200, chat ? chat_response(meta, r) : completion_response(meta, r));
+  set_json(res, 200, body);
 }
 
 // SSE: the reply is generated inside the content provider, writing one event per text piece. A failed
@@ -205,18 +213,31 @@ void Server::Impl::stream(httplib::Response& res, std::shared_ptr<Scheduler::Lea
           return false;
         }
         JobResult r;
-        // With tools the text goes through the call parser: content deltas, then tool_calls deltas.
+        size_t text_offset = 0;  // completions logprobs: text_offset runs on across chunks
+        // With tools the text goes through the call parser: content deltas, then tool_calls deltas. A
+        // piece's logprobs ride on the next chunk sent (the parser may hold text back).
         std::optional<ToolDeltaStream> tool_deltas;
         if (tools) tool_deltas.emplace(meta, tool_format(model), *tools);
-        auto write_all = [&](const std::vector<json>& chunks) {
-          for (const json& c : chunks)
+        std::vector<TokenLogprob> held_lps;
+        auto write_all = [&](std::vector<json> chunks) {
+          for (json& c : chunks) {
+            if (job_ptr->logprobs >= 0 && !held_lps.empty()) {
+              set_choice_logprobs(c, tok, chat, held_lps, text_offset);
+              held_lps.clear();
+            }
             if (!write(sse_event(c))) return false;
+          }
           return true;
         };
         try {
-          r = sched.run(*lease, *job_ptr, [&](std::string_view t) {
-            if (tool_deltas) return write_all(tool_deltas->push(t));
-            return write(sse_event(stream_chunk_text(meta, chat, t)));
+          r = sched.run_pieces(*lease, *job_ptr, [&](std::string_view t, std::span<const TokenLogprob> lps) {
+            if (tool_deltas) {
+              held_lps.insert(held_lps.end(), lps.begin(), lps.end());
+              return write_all(tool_deltas->push(t));
+            }
+            json chunk = stream_chunk_text(meta, chat, t);
+            if (job_ptr->logprobs >= 0) set_choice_logprobs(chunk, tok, chat, lps, text_offset);
+            return write(sse_event(chunk));
           });
         } catch (const std::exception& e) {
           lease.reset();

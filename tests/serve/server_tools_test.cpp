@@ -246,6 +246,26 @@ TEST(ServeTools, ToolHistoryAndAutoChoice) {
   }
 }
 
+TEST(ServeTools, LogprobsWithAForcedCall) {
+  ToolServer s(long_context_copy("tiny-qwen2"));
+  json body = forced_request(kNamedWeather, 5);
+  body["logprobs"] = true;
+  auto res = s.post(body);
+  ASSERT_EQ(res->status, 200) << res->body;
+  const json j = json::parse(res->body);
+  EXPECT_EQ(j["choices"][0]["finish_reason"], "tool_calls");
+  // The grammar ends the reply once the call is closed (no end token is drawn): one entry per token.
+  EXPECT_EQ(j["choices"][0]["logprobs"]["content"].size(), j["usage"]["completion_tokens"].get<size_t>());
+  body["stream"] = true;
+  res = s.post(body);
+  ASSERT_EQ(res->status, 200) << res->body;
+  size_t n = 0;
+  for (const json& c : sse_chunks(res->body))
+    if (c.contains("choices") && !c["choices"].empty() && c["choices"][0]["logprobs"].is_object())
+      n += c["choices"][0]["logprobs"]["content"].size();
+  EXPECT_EQ(n, j["choices"][0]["logprobs"]["content"].size());  // same seed, same tokens
+}
+
 TEST(ServeTools, BadToolFieldsAre400) {
   ToolServer s(long_context_copy("tiny-qwen2"));
   auto param = [&](json body) {
@@ -261,6 +281,9 @@ TEST(ServeTools, BadToolFieldsAre400) {
   body = forced_request("required", 1);
   body["tools"][0]["function"]["parameters"]["properties"]["city"]["format"] = "uri";
   EXPECT_EQ(param(body), "tools[0].function.parameters");
+  body = forced_request("required", 1);
+  body["response_format"] = {{"type", "json_object"}};
+  EXPECT_EQ(param(body), "response_format");
   // Qwen1's ReAct conversation rules: a tool result with no assistant turn before it.
   ToolServer q1(test::fixture("tiny-qwen1"));
   auto res = q1.post({{"messages", {{{"role", "tool"}, {"content", "x"}}, {{"role", "user"}, {"content", "q"}}}},

@@ -19,6 +19,9 @@
 
 namespace dm {
 
+class Grammar;
+class TokenTable;
+
 // Where a model meets its tokenizer and generation settings: every tokenizer id must be an embedding row
 // and every generation_config id (eos, pad, stop words) a vocabulary row. Error(kFormat) naming the
 // tokenizer file and entry, or the generation_config.json field, before anything runs.
@@ -46,6 +49,9 @@ class ChatSession {
   bool set_thinking(bool on);
   const ChatTemplateInfo& style() const { return style_; }
   GenerationParams& params() { return sampler_.params(); }
+  // Constrained decoding: every reply is sampled under `grammar` (GBNF, or json_schema_grammar) and ends
+  // as soon as the grammar allows nothing but an end. Null: free text again.
+  void set_grammar(std::shared_ptr<const Grammar> grammar) { grammar_ = std::move(grammar); }
   void reseed(uint64_t seed) { sampler_.reseed(seed); }
 
   // About the last turn: the exact context the model saw, the generated ids (stop token excluded),
@@ -67,6 +73,8 @@ class ChatSession {
   std::string system_;
   std::vector<ChatTurn> history_;
   std::unique_ptr<KVCache> cache_;
+  std::shared_ptr<const Grammar> grammar_;
+  std::unique_ptr<TokenTable> table_;  // built on the first constrained reply
   std::vector<int32_t> last_prompt_ids_, last_reply_ids_;
   StopReason last_stop_ = StopReason::kMaxTokens;
   int last_reused_ = 0;
