@@ -3,6 +3,8 @@
 #include <chrono>
 #include <random>
 
+#include "serve/openai_tools.h"
+
 namespace dm {
 
 using nlohmann::json;
@@ -135,9 +137,10 @@ ApiRequest parse_chat_request(std::string_view body) {
     if (!m.contains("role") || !m["role"].is_string()) bad(where + ".role", "expected a string");
     std::string role = m["role"].get<std::string>();
     if (role == "developer") role = "system";  // newer clients' name for the system role
-    if (role != "system" && role != "user" && role != "assistant")
-      bad(where + ".role", "unknown role '" + role + "' (expected system, user or assistant)");
+    if (role != "system" && role != "user" && role != "assistant" && role != "tool")
+      bad(where + ".role", "unknown role '" + role + "' (expected system, user, assistant or tool)");
     r.messages.push_back({role, content_text(m.value("content", json()), where + ".content")});
+    parse_message_tool_fields(m, where, r.messages.back());  // openai_tools.cpp
   }
   return r;
 }

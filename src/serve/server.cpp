@@ -8,12 +8,15 @@
 #include <csignal>
 #include <cstdio>
 #include <ctime>
+#include <optional>
 #include <thread>
 
 #include "devops_model/core/error.h"
 #include "devops_model/generate/chat_session.h"
+#include "devops_model/generate/grammar.h"
 #include "devops_model/serve/web_page.h"
 #include "serve/openai_api.h"
+#include "serve/openai_tools.h"
 
 namespace dm {
 
@@ -118,13 +121,13 @@ struct Server::Impl {
   void setup();
   bool host_allowed(const std::string& host) const;
   bool origin_allowed(const std::string& origin) const;
-  Job make_job(const ApiRequest& ar);
+  Job make_job(const ApiRequest& ar, const ToolRequest& tools);
   void generate(const httplib::Request& req, httplib::Response& res, bool chat);
   void stream(httplib::Response& res, std::shared_ptr<Scheduler::Lease> lease, Job job, ResponseMeta meta, bool chat,
-              bool include_usage);
+              bool include_usage, std::shared_ptr<const ToolRequest> tools);
 };
 
-Job Server::Impl::make_job(const ApiRequest& ar) {
+Job Server::Impl::make_job(const ApiRequest& ar, const ToolRequest& tools) {
   if (!ar.model.empty() && ar.model != opts.model_id)
     throw ApiError(404, "The model '" + ar.model + "' does not exist; this server serves '" + opts.model_id + "'",
                    "model", "model_not_found");
@@ -132,7 +135,11 @@ Job Server::Impl::make_job(const ApiRequest& ar) {
   job.params = request_params(ar, defaults);
   if (ar.chat) {
     try {
-      job.prompt = build_chat_prompt(model, tok, job.params, ar.messages, chat_template, ar.enable_thinking).tokens;
+      job.prompt = uses_tool_prompt(tools, ar.messages)
+                       ? build_tool_prompt(model, tok, job.params, ar.messages, tools, chat_template, ar.enable_thinking)
+                             .tokens
+                       : build_chat_prompt(model, tok, job.params, ar.messages, chat_template, ar.enable_thinking)
+                             .tokens;
     } catch (const Error& e) {
       throw ApiError(400, e.what(), "messages");
     }
@@ -149,12 +156,20 @@ Job Server::Impl::make_job(const ApiRequest& ar) {
   job.stop = ar.stop;
   job.grammar = response_format_grammar(ar.structured.response_format);
   job.logprobs = ar.structured.logprobs;
+  for (std::string& s : tool_stop_strings(tool_format(model), tools)) job.stop.push_back(std::move(s));
+  if (const std::string g = tool_call_grammar(tool_format(model), tools); !g.empty()) {  // a forced call
+    if (job.grammar)
+      throw ApiError(400, "'response_format': cannot be combined with a required or named tool_choice",
+                     "response_format");
+    job.grammar = std::make_shared<const Grammar>(Grammar::parse(g));
+  }
   return job;
 }
 
 void Server::Impl::generate(const httplib::Request& req, httplib::Response& res, bool chat) {
   ApiRequest ar = chat ? parse_chat_request(req.body) : parse_completion_request(req.body);
-  Job job = make_job(ar);
+  auto tools = std::make_shared<const ToolRequest>(chat ? parse_tool_request(req.body) : ToolRequest{});
+  Job job = make_job(ar, *tools);
   t_log.fields["stream"] = ar.stream;
   t_log.fields["prompt_tokens"] = job.prompt.size();
   std::shared_ptr<Scheduler::Lease> lease;
@@ -166,11 +181,14 @@ void Server::Impl::generate(const httplib::Request& req, httplib::Response& res,
     throw ApiError(503, e.what(), "", "server_busy", "server_error");
   }
   ResponseMeta meta = new_response_meta(chat, opts.model_id);
-  if (ar.stream) return stream(res, std::move(lease), std::move(job), std::move(meta), chat, ar.include_usage);
+  if (tools->tools.empty()) tools.reset();  // no tools: the reply is plain text
+  if (ar.stream)
+    return stream(res, std::move(lease), std::move(job), std::move(meta), chat, ar.include_usage, std::move(tools));
   JobResult r = sched.run(*lease, job);
   lease.reset();
   log_result(r);
-  json body = chat ? chat_response(meta, r) : completion_response(meta, r);
+  json body = tools ? chat_tool_response(meta, r, tool_format(model), *tools)
+                    : chat ? chat_response(meta, r) : completion_response(meta, r);
   if (job.logprobs >= 0) {
     size_t offset = 0;
     set_choice_logprobs(body, tok, chat, r.logprobs, offset);
@@ -181,12 +199,13 @@ void Server::Impl::generate(const httplib::Request& req, httplib::Response& res,
 // SSE: the reply is generated inside the content provider, writing one event per text piece. A failed
 // write (client gone) cancels the job at that token and frees the slot.
 void Server::Impl::stream(httplib::Response& res, std::shared_ptr<Scheduler::Lease> lease, Job job, ResponseMeta meta,
-                          bool chat, bool include_usage) {
+                          bool chat, bool include_usage, std::shared_ptr<const ToolRequest> tools) {
   auto job_ptr = std::make_shared<Job>(std::move(job));
   res.set_header("Cache-Control", "no-cache");
   res.set_header("X-Accel-Buffering", "no");
   res.set_chunked_content_provider(
-      "text/event-stream", [this, lease, job_ptr, meta, chat, include_usage](size_t, httplib::DataSink& sink) mutable {
+      "text/event-stream",
+      [this, lease, job_ptr, meta, chat, include_usage, tools](size_t, httplib::DataSink& sink) mutable {
         auto write = [&](const std::string& ev) { return sink.write(ev.data(), ev.size()); };
         if (!lease) return false;  // already served (provider called again)
         if (chat && !write(sse_event(chat_chunk_role(meta)))) {
@@ -195,8 +214,27 @@ void Server::Impl::stream(httplib::Response& res, std::shared_ptr<Scheduler::Lea
         }
         JobResult r;
         size_t text_offset = 0;  // completions logprobs: text_offset runs on across chunks
+        // With tools the text goes through the call parser: content deltas, then tool_calls deltas. A
+        // piece's logprobs ride on the next chunk sent (the parser may hold text back).
+        std::optional<ToolDeltaStream> tool_deltas;
+        if (tools) tool_deltas.emplace(meta, tool_format(model), *tools);
+        std::vector<TokenLogprob> held_lps;
+        auto write_all = [&](std::vector<json> chunks) {
+          for (json& c : chunks) {
+            if (job_ptr->logprobs >= 0 && !held_lps.empty()) {
+              set_choice_logprobs(c, tok, chat, held_lps, text_offset);
+              held_lps.clear();
+            }
+            if (!write(sse_event(c))) return false;
+          }
+          return true;
+        };
         try {
           r = sched.run_pieces(*lease, *job_ptr, [&](std::string_view t, std::span<const TokenLogprob> lps) {
+            if (tool_deltas) {
+              held_lps.insert(held_lps.end(), lps.begin(), lps.end());
+              return write_all(tool_deltas->push(t));
+            }
             json chunk = stream_chunk_text(meta, chat, t);
             if (job_ptr->logprobs >= 0) set_choice_logprobs(chunk, tok, chat, lps, text_offset);
             return write(sse_event(chunk));
@@ -212,7 +250,8 @@ void Server::Impl::stream(httplib::Response& res, std::shared_ptr<Scheduler::Lea
         lease.reset();  // free the slot before the last writes
         log_result(r);
         if (r.finish == FinishReason::kCancelled) return false;
-        bool ok = write(sse_event(stream_chunk_finish(meta, chat, r.finish)));
+        bool ok = tool_deltas ? write_all(tool_deltas->finish(r.finish))
+                              : write(sse_event(stream_chunk_finish(meta, chat, r.finish)));
         if (ok && include_usage) ok = write(sse_event(stream_chunk_usage(meta, chat, r)));
         if (ok) ok = write(std::string(kSseDone));
         if (ok) sink.done();

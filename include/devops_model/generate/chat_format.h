@@ -26,9 +26,19 @@ struct ChatTurn {
   std::string reply;
 };
 
+// A function call an assistant message made (OpenAI `tool_calls[i]`): arguments is the JSON text as the
+// client sent it.
+struct ToolCall {
+  std::string id;
+  std::string name;
+  std::string arguments;
+};
+
 struct ChatMessage {
-  std::string role;  // "system", "user", "assistant"
+  std::string role;  // "system", "user", "assistant", "tool"
   std::string content;
+  std::vector<ToolCall> tool_calls = {};  // assistant: the calls it made (rendered by tool_prompt.h)
+  std::string tool_call_id = {};          // tool: the call this message answers
 };
 
 // What the model sees: the prompt text and its exact token ids.

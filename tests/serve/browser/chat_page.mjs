@@ -64,6 +64,27 @@ async function main() {
   const nul = await evaluate(`markdown("a \\u00000\\u0000 b \\u00005\\u0000 \`c\`")`);
   check(!nul.includes("undefined") && (nul.match(/<code>/g) || []).length === 1 && nul.includes("<code>c</code>"),
         "markdown placeholder collision: " + nul);
+  // Replies that are JSON show pretty-printed; tool calls show the function and its arguments, also when
+  // assembled from OpenAI's stream deltas (id/type/name first, then argument pieces).
+  const shown = await evaluate(`(() => {
+    const d = document.createElement("div");
+    d.innerHTML = renderReply({ content: '{"pods": ["web-1"], "ok": true}' });
+    const json = d.querySelector("pre code") && d.querySelector("pre code").textContent;
+    const reply = { content: "" };
+    for (const delta of [{ content: "Checking." },
+                         { tool_calls: [{ index: 0, id: "call_1", type: "function", function: { name: "get_weather", arguments: "" } }] },
+                         { tool_calls: [{ index: 0, function: { arguments: '{"city": ' } }] },
+                         { tool_calls: [{ index: 0, function: { arguments: '"Oslo"}' } }] }]) applyDelta(reply, delta);
+    d.innerHTML = renderReply(reply);
+    return { json, text: d.querySelector("p") && d.querySelector("p").textContent,
+             name: d.querySelector(".tool-call .tool-name code") && d.querySelector(".tool-call .tool-name code").textContent,
+             args: d.querySelector(".tool-call pre code") && d.querySelector(".tool-call pre code").textContent,
+             plain: markdown("[1] is not JSON") === renderReply({ content: "[1] is not JSON" }) };
+  })()`);
+  check(shown.json === '{\n  "pods": [\n    "web-1"\n  ],\n  "ok": true\n}', "JSON reply not pretty-printed: " + JSON.stringify(shown));
+  check(shown.text === "Checking." && shown.name === "get_weather", "tool call not shown: " + JSON.stringify(shown));
+  check(shown.args === '{\n  "city": "Oslo"\n}', "tool call arguments not pretty-printed: " + JSON.stringify(shown));
+  check(shown.plain, "a reply that is not JSON must render as Markdown");
   // Short greedy replies; the settings are plain inputs of the page.
   await evaluate("document.getElementById('temperature').value = '0'; document.getElementById('max_tokens').value = '48'; 1");
   await evaluate("document.getElementById('input').focus(); 1");
