@@ -1,10 +1,18 @@
 // Decode speed of `devops-model serve` (loopback only) with and without constrained decoding and logprobs:
 // one streamed chat at a time, the modes interleaved round by round; per request, decode tokens/s =
 // (completion tokens - 1) / (time from the first to the last content chunk), so prefill is left out.
-// Prints the median per mode as JSON. Usage:
-//   node scripts/bench-structured.mjs http://127.0.0.1:PORT [ROUNDS=3] [MAX_TOKENS=64] [TEMPERATURE=0]
+// Prints the median per mode as JSON. Given the server's PID, also its CPU time (user + system, all
+// threads) per completion token: on a machine shared with other work, wall-clock rates are noise, while
+// CPU time (with OMP_WAIT_POLICY=PASSIVE: no spinning) still shows what each mode adds. Usage:
+//   node scripts/bench-structured.mjs http://127.0.0.1:PORT [ROUNDS=3] [MAX_TOKENS=64] [TEMPERATURE=0] [PID]
+import fs from "node:fs";
 import http from "node:http";
-const [base, roundsArg, mtArg, tArg] = process.argv.slice(2);
+const [base, roundsArg, mtArg, tArg, pidArg] = process.argv.slice(2);
+// utime + stime of a process in clock ticks (USER_HZ = 100 on Linux).
+const cpuTicks = () => {
+  const f = fs.readFileSync(`/proc/${pidArg}/stat`, "utf8").split(") ")[1].split(" ");
+  return +f[11] + +f[12];
+};
 const u = new URL(base);
 if (!["127.0.0.1", "localhost", "[::1]"].includes(u.hostname)) throw new Error("loopback targets only");
 const rounds = +(roundsArg || 3), maxTokens = +(mtArg || 64), temperature = +(tArg || 0);
@@ -58,9 +66,12 @@ function one(extra, seed) {
 }
 const rates = Object.fromEntries(Object.keys(modes).map((m) => [m, []]));
 const tokens = Object.fromEntries(Object.keys(modes).map((m) => [m, []]));
+const cpu = Object.fromEntries(Object.keys(modes).map((m) => [m, []]));
 for (let r = 0; r < rounds; ++r) {
   for (const [name, extra] of Object.entries(modes)) {
+    const c0 = pidArg ? cpuTicks() : 0;
     const res = await one(extra, r);
+    if (pidArg && res.tokens > 1) cpu[name].push((cpuTicks() - c0) * 10 / res.tokens);
     if (res.tokens > 1 && res.s > 0) rates[name].push((res.tokens - 1) / res.s);
     tokens[name].push(res.tokens);
   }
@@ -68,7 +79,8 @@ for (let r = 0; r < rounds; ++r) {
 const median = (a) => { const s = [...a].sort((x, y) => x - y); return s.length ? s[(s.length - 1) >> 1] : NaN; };
 const out = {};
 for (const name of Object.keys(modes))
-  out[name] = { decode_tokens_per_s: +median(rates[name]).toFixed(2), completion_tokens: tokens[name] };
+  out[name] = { decode_tokens_per_s: +median(rates[name]).toFixed(2), completion_tokens: tokens[name],
+                ...(pidArg ? { cpu_ms_per_token: +median(cpu[name]).toFixed(2) } : {}) };
 const base_rate = out.plain.decode_tokens_per_s;
 for (const name of Object.keys(modes))
   out[name].ms_per_token_over_plain = +(1000 / out[name].decode_tokens_per_s - 1000 / base_rate).toFixed(2);

@@ -167,7 +167,9 @@ JobResult Scheduler::run_pieces(Lease& lease, const Job& job, const PieceCallbac
     choice_scores(scores, seq, sampler.params());
     const int32_t id = sampler.choose(scores);
     if (matcher) matcher->accept_token(id, *table);
-    if (want_logprobs) unreleased.push_back(token_logprob(scores, id, job.logprobs));
+    const auto& stop_ids = job.rules.stop_ids;  // a stop token ends the reply and is not one of its tokens
+    if (want_logprobs && std::find(stop_ids.begin(), stop_ids.end(), id) == stop_ids.end())
+      unreleased.push_back(token_logprob(scores, id, job.logprobs));
     return id;
   };
   req.on_token = [&](int32_t id) {

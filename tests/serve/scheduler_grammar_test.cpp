@@ -240,6 +240,28 @@ TEST(SchedulerLogprobs, UnderAGrammarOnlyAllowedTokensAreListed) {
   EXPECT_EQ(r.logprobs[0].top[0].first, r.logprobs[0].id);
 }
 
+TEST(SchedulerLogprobs, TheStopTokenIsNotListed) {
+  Tiny t("tiny-qwen2");
+  Scheduler s(*t.model, *t.tok, {1, 4});
+  // After "yes" the grammar may end (an end-of-text token) or go on: sampled, some replies take the end.
+  auto grammar = std::make_shared<const Grammar>(Grammar::parse(R"(root ::= "yes" " please"?)"));
+  int ended_by_eos = 0;
+  for (int seed = 0; seed < 30; ++seed) {
+    Job j = t.job("Answer:", /*sample=*/true, static_cast<uint64_t>(seed), 20);
+    j.grammar = grammar;
+    j.logprobs = 2;
+    auto lease = s.acquire(j.prompt);
+    JobResult r = s.run(*lease, j);
+    EXPECT_EQ(r.finish, FinishReason::kStop);
+    EXPECT_EQ(r.logprobs.size(), static_cast<size_t>(r.completion_tokens)) << r.text;
+    std::vector<int32_t> ids;
+    for (const auto& lp : r.logprobs) ids.push_back(lp.id);
+    EXPECT_EQ(t.text_of(ids), r.text);
+    ended_by_eos += r.text == "yes";
+  }
+  EXPECT_GE(ended_by_eos, 1);
+}
+
 TEST(SchedulerLogprobs, StopStringTokensGoWithTheReleasingPiece) {
   Tiny t("tiny-qwen2");
   Scheduler s(*t.model, *t.tok, {1, 4});
