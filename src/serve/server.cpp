@@ -13,6 +13,7 @@
 #include "devops_model/core/error.h"
 #include "devops_model/generate/chat_session.h"
 #include "devops_model/serve/web_page.h"
+#include "serve/embeddings.h"
 #include "serve/openai_api.h"
 
 namespace dm {
@@ -99,6 +100,7 @@ struct Server::Impl {
   ServerOptions opts;
   ChatTemplateInfo chat_template;
   Scheduler sched;
+  std::unique_ptr<EmbeddingsService> embeddings;
   httplib::Server svr;
   std::thread listener;
   int port = -1;
@@ -112,10 +114,13 @@ struct Server::Impl {
         sched(m, t, SchedulerOptions{opts.parallel, opts.max_queue}) {
     if (opts.model_id.empty()) opts.model_id = dir_name(m.dir());
     if (!opts.access_log) opts.access_log = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
+    embeddings = make_embeddings();
     setup();
   }
 
   void setup();
+  std::unique_ptr<EmbeddingsService> make_embeddings();
+  void embed(const httplib::Request& req, httplib::Response& res);
   bool host_allowed(const std::string& host) const;
   bool origin_allowed(const std::string& origin) const;
   Job make_job(const ApiRequest& ar);
@@ -207,6 +212,40 @@ void Server::Impl::stream(httplib::Response& res, std::shared_ptr<Scheduler::Lea
         if (ok) sink.done();
         return ok;
       });
+}
+
+// With --embedding-model its own encoder, one request at a time (at most max_queue waiting); else the
+// decoder, run under a scheduler slot like a generation (capacity and the 503 included).
+std::unique_ptr<EmbeddingsService> Server::Impl::make_embeddings() {
+  if (!opts.embedding_model.empty())
+    return std::make_unique<EmbeddingsService>(sbert_embedder(opts.embedding_model), dir_name(opts.embedding_model),
+                                               std::vector<std::string>{opts.model_id}, exclusive_gate(opts.max_queue));
+  return std::make_unique<EmbeddingsService>(decoder_embedder(model, tok), opts.model_id, std::vector<std::string>{},
+                                             [this]() -> std::shared_ptr<void> {
+                                               try {
+                                                 return std::shared_ptr<void>(sched.acquire({}));
+                                               } catch (const Error& e) {
+                                                 if (e.kind() != ErrorKind::kCapacity) throw;
+                                                 throw ApiError(503, e.what(), "", "server_busy", "server_error");
+                                               }
+                                             });
+}
+
+void Server::Impl::embed(const httplib::Request& req, httplib::Response& res) {
+  try {
+    EmbeddingsService::Result r = embeddings->handle(req.body);
+    t_log.fields["inputs"] = r.inputs;
+    t_log.fields["prompt_tokens"] = r.prompt_tokens;
+    set_json(res, 200, r.body);
+  } catch (const ApiError& e) {
+    if (e.status == 503) res.set_header("Retry-After", "1");
+    set_json(res, e.status, error_body(e.what(), e.type, e.param, e.code));
+  } catch (const Error& e) {
+    const bool client = e.kind() == ErrorKind::kInvalidArgument;
+    set_json(res, client ? 400 : 500, error_body(e.what(), client ? "invalid_request_error" : "server_error", "", ""));
+  } catch (const std::exception& e) {
+    set_json(res, 500, error_body(e.what(), "server_error", "", ""));
+  }
 }
 
 // Loopback names only with the bound port: a page on another port of this machine is another origin too.
@@ -304,8 +343,12 @@ void Server::Impl::setup() {
   };
   svr.Post("/v1/chat/completions", guarded(true));
   svr.Post("/v1/completions", guarded(false));
+  svr.Post("/v1/embeddings", [this](const httplib::Request& req, httplib::Response& res) { embed(req, res); });
   svr.Get("/v1/models", [this](const httplib::Request&, httplib::Response& res) {
-    set_json(res, 200, models_list(opts.model_id, 0));
+    json list = models_list(opts.model_id, 0);
+    if (embeddings->id() != opts.model_id)  // --embedding-model: listed after the served model
+      list["data"].push_back(models_list(embeddings->id(), 0)["data"][0]);
+    set_json(res, 200, list);
   });
   svr.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
     SchedulerStats s = sched.stats();
