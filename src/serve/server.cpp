@@ -14,6 +14,7 @@
 #include "devops_model/generate/chat_session.h"
 #include "devops_model/serve/web_page.h"
 #include "serve/embeddings.h"
+#include "serve/metrics.h"
 #include "serve/openai_api.h"
 
 namespace dm {
@@ -29,8 +30,15 @@ struct RequestLog {
   Clock::time_point start{};
   bool started = false;
   json fields = json::object();
+  Clock::time_point first_text{};  // of a generation's reply (time to first token, /metrics)
 };
 thread_local RequestLog t_log;
+
+// Passed as / called from a job's on_text: remembers when the reply's first text came.
+bool note_first_text() {
+  if (t_log.first_text == Clock::time_point{}) t_log.first_text = Clock::now();
+  return true;
+}
 
 std::string utc_now() {
   auto now = std::chrono::system_clock::now();
@@ -89,6 +97,14 @@ void log_result(const JobResult& r) {
   t_log.fields["completion_tokens"] = r.completion_tokens;
   t_log.fields["reused_tokens"] = r.reused_tokens;
   t_log.fields["finish"] = finish_reason_name(r.finish);
+  // Time to the first text (held back text, e.g. a possible stop string, counts when it is released; a
+  // reply with no text at all: the job's end) and the time generating after it.
+  const Clock::time_point end = Clock::now();
+  if (t_log.started && (t_log.first_text != Clock::time_point{} || r.completion_tokens > 0)) {
+    const Clock::time_point first = t_log.first_text != Clock::time_point{} ? t_log.first_text : end;
+    t_log.fields["ttft_ms"] = std::chrono::duration<double, std::milli>(first - t_log.start).count();
+    t_log.fields["decode_ms"] = std::chrono::duration<double, std::milli>(end - first).count();
+  }
 }
 
 }  // namespace
@@ -101,6 +117,7 @@ struct Server::Impl {
   ChatTemplateInfo chat_template;
   Scheduler sched;
   std::unique_ptr<EmbeddingsService> embeddings;
+  ServerMetrics metrics;
   httplib::Server svr;
   std::thread listener;
   int port = -1;
@@ -170,7 +187,7 @@ void Server::Impl::generate(const httplib::Request& req, httplib::Response& res,
   }
   ResponseMeta meta = new_response_meta(chat, opts.model_id);
   if (ar.stream) return stream(res, std::move(lease), std::move(job), std::move(meta), chat, ar.include_usage);
-  JobResult r = sched.run(*lease, job);
+  JobResult r = sched.run(*lease, job, [](std::string_view) { return note_first_text(); });
   lease.reset();
   log_result(r);
   set_json(res, 200, chat ? chat_response(meta, r) : completion_response(meta, r));
@@ -194,7 +211,10 @@ void Server::Impl::stream(httplib::Response& res, std::shared_ptr<Scheduler::Lea
         JobResult r;
         try {
           r = sched.run(*lease, *job_ptr,
-                        [&](std::string_view t) { return write(sse_event(stream_chunk_text(meta, chat, t))); });
+                        [&](std::string_view t) {
+                          note_first_text();
+                          return write(sse_event(stream_chunk_text(meta, chat, t)));
+                        });
         } catch (const std::exception& e) {
           lease.reset();
           t_log.fields["error"] = e.what();
@@ -301,7 +321,7 @@ void Server::Impl::setup() {
       res.status = 204;
       return R::Handled;
     }
-    if (req.path.rfind("/v1/", 0) != 0) return R::Unhandled;
+    if (req.path.rfind("/v1/", 0) != 0 && req.path != "/metrics") return R::Unhandled;
     if (!opts.api_key.empty()) {
       const std::string auth = req.get_header_value("Authorization");
       if (!equal_constant_time(auth, "Bearer " + opts.api_key)) {
@@ -362,6 +382,10 @@ void Server::Impl::setup() {
               {"cancelled", s.cancelled},
               {"refused", s.refused}});
   });
+  svr.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    ServerMetrics::Live live{sched.stats(), sched.batch_stats(), opts.model_id, embeddings->id()};
+    res.set_content(metrics.render(live), "text/plain; version=0.0.4; charset=utf-8");
+  });
   svr.Get("/", [](const httplib::Request&, httplib::Response& res) {
     std::string_view page = web_page_html();
     res.set_content(page.data(), page.size(), "text/html; charset=utf-8");
@@ -381,6 +405,7 @@ void Server::Impl::setup() {
     if (!line.contains("completion_tokens")) line["completion_tokens"] = 0;
     line["ms"] = t_log.started ? std::chrono::duration<double, std::milli>(Clock::now() - t_log.start).count() : 0.0;
     t_log = RequestLog{};
+    metrics.record(req.path, res.status, line);
     opts.access_log(line.dump(-1, ' ', false, json::error_handler_t::replace));
   });
 }

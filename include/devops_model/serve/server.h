@@ -1,7 +1,7 @@
 // devops-model serve: the OpenAI-compatible HTTP transport over a Scheduler, plus the web chat page.
 //   POST /v1/chat/completions, POST /v1/completions (stream=true: server-sent events ending "data: [DONE]"),
 //   POST /v1/embeddings (a Sentence-BERT model, or the decoder's mean-pooled final hidden state),
-//   GET /v1/models, GET /health, GET / (the page).
+//   GET /v1/models, GET /health, GET /metrics (Prometheus text), GET / (the page).
 // Errors are OpenAI error objects: 400 bad request / prompt over the context, 401 API key, 403 Host not
 // allowed, 404 unknown model or route, 413 body too large, 415 API POST not application/json, 503 queue full. One JSON
 // line per request goes to the access log.
@@ -22,7 +22,7 @@ namespace dm {
 struct ServerOptions {
   std::string host = "127.0.0.1";  // loopback unless told otherwise
   int port = 8080;                 // 0: any free port (read it back from start())
-  std::string api_key;             // non-empty: /v1/* needs "Authorization: Bearer <key>"
+  std::string api_key;             // non-empty: /v1/* and /metrics need "Authorization: Bearer <key>"
   int parallel = 1;                // scheduler slots
   int max_queue = 32;              // requests waiting for a slot before 503
   size_t max_body_bytes = 1 << 20;
