@@ -34,8 +34,8 @@ class SbertEmbedder : public Embedder {
   explicit SbertEmbedder(const std::string& dir)
       : tok_(WordPieceTokenizer::load_dir(dir)), enc_(BertEncoder::load_dir(dir)) {
     // As data's SbertFeaturiser: the tokenizer's model_max_length, capped by the position table.
-    max_tokens_ = static_cast<int>(std::clamp<int64_t>(tok_.options().model_max_length, 2,
-                                                       enc_.config().max_position_embeddings));
+    max_tokens_ = static_cast<int>(
+        std::clamp<int64_t>(tok_.options().model_max_length, 2, enc_.config().max_position_embeddings));
   }
   int dimensions() const override { return static_cast<int>(enc_.config().hidden_size); }
   int max_tokens() const override { return max_tokens_; }
@@ -162,8 +162,8 @@ EmbeddingsRequest parse_embeddings_request(std::string_view body) {
       r.inputs.push_back({"", token_list(in, "input"), true});
     } else {
       if (in.size() > kMaxEmbeddingInputs)
-        bad("input", "at most " + std::to_string(kMaxEmbeddingInputs) + " inputs per request, got " +
-                         std::to_string(in.size()));
+        bad("input",
+            "at most " + std::to_string(kMaxEmbeddingInputs) + " inputs per request, got " + std::to_string(in.size()));
       const bool strings = in[0].is_string();
       for (size_t i = 0; i < in.size(); ++i) {
         const std::string where = "input[" + std::to_string(i) + "]";
@@ -259,8 +259,10 @@ EmbeddingsService::Result EmbeddingsService::handle(std::string_view body) const
     if (in.is_ids) {
       for (int32_t id : in.ids)
         if (id >= e.vocab_size())
-          bad(where, "token id " + std::to_string(id) + " is outside the vocabulary [0, " +
-                         std::to_string(e.vocab_size()) + ")", "input");
+          bad(where,
+              "token id " + std::to_string(id) + " is outside the vocabulary [0, " + std::to_string(e.vocab_size()) +
+                  ")",
+              "input");
     }
     seqs.push_back(in.is_ids ? e.wrap_ids(in.ids) : e.tokenize(in.text));
     if (seqs.back().empty()) bad(where, "has no tokens", "input");
@@ -297,8 +299,10 @@ EmbeddingsService::Gate exclusive_gate(int max_waiting) {
     std::unique_lock<std::mutex> lk(st->mu);
     if (st->busy) {
       if (st->waiting >= max_waiting)
-        throw ApiError(503, "server busy: an embedding request is running and " + std::to_string(st->waiting) +
-                                " are waiting; retry later", "", "server_busy", "server_error");
+        throw ApiError(503,
+                       "server busy: an embedding request is running and " + std::to_string(st->waiting) +
+                           " are waiting; retry later",
+                       "", "server_busy", "server_error");
       ++st->waiting;
       st->cv.wait(lk, [&] { return !st->busy; });
       --st->waiting;

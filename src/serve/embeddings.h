@@ -67,8 +67,8 @@ EmbeddingsRequest parse_embeddings_request(std::string_view body);
 std::string base64_floats(std::span<const float> v);
 
 // {"object": "list", "data": [{"object": "embedding", "index", "embedding"}], "model", "usage"}
-nlohmann::json embeddings_response(const std::vector<std::vector<float>>& rows, bool base64,
-                                   const std::string& model, long long prompt_tokens);
+nlohmann::json embeddings_response(const std::vector<std::vector<float>>& rows, bool base64, const std::string& model,
+                                   long long prompt_tokens);
 
 class EmbeddingsService {
  public:

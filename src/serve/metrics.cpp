@@ -57,8 +57,8 @@ double field(const json& j, const char* key) {
 }  // namespace
 
 const char* ServerMetrics::route_label(const std::string& path) {
-  for (const char* r : {"/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models", "/health",
-                        "/metrics", "/"})
+  for (const char* r :
+       {"/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models", "/health", "/metrics", "/"})
     if (path == r) return r;
   return "other";
 }
@@ -143,8 +143,7 @@ std::string ServerMetrics::render(const Live& live) const {
          "Seconds requests spent generating after their first text, summed over requests.", num(decode_seconds_));
   scalar(out, p + "embedding_input_tokens_total", "counter", "Tokens of embedding inputs embedded.",
          std::to_string(embedding_tokens_));
-  scalar(out, p + "embedding_inputs_total", "counter", "Embedding inputs embedded.",
-         std::to_string(embedding_inputs_));
+  scalar(out, p + "embedding_inputs_total", "counter", "Embedding inputs embedded.", std::to_string(embedding_inputs_));
   auto histogram = [&](const std::string& name, const std::string& labels, const Histogram& h) {
     const std::string pre = labels.empty() ? "" : labels + ",";
     uint64_t cum = 0;

@@ -210,11 +210,10 @@ void Server::Impl::stream(httplib::Response& res, std::shared_ptr<Scheduler::Lea
         }
         JobResult r;
         try {
-          r = sched.run(*lease, *job_ptr,
-                        [&](std::string_view t) {
-                          note_first_text();
-                          return write(sse_event(stream_chunk_text(meta, chat, t)));
-                        });
+          r = sched.run(*lease, *job_ptr, [&](std::string_view t) {
+            note_first_text();
+            return write(sse_event(stream_chunk_text(meta, chat, t)));
+          });
         } catch (const std::exception& e) {
           lease.reset();
           t_log.fields["error"] = e.what();

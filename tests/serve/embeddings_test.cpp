@@ -229,8 +229,8 @@ TEST(Embeddings, DecoderEmbeddingWaitsForTheSlot) {
   o.parallel = 1;
   EmbedServer s(o);
   std::thread gen([&] {
-    auto r = s.post({{"prompt", "hello"}, {"max_tokens", 64}, {"ignore_eos", true}, {"temperature", 0}},
-                    "/v1/completions");
+    auto r =
+        s.post({{"prompt", "hello"}, {"max_tokens", 64}, {"ignore_eos", true}, {"temperature", 0}}, "/v1/completions");
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 200) << r->body;
   });

@@ -328,14 +328,12 @@ TEST(ServeMetrics, CheckerRejectsBrokenTexts) {
   EXPECT_NONFATAL_FAILURE(parse_exposition("a 1\n"), "no TYPE");
   EXPECT_NONFATAL_FAILURE(parse_exposition("# TYPE a counter\na 1\n"), "_total");
   EXPECT_NONFATAL_FAILURE(parse_exposition("# TYPE a gauge\na{x=\"1\"} 1\na{x=\"1\"} 2\n"), "duplicate");
-  EXPECT_NONFATAL_FAILURE(parse_exposition("# TYPE a gauge\n# TYPE b gauge\na 1\nb 1\na{x=\"2\"} 1\n"),
-                          "together");
+  EXPECT_NONFATAL_FAILURE(parse_exposition("# TYPE a gauge\n# TYPE b gauge\na 1\nb 1\na{x=\"2\"} 1\n"), "together");
   EXPECT_NONFATAL_FAILURE(parse_exposition("# TYPE a gauge\na one\n"), "line 2");
   EXPECT_NONFATAL_FAILURE(parse_exposition("# TYPE h histogram\nh_bucket{le=\"1\"} 2\nh_bucket{le=\"+Inf\"} 1\n"
                                            "h_sum 1\nh_count 1\n"),
                           "h");
-  EXPECT_NONFATAL_FAILURE(parse_exposition("# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_sum 1\nh_count 1\n"),
-                          "+Inf");
+  EXPECT_NONFATAL_FAILURE(parse_exposition("# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_sum 1\nh_count 1\n"), "+Inf");
 }
 
 }  // namespace

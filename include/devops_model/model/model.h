@@ -115,7 +115,7 @@ class KVCache {
 
  private:
   friend class Model;
-  void reserve(int n);  // grows storage geometrically to hold n positions
+  void reserve(int n);   // grows storage geometrically to hold n positions
   void publish_sizes();  // copies size_ / allocated_ into the monitoring atomics
   int size_ = 0, capacity_ = 0, allocated_ = 0;
   std::atomic<int> mon_size_{0}, mon_allocated_{0};
