@@ -12,6 +12,11 @@ missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# The official `openai` npm client for the end-to-end server test, project-local (build/npm; the test
+# installs it itself when missing). Optional: without node/npm that test is skipped.
+if command -v npm >/dev/null && command -v node >/dev/null; then
+  "$(dirname "$0")/install-openai-node.sh" || echo "install-deps: openai@4 not installed (npm registry unreachable?)"
+fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 echo "install-deps: installing ${missing[*]}"
 SUDO=""

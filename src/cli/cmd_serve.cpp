@@ -40,6 +40,9 @@ Registrar reg{{"serve", "OpenAI-compatible HTTP server (chat/completions, SSE) w
       ->capture_default_str();
   app.add_option("--max-body", a->server.max_body_bytes, "largest request body in bytes")->capture_default_str();
   app.add_option("--model-name", a->server.model_id, "model id clients use (default: the directory name)");
+  app.add_option("--embedding-model", a->server.embedding_model,
+                 "Sentence-BERT directory for /v1/embeddings (default: the model's mean-pooled hidden state)")
+      ->check(CLI::ExistingDirectory);
   app.add_option("--allowed-hosts", a->server.allowed_hosts,
                  "extra Host header names to accept (a,b); others get 403 on a loopback bind")
       ->delimiter(',');

@@ -94,6 +94,7 @@ void Model::forward_batch(std::span<const BatchItem> items) const {
   for (size_t b = 0; b < items.size(); ++b) {
     const BatchItem& it = items[b];
     if (it.ids.empty()) fail(ErrorKind::kInvalidArgument, "forward: no tokens");
+    DM_CHECK(it.logits || it.hidden, "batch items must want logits or hidden states");
     for (size_t o = 0; o < b; ++o) DM_CHECK(items[o].cache != it.cache, "batch items must use distinct caches");
     KVCache& cache = *it.cache;
     const int T = static_cast<int>(it.ids.size());
@@ -125,30 +126,66 @@ void Model::forward_batch(std::span<const BatchItem> items) const {
   for (int layer = 0; layer < c.num_layers; ++layer)
     decoder_layer(c, w.layers[static_cast<size_t>(layer)], layer, R, positions, buf, ex);
 
-  // Final norm and lm_head over the rows whose logits are wanted (the last of each item, or all).
+  // Final norm over the rows wanted (the last of each item, or all), lm_head over those of items that
+  // want logits.
   std::vector<int64_t> out_rows;
   for (size_t b = 0; b < items.size(); ++b) {
     KVCache& cache = *items[b].cache;
     cache.size_ = seg[b].pos0 + static_cast<int>(seg[b].rows);
     cache.ids_.insert(cache.ids_.end(), items[b].ids.begin(), items[b].ids.end());
+    cache.publish_sizes();
     for (int64_t t = items[b].all_positions ? 0 : seg[b].rows - 1; t < seg[b].rows; ++t)
       out_rows.push_back(seg[b].row0 + t);
   }
   const int64_t n_out = static_cast<int64_t>(out_rows.size());
-  std::vector<float> xo(static_cast<size_t>(n_out * C)), lo(static_cast<size_t>(n_out * V));
+  std::vector<float> xo(static_cast<size_t>(n_out * C));
   for (int64_t r = 0; r < n_out; ++r)
     std::copy_n(x.data() + out_rows[static_cast<size_t>(r)] * C, C, xo.data() + r * C);
   decoder_final_norm(c, w, xo.data(), n_out, xo.data(), nullptr, ex);
-  matmul(xo.data(), n_out, w.lm_head, TensorView{}, lo.data());
-  if (trace_) trace_(TraceEvent{-1, "logits", lo.data(), n_out, V});
+  // Rows [first, first + n) of xo per item; logit rows packed in item order.
+  std::vector<int64_t> first(items.size());
+  int64_t n_logit = 0;
+  bool all_logits = true;
+  for (size_t b = 0, r = 0; b < items.size(); ++b) {
+    first[b] = static_cast<int64_t>(r);
+    const int64_t n = items[b].all_positions ? seg[b].rows : 1;
+    r += static_cast<size_t>(n);
+    if (items[b].hidden) items[b].hidden->assign(xo.begin() + first[b] * C, xo.begin() + (first[b] + n) * C);
+    if (items[b].logits) {
+      n_logit += n;
+    } else {
+      all_logits = false;
+    }
+  }
+  if (n_logit == 0) return;
+  const float* xl = xo.data();
+  std::vector<float> packed;
+  if (!all_logits) {  // only some items want logits: gather their rows
+    packed.reserve(static_cast<size_t>(n_logit * C));
+    for (size_t b = 0; b < items.size(); ++b) {
+      if (!items[b].logits) continue;
+      const int64_t n = items[b].all_positions ? seg[b].rows : 1;
+      packed.insert(packed.end(), xo.begin() + first[b] * C, xo.begin() + (first[b] + n) * C);
+    }
+    xl = packed.data();
+  }
+  std::vector<float> lo(static_cast<size_t>(n_logit * V));
+  matmul(xl, n_logit, w.lm_head, TensorView{}, lo.data());
+  if (trace_) trace_(TraceEvent{-1, "logits", lo.data(), n_logit, V});
   int64_t r = 0;
   for (size_t b = 0; b < items.size(); ++b) {
+    if (!items[b].logits) continue;
     const int64_t n = items[b].all_positions ? seg[b].rows : 1;
     // NaN/Inf weights would otherwise sample id 0 forever. With a trace the caller looks at the values.
     if (!trace_) check_finite_logits(lo.data() + (r + n - 1) * V, V);
     items[b].logits->assign(lo.begin() + r * V, lo.begin() + (r + n) * V);
     r += n;
   }
+}
+
+void Model::hidden_states(std::span<const int32_t> ids, KVCache& cache, std::vector<float>& hidden) const {
+  BatchItem item{ids, &cache, nullptr, true, &hidden};
+  forward_batch(std::span<const BatchItem>(&item, 1));
 }
 
 }  // namespace dm

@@ -18,6 +18,7 @@ void KVCache::truncate(int n) {
   size_ = n;
   ids_.resize(static_cast<size_t>(n));
   if (n == 0) ntk_alpha_ = 1.0;
+  publish_sizes();
 }
 
 void KVCache::reserve(int n) {
@@ -29,6 +30,7 @@ void KVCache::reserve(int n) {
   for (auto* side : {&k_, &v_})
     for (auto& layer : *side) layer.resize(static_cast<size_t>(grow) * row_);
   allocated_ = grow;
+  publish_sizes();
 }
 
 int KVCache::common_prefix(std::span<const int32_t> tokens) const {
@@ -36,6 +38,19 @@ int KVCache::common_prefix(std::span<const int32_t> tokens) const {
   size_t i = 0;
   while (i < n && ids_[i] == tokens[i]) ++i;
   return static_cast<int>(i);
+}
+
+void KVCache::publish_sizes() {
+  mon_size_.store(size_, std::memory_order_relaxed);
+  mon_allocated_.store(allocated_, std::memory_order_relaxed);
+}
+
+size_t KVCache::bytes_in_use_relaxed() const {
+  return 2 * k_.size() * static_cast<size_t>(mon_size_.load(std::memory_order_relaxed)) * row_ * sizeof(float);
+}
+
+size_t KVCache::bytes_reserved_relaxed() const {
+  return 2 * k_.size() * static_cast<size_t>(mon_allocated_.load(std::memory_order_relaxed)) * row_ * sizeof(float);
 }
 
 size_t KVCache::bytes() const { return 2 * k_.size() * static_cast<size_t>(allocated_) * row_ * sizeof(float); }

@@ -101,6 +101,10 @@ SchedulerStats Scheduler::stats() const {
   SchedulerStats s = stats_;
   s.busy = static_cast<int>(std::count_if(slots_.begin(), slots_.end(), [](const auto& x) { return x->busy; }));
   s.waiting = static_cast<int>(waiting_.size());
+  for (const auto& slot : slots_) {
+    s.kv_bytes_used += slot->cache->bytes_in_use_relaxed();
+    s.kv_bytes_reserved += slot->cache->bytes_reserved_relaxed();
+  }
   return s;
 }
 

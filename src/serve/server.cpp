@@ -15,6 +15,8 @@
 #include "devops_model/generate/chat_session.h"
 #include "devops_model/generate/grammar.h"
 #include "devops_model/serve/web_page.h"
+#include "serve/embeddings.h"
+#include "serve/metrics.h"
 #include "serve/openai_api.h"
 #include "serve/openai_tools.h"
 
@@ -31,8 +33,15 @@ struct RequestLog {
   Clock::time_point start{};
   bool started = false;
   json fields = json::object();
+  Clock::time_point first_text{};  // of a generation's reply (time to first token, /metrics)
 };
 thread_local RequestLog t_log;
+
+// Passed as / called from a job's on_text: remembers when the reply's first text came.
+bool note_first_text() {
+  if (t_log.first_text == Clock::time_point{}) t_log.first_text = Clock::now();
+  return true;
+}
 
 std::string utc_now() {
   auto now = std::chrono::system_clock::now();
@@ -91,6 +100,14 @@ void log_result(const JobResult& r) {
   t_log.fields["completion_tokens"] = r.completion_tokens;
   t_log.fields["reused_tokens"] = r.reused_tokens;
   t_log.fields["finish"] = finish_reason_name(r.finish);
+  // Time to the first text (held back text, e.g. a possible stop string, counts when it is released; a
+  // reply with no text at all: the job's end) and the time generating after it.
+  const Clock::time_point end = Clock::now();
+  if (t_log.started && (t_log.first_text != Clock::time_point{} || r.completion_tokens > 0)) {
+    const Clock::time_point first = t_log.first_text != Clock::time_point{} ? t_log.first_text : end;
+    t_log.fields["ttft_ms"] = std::chrono::duration<double, std::milli>(first - t_log.start).count();
+    t_log.fields["decode_ms"] = std::chrono::duration<double, std::milli>(end - first).count();
+  }
 }
 
 }  // namespace
@@ -102,6 +119,8 @@ struct Server::Impl {
   ServerOptions opts;
   ChatTemplateInfo chat_template;
   Scheduler sched;
+  std::unique_ptr<EmbeddingsService> embeddings;
+  ServerMetrics metrics;
   httplib::Server svr;
   std::thread listener;
   int port = -1;
@@ -115,10 +134,13 @@ struct Server::Impl {
         sched(m, t, SchedulerOptions{opts.parallel, opts.max_queue}) {
     if (opts.model_id.empty()) opts.model_id = dir_name(m.dir());
     if (!opts.access_log) opts.access_log = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
+    embeddings = make_embeddings();
     setup();
   }
 
   void setup();
+  std::unique_ptr<EmbeddingsService> make_embeddings();
+  void embed(const httplib::Request& req, httplib::Response& res);
   bool host_allowed(const std::string& host) const;
   bool origin_allowed(const std::string& origin) const;
   Job make_job(const ApiRequest& ar, const ToolRequest& tools);
@@ -184,7 +206,7 @@ void Server::Impl::generate(const httplib::Request& req, httplib::Response& res,
   if (tools->tools.empty()) tools.reset();  // no tools: the reply is plain text
   if (ar.stream)
     return stream(res, std::move(lease), std::move(job), std::move(meta), chat, ar.include_usage, std::move(tools));
-  JobResult r = sched.run(*lease, job);
+  JobResult r = sched.run(*lease, job, [](std::string_view) { return note_first_text(); });
   lease.reset();
   log_result(r);
   json body = tools ? chat_tool_response(meta, r, tool_format(model), *tools)
@@ -231,6 +253,7 @@ void Server::Impl::stream(httplib::Response& res, std::shared_ptr<Scheduler::Lea
         };
         try {
           r = sched.run_pieces(*lease, *job_ptr, [&](std::string_view t, std::span<const TokenLogprob> lps) {
+            note_first_text();
             if (tool_deltas) {
               held_lps.insert(held_lps.end(), lps.begin(), lps.end());
               return write_all(tool_deltas->push(t));
@@ -257,6 +280,40 @@ void Server::Impl::stream(httplib::Response& res, std::shared_ptr<Scheduler::Lea
         if (ok) sink.done();
         return ok;
       });
+}
+
+// With --embedding-model its own encoder, one request at a time (at most max_queue waiting); else the
+// decoder, run under a scheduler slot like a generation (capacity and the 503 included).
+std::unique_ptr<EmbeddingsService> Server::Impl::make_embeddings() {
+  if (!opts.embedding_model.empty())
+    return std::make_unique<EmbeddingsService>(sbert_embedder(opts.embedding_model), dir_name(opts.embedding_model),
+                                               std::vector<std::string>{opts.model_id}, exclusive_gate(opts.max_queue));
+  return std::make_unique<EmbeddingsService>(decoder_embedder(model, tok), opts.model_id, std::vector<std::string>{},
+                                             [this]() -> std::shared_ptr<void> {
+                                               try {
+                                                 return std::shared_ptr<void>(sched.acquire({}));
+                                               } catch (const Error& e) {
+                                                 if (e.kind() != ErrorKind::kCapacity) throw;
+                                                 throw ApiError(503, e.what(), "", "server_busy", "server_error");
+                                               }
+                                             });
+}
+
+void Server::Impl::embed(const httplib::Request& req, httplib::Response& res) {
+  try {
+    EmbeddingsService::Result r = embeddings->handle(req.body);
+    t_log.fields["inputs"] = r.inputs;
+    t_log.fields["prompt_tokens"] = r.prompt_tokens;
+    set_json(res, 200, r.body);
+  } catch (const ApiError& e) {
+    if (e.status == 503) res.set_header("Retry-After", "1");
+    set_json(res, e.status, error_body(e.what(), e.type, e.param, e.code));
+  } catch (const Error& e) {
+    const bool client = e.kind() == ErrorKind::kInvalidArgument;
+    set_json(res, client ? 400 : 500, error_body(e.what(), client ? "invalid_request_error" : "server_error", "", ""));
+  } catch (const std::exception& e) {
+    set_json(res, 500, error_body(e.what(), "server_error", "", ""));
+  }
 }
 
 // Loopback names only with the bound port: a page on another port of this machine is another origin too.
@@ -312,7 +369,7 @@ void Server::Impl::setup() {
       res.status = 204;
       return R::Handled;
     }
-    if (req.path.rfind("/v1/", 0) != 0) return R::Unhandled;
+    if (req.path.rfind("/v1/", 0) != 0 && req.path != "/metrics") return R::Unhandled;
     if (!opts.api_key.empty()) {
       const std::string auth = req.get_header_value("Authorization");
       if (!equal_constant_time(auth, "Bearer " + opts.api_key)) {
@@ -354,8 +411,12 @@ void Server::Impl::setup() {
   };
   svr.Post("/v1/chat/completions", guarded(true));
   svr.Post("/v1/completions", guarded(false));
+  svr.Post("/v1/embeddings", [this](const httplib::Request& req, httplib::Response& res) { embed(req, res); });
   svr.Get("/v1/models", [this](const httplib::Request&, httplib::Response& res) {
-    set_json(res, 200, models_list(opts.model_id, 0));
+    json list = models_list(opts.model_id, 0);
+    if (embeddings->id() != opts.model_id)  // --embedding-model: listed after the served model
+      list["data"].push_back(models_list(embeddings->id(), 0)["data"][0]);
+    set_json(res, 200, list);
   });
   svr.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
     SchedulerStats s = sched.stats();
@@ -368,6 +429,10 @@ void Server::Impl::setup() {
               {"completed", s.completed},
               {"cancelled", s.cancelled},
               {"refused", s.refused}});
+  });
+  svr.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    ServerMetrics::Live live{sched.stats(), sched.batch_stats(), opts.model_id, embeddings->id()};
+    res.set_content(metrics.render(live), "text/plain; version=0.0.4; charset=utf-8");
   });
   svr.Get("/", [](const httplib::Request&, httplib::Response& res) {
     std::string_view page = web_page_html();
@@ -388,6 +453,7 @@ void Server::Impl::setup() {
     if (!line.contains("completion_tokens")) line["completion_tokens"] = 0;
     line["ms"] = t_log.started ? std::chrono::duration<double, std::milli>(Clock::now() - t_log.start).count() : 0.0;
     t_log = RequestLog{};
+    metrics.record(req.path, res.status, line);
     opts.access_log(line.dump(-1, ' ', false, json::error_handler_t::replace));
   });
 }

@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "devops_model/kernels/matmul.h"
 #include "devops_model/model/model.h"
 #include "kernels/matmul_isa.h"
 #include "test_util.h"
@@ -137,6 +138,57 @@ TEST(ForwardBatch, EqualsSeparateForwards) {
     EXPECT_EQ(b1->ids(), long_ids);
     EXPECT_EQ(b3->size(), static_cast<int>(short_ids.size()) + 1);
     EXPECT_EQ(b1->ntk_alpha(), c1->ntk_alpha());
+  }
+}
+
+}  // namespace
+}  // namespace dm
+
+namespace dm {
+namespace {
+
+// hidden_states() is the forward up to the final norm: through lm_head it gives forward()'s logits at
+// every position; as a hidden-only batch item beside logits items it changes nothing for them; and the
+// cache sizes it reports to monitoring follow.
+TEST(ForwardBatch, HiddenStatesAreTheFinalNormedRows) {
+  for (const char* name : {"tiny-qwen1", "tiny-qwen2", "tiny-qwen3"}) {
+    auto model = Model::load(test::fixture(name));
+    const int64_t C = model->config().hidden_size, V = model->config().vocab_size;
+    auto golden = SafetensorsFile::open(test::fixture(std::string(name) + "/golden.safetensors"));
+    std::vector<int32_t> ids = test::golden_ids(*golden, "seq2.ids");
+    const int64_t T = static_cast<int64_t>(ids.size());
+    auto c1 = model->new_cache(), c2 = model->new_cache();
+    std::vector<float> logits, hidden;
+    model->forward(ids, *c1, logits, true);
+    model->hidden_states(ids, *c2, hidden);
+    ASSERT_EQ(hidden.size(), static_cast<size_t>(T * C)) << name;
+    EXPECT_EQ(c2->ids(), ids);
+    std::vector<float> through(static_cast<size_t>(T * V));
+    matmul(hidden.data(), T, model->weights().lm_head, TensorView{}, through.data());
+    for (size_t i = 0; i < through.size(); ++i) ASSERT_EQ(through[i], logits[i]) << name << " at " << i;
+    const size_t per_position = static_cast<size_t>(2 * model->config().num_layers * model->config().kv_dim()) * 4;
+    EXPECT_EQ(c2->bytes_in_use_relaxed(), per_position * static_cast<size_t>(T));
+    EXPECT_EQ(c2->bytes_reserved_relaxed(), c2->bytes());
+    c2->truncate(3);
+    EXPECT_EQ(c2->bytes_in_use_relaxed(), per_position * 3);
+
+    // Mixed batch: a hidden-only item between two logits items.
+    std::vector<int32_t> short_ids = test::golden_ids(*golden, "seq1.ids");
+    auto b1 = model->new_cache(), b2 = model->new_cache(), b3 = model->new_cache(), s1 = model->new_cache();
+    std::vector<float> alone, m1, m3, h2, both_l, both_h;
+    model->forward(short_ids, *s1, alone);
+    std::vector<Model::BatchItem> items = {{short_ids, b1.get(), &m1, false},
+                                           {ids, b2.get(), nullptr, true, &h2},
+                                           {short_ids, b3.get(), &m3, false, &both_h}};
+    model->forward_batch(items);
+    ASSERT_EQ(m1.size(), alone.size());
+    for (size_t i = 0; i < alone.size(); ++i) {
+      ASSERT_NEAR(m1[i], alone[i], 1e-5) << name;
+      ASSERT_NEAR(m3[i], alone[i], 1e-5) << name;
+    }
+    ASSERT_EQ(h2.size(), hidden.size());
+    for (size_t i = 0; i < hidden.size(); ++i) ASSERT_NEAR(h2[i], hidden[i], 1e-5) << name << " at " << i;
+    EXPECT_EQ(both_h.size(), static_cast<size_t>(C));  // the last row only, as its logits
   }
 }
 

@@ -2,6 +2,7 @@
 // (QWenLMHeadModel), Qwen2 and Qwen3. Families differ only in their family file (names + switches in
 // ModelConfig), never in the forward.
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -55,14 +56,21 @@ class Model {
   void forward(std::span<const int32_t> ids, KVCache& cache, std::vector<float>& logits,
                bool all_positions = false) const;
 
+  // The final hidden states (after the final norm, before lm_head) of every position of ids:
+  // hidden [n, hidden_size]. The same forward as forward() (ids are appended to the cache), without the
+  // lm_head; what sentence embeddings pool.
+  void hidden_states(std::span<const int32_t> ids, KVCache& cache, std::vector<float>& hidden) const;
+
   // Several sequences in one pass (serving many chats at once): each item's tokens run against its own
   // cache exactly as forward() would, but every weight matrix is streamed once for all rows, so B decode
-  // steps cost about one. Items must use distinct caches.
+  // steps cost about one. Items must use distinct caches. An item gets logits (as forward()) and/or, with
+  // `hidden`, the final hidden states of the same rows ([1 or n, hidden_size]); logits may be null then.
   struct BatchItem {
     std::span<const int32_t> ids;
     KVCache* cache = nullptr;
     std::vector<float>* logits = nullptr;
     bool all_positions = false;
+    std::vector<float>* hidden = nullptr;
   };
   void forward_batch(std::span<const BatchItem> items) const;
 
@@ -97,14 +105,20 @@ class KVCache {
   const std::vector<int32_t>& ids() const { return ids_; }
   // Length of the longest common prefix of ids() and `tokens`.
   int common_prefix(std::span<const int32_t> tokens) const;
+  // Readable from any thread while another one runs the cache (monitoring, e.g. the server's /metrics):
+  // bytes of the positions held and bytes allocated, as of the last completed forward/truncate.
+  size_t bytes_in_use_relaxed() const;
+  size_t bytes_reserved_relaxed() const;
 
   float* k(int layer, int pos) { return k_[static_cast<size_t>(layer)].data() + static_cast<size_t>(pos) * row_; }
   float* v(int layer, int pos) { return v_[static_cast<size_t>(layer)].data() + static_cast<size_t>(pos) * row_; }
 
  private:
   friend class Model;
-  void reserve(int n);  // grows storage geometrically to hold n positions
+  void reserve(int n);   // grows storage geometrically to hold n positions
+  void publish_sizes();  // copies size_ / allocated_ into the monitoring atomics
   int size_ = 0, capacity_ = 0, allocated_ = 0;
+  std::atomic<int> mon_size_{0}, mon_allocated_{0};
   size_t row_ = 0;
   double ntk_alpha_ = 1.0;
   std::vector<std::vector<float>> k_, v_;

@@ -70,6 +70,7 @@ struct JobResult {
 struct SchedulerStats {
   int slots = 0, busy = 0, waiting = 0;
   long long completed = 0, cancelled = 0, refused = 0;
+  size_t kv_bytes_used = 0, kv_bytes_reserved = 0;  // the slots' KV caches: positions held, allocated
 };
 
 class Scheduler {

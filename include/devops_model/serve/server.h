@@ -1,6 +1,7 @@
 // devops-model serve: the OpenAI-compatible HTTP transport over a Scheduler, plus the web chat page.
 //   POST /v1/chat/completions, POST /v1/completions (stream=true: server-sent events ending "data: [DONE]"),
-//   GET /v1/models, GET /health, GET / (the page).
+//   POST /v1/embeddings (a Sentence-BERT model, or the decoder's mean-pooled final hidden state),
+//   GET /v1/models, GET /health, GET /metrics (Prometheus text), GET / (the page).
 // Errors are OpenAI error objects: 400 bad request / prompt over the context, 401 API key, 403 Host not
 // allowed, 404 unknown model or route, 413 body too large, 415 API POST not application/json, 503 queue full. One JSON
 // line per request goes to the access log.
@@ -21,11 +22,14 @@ namespace dm {
 struct ServerOptions {
   std::string host = "127.0.0.1";  // loopback unless told otherwise
   int port = 8080;                 // 0: any free port (read it back from start())
-  std::string api_key;             // non-empty: /v1/* needs "Authorization: Bearer <key>"
+  std::string api_key;             // non-empty: /v1/* and /metrics need "Authorization: Bearer <key>"
   int parallel = 1;                // scheduler slots
   int max_queue = 32;              // requests waiting for a slot before 503
   size_t max_body_bytes = 1 << 20;
   std::string model_id;  // the name /v1/models reports and requests must use (empty: the model dir's name)
+  // /v1/embeddings: a Sentence-BERT model directory (the encoder `data` uses; loaded by the Server, named
+  // by its directory), or empty: the served decoder's final hidden states, mean-pooled and L2-normalised.
+  std::string embedding_model;
   // Cross-site protection. Bound to loopback (or given allowed_hosts), requests whose Host header is not
   // 127.0.0.1 / localhost / [::1] with the bound port, nor a name here, get 403 (DNS rebinding).
   std::vector<std::string> allowed_hosts;
