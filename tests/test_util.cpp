@@ -11,6 +11,8 @@
 #include <sstream>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 namespace dm::test {
 
 CmdResult run_cmd(const std::string& cmd) {
@@ -56,6 +58,20 @@ std::string temp_dir(const std::string& tag) {
   std::lock_guard<std::mutex> lk(t.mu);
   t.dirs.emplace_back(d);
   return t.dirs.back();
+}
+
+std::string long_context_copy(const std::string& name, int positions) {
+  namespace fs = std::filesystem;
+  const std::string src = fixture(name);
+  const std::string dst = temp_dir("ctx-" + name);
+  for (const auto& e : fs::directory_iterator(src)) {
+    if (e.path().filename() == "config.json") continue;
+    fs::create_symlink(e.path(), fs::path(dst) / e.path().filename());
+  }
+  nlohmann::json config = nlohmann::json::parse(std::ifstream(src + "/config.json"));
+  config["max_position_embeddings"] = positions;
+  std::ofstream(dst + "/config.json") << config.dump(2);
+  return dst;
 }
 
 }  // namespace dm::test

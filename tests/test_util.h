@@ -34,4 +34,8 @@ inline std::string cli() { return DM_CLI_PATH; }
 // A fresh empty temp directory; removed when the test process exits.
 std::string temp_dir(const std::string& tag);
 
+// tiny-qwen2 / tiny-qwen3 serve 128 positions, too few for a tool prompt: a temp copy of fixture `name`
+// (files linked) whose config says `positions` (RoPE takes any position; the weights are the fixture's).
+std::string long_context_copy(const std::string& name, int positions = 4096);
+
 }  // namespace dm::test

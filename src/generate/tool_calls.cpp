@@ -49,6 +49,36 @@ size_t partial_tag_suffix(std::string_view s, std::string_view tag) {
 
 std::string_view strip(std::string_view s) { return python_strip(s); }
 
+// A forced call's body cut short: "\n{\"name\": \"NAME\", \"arguments\": ARGS..." as the grammar writes
+// it. ARGS ends where its brackets balance (string-aware) or, unfinished, at the end of the text.
+bool cut_off_call(std::string_view body, ParsedToolCall& call) {
+  constexpr std::string_view kHead = "\n{\"name\": \"", kArgs = "\", \"arguments\": ";
+  if (body.substr(0, kHead.size()) != kHead) return false;
+  body.remove_prefix(kHead.size());
+  const size_t name_end = body.find(kArgs);
+  if (name_end == std::string_view::npos || name_end == 0) return false;
+  call.name = std::string(body.substr(0, name_end));
+  std::string_view args = body.substr(name_end + kArgs.size());
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const char c = args[i];
+    if (in_string) {
+      if (c == '\\') ++i;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      ++depth;
+    } else if ((c == '}' || c == ']') && --depth == 0) {
+      args = args.substr(0, i + 1);
+      break;
+    }
+  }
+  call.arguments = std::string(python_rstrip(args));
+  return true;
+}
+
 ParsedReply parse_react(std::string_view reply) {
   // A leading newline lets an Action / Final Answer on the first line match Qwen's "\n..." searches.
   const std::string r = "\n" + std::string(reply);
@@ -148,13 +178,21 @@ std::vector<ToolReplyStream::Event> ToolReplyStream::push(std::string_view piece
   return merged;
 }
 
-std::vector<ToolReplyStream::Event> ToolReplyStream::finish() {
+std::vector<ToolReplyStream::Event> ToolReplyStream::finish(bool cut_off) {
   std::vector<Event> out;
   if (format_ == ToolFormat::kReact) {
     const ParsedReply p = parse_react(all_);
     all_.clear();
     if (p.has_content && !p.content.empty()) out.push_back({false, p.content, {}});
     for (const auto& c : p.calls) out.push_back({true, "", c});
+    return out;
+  }
+  ParsedToolCall partial;
+  if (cut_off && in_call_ && cut_off_call(pending_, partial)) {
+    ws_.clear();
+    out.push_back({true, "", std::move(partial)});
+    pending_.clear();
+    in_call_ = false;
     return out;
   }
   std::string rest = in_call_ ? str_cat(kOpen, pending_) : pending_;
@@ -170,7 +208,7 @@ std::vector<ToolReplyStream::Event> ToolReplyStream::finish() {
   return out;
 }
 
-ParsedReply parse_tool_reply(ToolFormat format, std::string_view text) {
+ParsedReply parse_tool_reply(ToolFormat format, std::string_view text, bool cut_off) {
   if (format == ToolFormat::kReact) return parse_react(text);
   ToolReplyStream s(format);
   ParsedReply r;
@@ -185,7 +223,7 @@ ParsedReply parse_tool_reply(ToolFormat format, std::string_view text) {
     }
   };
   take(s.push(text));
-  take(s.finish());
+  take(s.finish(cut_off));
   r.has_content = r.calls.empty() || !r.content.empty();
   return r;
 }

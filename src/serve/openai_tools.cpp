@@ -226,7 +226,7 @@ std::string tool_call_grammar(ToolFormat format, const ToolRequest& tr) {
   return forced_tool_call_gbnf(format, allowed, tr.parallel && tr.choice == ToolChoice::kRequired);
 }
 
-ParsedReply reply_tool_calls(ToolFormat format, const ToolRequest& tr, std::string_view text) {
+ParsedReply reply_tool_calls(ToolFormat format, const ToolRequest& tr, std::string_view text, FinishReason finish) {
   ParsedReply raw;
   raw.content = std::string(text);
   if (!tr.parses_calls()) {
@@ -236,7 +236,7 @@ ParsedReply reply_tool_calls(ToolFormat format, const ToolRequest& tr, std::stri
     p.has_content = true;
     return p;
   }
-  ParsedReply p = parse_tool_reply(format, text);
+  ParsedReply p = parse_tool_reply(format, text, tr.forced() && finish == FinishReason::kLength);
   for (auto& c : p.calls)  // ReAct shows name_for_model where a tool has one
     for (const auto& t : tr.tools)
       if (!t.name_for_model.empty() && c.name == t.name_for_model) c.name = t.name;
@@ -258,7 +258,7 @@ json tool_calls_json(const std::vector<ParsedToolCall>& calls) {
 
 json chat_tool_response(const ResponseMeta& m, const JobResult& r, ToolFormat format, const ToolRequest& tr) {
   json j = chat_response(m, r);
-  const ParsedReply p = reply_tool_calls(format, tr, r.text);
+  const ParsedReply p = reply_tool_calls(format, tr, r.text, r.finish);
   json& choice = j["choices"][0];
   choice["message"]["content"] = p.has_content ? json(p.content) : json();
   if (!p.calls.empty()) {
@@ -317,7 +317,7 @@ std::vector<json> ToolDeltaStream::finish(FinishReason f) {
     const ParsedReply p = reply_tool_calls(format_, tr_, react_text_);
     if (!p.content.empty()) out.push_back(stream_chunk_text(meta_, true, p.content));
   } else if (!passthrough_) {
-    emit(parser_.finish(), out);
+    emit(parser_.finish(tr_.forced() && f == FinishReason::kLength), out);
   }
   json last = stream_chunk_finish(meta_, true, f);
   if (calls_ > 0 && f == FinishReason::kStop) last["choices"][0]["finish_reason"] = "tool_calls";

@@ -66,8 +66,10 @@ std::vector<std::string> tool_stop_strings(ToolFormat format, const ToolRequest&
 // GBNF forcing the reply to be a call (tool_choice required: any tool; named: that one), "" otherwise.
 std::string tool_call_grammar(ToolFormat format, const ToolRequest& tr);
 
-// The reply's calls and content.
-ParsedReply reply_tool_calls(ToolFormat format, const ToolRequest& tr, std::string_view text);
+// The reply's calls and content. `finish` kLength with a forced call: the call cut short is returned
+// with its arguments so far (finish_reason stays "length", as OpenAI's).
+ParsedReply reply_tool_calls(ToolFormat format, const ToolRequest& tr, std::string_view text,
+                             FinishReason finish = FinishReason::kStop);
 
 // chat_response with the calls: message.content (null with calls and no text), message.tool_calls,
 // finish_reason "tool_calls" when the reply stopped with calls.

@@ -157,11 +157,10 @@ Job Server::Impl::make_job(const ApiRequest& ar, const ToolRequest& tools) {
   job.params = request_params(ar, defaults);
   if (ar.chat) {
     try {
-      job.prompt = uses_tool_prompt(tools, ar.messages)
-                       ? build_tool_prompt(model, tok, job.params, ar.messages, tools, chat_template, ar.enable_thinking)
-                             .tokens
-                       : build_chat_prompt(model, tok, job.params, ar.messages, chat_template, ar.enable_thinking)
-                             .tokens;
+      job.prompt =
+          uses_tool_prompt(tools, ar.messages)
+              ? build_tool_prompt(model, tok, job.params, ar.messages, tools, chat_template, ar.enable_thinking).tokens
+              : build_chat_prompt(model, tok, job.params, ar.messages, chat_template, ar.enable_thinking).tokens;
     } catch (const Error& e) {
       throw ApiError(400, e.what(), "messages");
     }
@@ -209,8 +208,9 @@ void Server::Impl::generate(const httplib::Request& req, httplib::Response& res,
   JobResult r = sched.run(*lease, job, [](std::string_view) { return note_first_text(); });
   lease.reset();
   log_result(r);
-  json body = tools ? chat_tool_response(meta, r, tool_format(model), *tools)
-                    : chat ? chat_response(meta, r) : completion_response(meta, r);
+  json body = tools  ? chat_tool_response(meta, r, tool_format(model), *tools)
+              : chat ? chat_response(meta, r)
+                     : completion_response(meta, r);
   if (job.logprobs >= 0) {
     size_t offset = 0;
     set_choice_logprobs(body, tok, chat, r.logprobs, offset);
@@ -225,61 +225,60 @@ void Server::Impl::stream(httplib::Response& res, std::shared_ptr<Scheduler::Lea
   auto job_ptr = std::make_shared<Job>(std::move(job));
   res.set_header("Cache-Control", "no-cache");
   res.set_header("X-Accel-Buffering", "no");
-  res.set_chunked_content_provider(
-      "text/event-stream",
-      [this, lease, job_ptr, meta, chat, include_usage, tools](size_t, httplib::DataSink& sink) mutable {
-        auto write = [&](const std::string& ev) { return sink.write(ev.data(), ev.size()); };
-        if (!lease) return false;  // already served (provider called again)
-        if (chat && !write(sse_event(chat_chunk_role(meta)))) {
-          lease.reset();
-          return false;
+  res.set_chunked_content_provider("text/event-stream", [this, lease, job_ptr, meta, chat, include_usage, tools](
+                                                            size_t, httplib::DataSink& sink) mutable {
+    auto write = [&](const std::string& ev) { return sink.write(ev.data(), ev.size()); };
+    if (!lease) return false;  // already served (provider called again)
+    if (chat && !write(sse_event(chat_chunk_role(meta)))) {
+      lease.reset();
+      return false;
+    }
+    JobResult r;
+    size_t text_offset = 0;  // completions logprobs: text_offset runs on across chunks
+    // With tools the text goes through the call parser: content deltas, then tool_calls deltas. A
+    // piece's logprobs ride on the next chunk sent (the parser may hold text back).
+    std::optional<ToolDeltaStream> tool_deltas;
+    if (tools) tool_deltas.emplace(meta, tool_format(model), *tools);
+    std::vector<TokenLogprob> held_lps;
+    auto write_all = [&](std::vector<json> chunks) {
+      for (json& c : chunks) {
+        if (job_ptr->logprobs >= 0 && !held_lps.empty()) {
+          set_choice_logprobs(c, tok, chat, held_lps, text_offset);
+          held_lps.clear();
         }
-        JobResult r;
-        size_t text_offset = 0;  // completions logprobs: text_offset runs on across chunks
-        // With tools the text goes through the call parser: content deltas, then tool_calls deltas. A
-        // piece's logprobs ride on the next chunk sent (the parser may hold text back).
-        std::optional<ToolDeltaStream> tool_deltas;
-        if (tools) tool_deltas.emplace(meta, tool_format(model), *tools);
-        std::vector<TokenLogprob> held_lps;
-        auto write_all = [&](std::vector<json> chunks) {
-          for (json& c : chunks) {
-            if (job_ptr->logprobs >= 0 && !held_lps.empty()) {
-              set_choice_logprobs(c, tok, chat, held_lps, text_offset);
-              held_lps.clear();
-            }
-            if (!write(sse_event(c))) return false;
-          }
-          return true;
-        };
-        try {
-          r = sched.run_pieces(*lease, *job_ptr, [&](std::string_view t, std::span<const TokenLogprob> lps) {
-            note_first_text();
-            if (tool_deltas) {
-              held_lps.insert(held_lps.end(), lps.begin(), lps.end());
-              return write_all(tool_deltas->push(t));
-            }
-            json chunk = stream_chunk_text(meta, chat, t);
-            if (job_ptr->logprobs >= 0) set_choice_logprobs(chunk, tok, chat, lps, text_offset);
-            return write(sse_event(chunk));
-          });
-        } catch (const std::exception& e) {
-          lease.reset();
-          t_log.fields["error"] = e.what();
-          write(sse_event(error_body(e.what(), "server_error", "", "")));
-          write(std::string(kSseDone));
-          sink.done();
-          return true;
+        if (!write(sse_event(c))) return false;
+      }
+      return true;
+    };
+    try {
+      r = sched.run_pieces(*lease, *job_ptr, [&](std::string_view t, std::span<const TokenLogprob> lps) {
+        note_first_text();
+        if (tool_deltas) {
+          held_lps.insert(held_lps.end(), lps.begin(), lps.end());
+          return write_all(tool_deltas->push(t));
         }
-        lease.reset();  // free the slot before the last writes
-        log_result(r);
-        if (r.finish == FinishReason::kCancelled) return false;
-        bool ok = tool_deltas ? write_all(tool_deltas->finish(r.finish))
-                              : write(sse_event(stream_chunk_finish(meta, chat, r.finish)));
-        if (ok && include_usage) ok = write(sse_event(stream_chunk_usage(meta, chat, r)));
-        if (ok) ok = write(std::string(kSseDone));
-        if (ok) sink.done();
-        return ok;
+        json chunk = stream_chunk_text(meta, chat, t);
+        if (job_ptr->logprobs >= 0) set_choice_logprobs(chunk, tok, chat, lps, text_offset);
+        return write(sse_event(chunk));
       });
+    } catch (const std::exception& e) {
+      lease.reset();
+      t_log.fields["error"] = e.what();
+      write(sse_event(error_body(e.what(), "server_error", "", "")));
+      write(std::string(kSseDone));
+      sink.done();
+      return true;
+    }
+    lease.reset();  // free the slot before the last writes
+    log_result(r);
+    if (r.finish == FinishReason::kCancelled) return false;
+    bool ok = tool_deltas ? write_all(tool_deltas->finish(r.finish))
+                          : write(sse_event(stream_chunk_finish(meta, chat, r.finish)));
+    if (ok && include_usage) ok = write(sse_event(stream_chunk_usage(meta, chat, r)));
+    if (ok) ok = write(std::string(kSseDone));
+    if (ok) sink.done();
+    return ok;
+  });
 }
 
 // With --embedding-model its own encoder, one request at a time (at most max_queue waiting); else the

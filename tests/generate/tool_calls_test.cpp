@@ -55,6 +55,40 @@ const std::string kCall1 =
 const std::string kCall2 =
     "<tool_call>\n{\"name\": \"run_kubectl\", \"arguments\": {\"args\": [\"get\", \"pods\"]}}\n</tool_call>";
 
+// A forced call cut short by max_tokens: returned with the arguments so far when the caller says so
+// (forced call, finish_reason length); otherwise the unclosed block stays text.
+TEST(ToolCallsXml, CallCutOffByLengthIsReturnedOnlyWhenAsked) {
+  const std::string cut = kCall1.substr(0, kCall1.find("2}}"));  // inside the arguments
+  const ParsedReply as_text = parse_tool_reply(ToolFormat::kXml, cut);
+  EXPECT_TRUE(as_text.calls.empty());
+  EXPECT_EQ(as_text.content, cut);
+  const ParsedReply r = parse_tool_reply(ToolFormat::kXml, kCall2 + "\n" + cut, /*cut_off=*/true);
+  ASSERT_EQ(r.calls.size(), 2u);
+  EXPECT_EQ(r.calls[0].name, "run_kubectl");
+  EXPECT_EQ(r.calls[1].name, "get_weather");
+  EXPECT_EQ(r.calls[1].arguments, "{\"city\": \"Paris\",\"days\":");
+  EXPECT_FALSE(r.has_content);
+  // Arguments complete, the wrapper cut: the arguments end where their braces balance (a brace inside a
+  // string does not count).
+  const std::string closed = "<tool_call>\n{\"name\": \"f\", \"arguments\": {\"a\": \"}{\"}}\n</tool_";
+  const ParsedReply c = parse_tool_reply(ToolFormat::kXml, closed, true);
+  ASSERT_EQ(c.calls.size(), 1u);
+  EXPECT_EQ(c.calls[0].arguments, "{\"a\": \"}{\"}");
+  // Cut before the arguments began: no name to give, so text.
+  const std::string early = "<tool_call>\n{\"name\": \"get_wea";
+  EXPECT_TRUE(parse_tool_reply(ToolFormat::kXml, early, true).calls.empty());
+  // Streamed: the same call from finish(true), whatever the split.
+  for (size_t at = 0; at <= cut.size(); ++at) {
+    ToolReplyStream st(ToolFormat::kXml);
+    std::vector<ToolReplyStream::Event> ev = st.push(cut.substr(0, at));
+    for (auto& e : st.push(cut.substr(at))) ev.push_back(e);
+    for (auto& e : st.finish(true)) ev.push_back(e);
+    ASSERT_EQ(ev.size(), 1u) << at;
+    EXPECT_TRUE(ev[0].is_call);
+    EXPECT_EQ(ev[0].call, r.calls[1]) << at;
+  }
+}
+
 TEST(ToolCallsXml, TextOnly) {
   const ParsedReply r = parse_tool_reply(ToolFormat::kXml, " Plain answer <tool no call.\n");
   EXPECT_TRUE(r.has_content);

@@ -17,22 +17,6 @@ namespace dm {
 namespace {
 
 using nlohmann::json;
-namespace fs = std::filesystem;
-
-// tiny-qwen2 / tiny-qwen3 serve 128 positions, too few for a tool prompt: a copy whose config says 4096
-// (RoPE takes any position; the weights are the fixture's).
-std::string long_context_copy(const std::string& name) {
-  const std::string src = test::fixture(name);
-  const std::string dst = test::temp_dir("tools-" + name);
-  for (const auto& e : fs::directory_iterator(src)) {
-    if (e.path().filename() == "config.json") continue;
-    fs::create_symlink(e.path(), fs::path(dst) / e.path().filename());
-  }
-  json config = json::parse(std::ifstream(src + "/config.json"));
-  config["max_position_embeddings"] = 4096;
-  std::ofstream(dst + "/config.json") << config.dump(2);
-  return dst;
-}
 
 struct ToolServer {
   std::unique_ptr<Model> model;
@@ -199,19 +183,54 @@ void forced_calls_streamed(const ToolServer& s, const json& choice, const std::s
 const json kNamedWeather = {{"type", "function"}, {"function", {{"name", "get_weather"}}}};
 
 TEST(ServeTools, Qwen2ForcedNamedCallIsValidOverSeeds) {
-  ToolServer s(long_context_copy("tiny-qwen2"));
+  ToolServer s(test::long_context_copy("tiny-qwen2"));
   forced_calls_whole(s, kNamedWeather, "get_weather", 12);
   forced_calls_streamed(s, kNamedWeather, "get_weather", 4);
 }
 
+// max_tokens ends a forced call early: the call still comes back (OpenAI's way), its arguments the JSON
+// written so far, finish_reason "length"; streamed, the same name and arguments.
+TEST(ServeTools, ForcedCallCutOffByMaxTokensIsStillACall) {
+  ToolServer s(test::long_context_copy("tiny-qwen2"));
+  for (const int max_tokens : {48, 72}) {  // the call's head takes about 40 tokens of the tiny vocabulary
+    json body = forced_request(kNamedWeather, 3);
+    body["max_tokens"] = max_tokens;
+    auto res = s.post(body);
+    ASSERT_TRUE(res);
+    ASSERT_EQ(res->status, 200) << res->body;
+    const json c = json::parse(res->body)["choices"][0];
+    EXPECT_EQ(c["finish_reason"], "length") << res->body;
+    EXPECT_TRUE(c["message"]["content"].is_null()) << res->body;
+    ASSERT_EQ(c["message"]["tool_calls"].size(), 1u) << res->body;
+    const json& fn = c["message"]["tool_calls"][0]["function"];
+    EXPECT_EQ(fn["name"], "get_weather");
+    const std::string args = fn["arguments"];
+    ASSERT_FALSE(args.empty()) << res->body;
+    EXPECT_EQ(args[0], '{') << args;
+    body["stream"] = true;
+    auto streamed = s.post(body);
+    ASSERT_TRUE(streamed);
+    std::string name, sargs;
+    for (const json& ch : sse_chunks(streamed->body)) {
+      const json& d = ch["choices"][0]["delta"];
+      if (!d.contains("tool_calls")) continue;
+      const json& f = d["tool_calls"][0]["function"];
+      if (f.contains("name")) name = f["name"];
+      sargs += f["arguments"].get<std::string>();
+    }
+    EXPECT_EQ(name, "get_weather") << streamed->body;
+    EXPECT_EQ(sargs, args) << streamed->body;
+  }
+}
+
 TEST(ServeTools, Qwen2RequiredCallPicksOneOfTheTools) {
-  ToolServer s(long_context_copy("tiny-qwen2"));
+  ToolServer s(test::long_context_copy("tiny-qwen2"));
   forced_calls_whole(s, "required", "", 8);
   forced_calls_streamed(s, "required", "", 2);
 }
 
 TEST(ServeTools, Qwen3ForcedCall) {
-  ToolServer s(long_context_copy("tiny-qwen3"));
+  ToolServer s(test::long_context_copy("tiny-qwen3"));
   forced_calls_whole(s, json{{"type", "function"}, {"function", {{"name", "run_kubectl"}}}}, "run_kubectl", 6);
 }
 
@@ -232,7 +251,7 @@ TEST(ServeTools, ToolHistoryAndAutoChoice) {
           {"function", {{"name", "get_weather"}, {"arguments", R"({"city": "Paris", "unit": "celsius"})"}}}}}}},
       {{"role", "tool"}, {"tool_call_id", "call_1"}, {"content", "21 C"}}};
   for (const std::string fixture : {"tiny-qwen2", "tiny-qwen1"}) {
-    ToolServer s(fixture == "tiny-qwen2" ? long_context_copy(fixture) : test::fixture(fixture));
+    ToolServer s(fixture == "tiny-qwen2" ? test::long_context_copy(fixture) : test::fixture(fixture));
     for (bool stream : {false, true}) {
       json body = {{"messages", history}, {"tools", tools_json()}, {"max_tokens", 8}, {"stream", stream}};
       auto res = s.post(body);
@@ -247,7 +266,7 @@ TEST(ServeTools, ToolHistoryAndAutoChoice) {
 }
 
 TEST(ServeTools, LogprobsWithAForcedCall) {
-  ToolServer s(long_context_copy("tiny-qwen2"));
+  ToolServer s(test::long_context_copy("tiny-qwen2"));
   json body = forced_request(kNamedWeather, 5);
   body["logprobs"] = true;
   auto res = s.post(body);
@@ -267,7 +286,7 @@ TEST(ServeTools, LogprobsWithAForcedCall) {
 }
 
 TEST(ServeTools, BadToolFieldsAre400) {
-  ToolServer s(long_context_copy("tiny-qwen2"));
+  ToolServer s(test::long_context_copy("tiny-qwen2"));
   auto param = [&](json body) {
     auto res = s.post(body);
     EXPECT_EQ(res->status, 400) << res->body;

@@ -32,7 +32,10 @@ struct ParsedReply {
   std::vector<ParsedToolCall> calls;
 };
 
-ParsedReply parse_tool_reply(ToolFormat format, std::string_view text);
+// `cut_off`: the reply was cut short (max_tokens) inside a call that a grammar forced (kXml). The unclosed
+// last call is then returned too, with the arguments as far as they came (OpenAI's behaviour for a call
+// cut off by finish_reason "length"); without it an unclosed call stays text.
+ParsedReply parse_tool_reply(ToolFormat format, std::string_view text, bool cut_off = false);
 
 // The same parse over streamed text. push() returns what can be sent now: text deltas (never text that
 // could still turn out to be part of a call) and whole calls once they are closed and parse; finish()
@@ -48,7 +51,7 @@ class ToolReplyStream {
     ParsedToolCall call;  // is_call
   };
   std::vector<Event> push(std::string_view piece);
-  std::vector<Event> finish();
+  std::vector<Event> finish(bool cut_off = false);  // cut_off: as parse_tool_reply's
 
  private:
   void release(std::string_view text, std::vector<Event>& out);
