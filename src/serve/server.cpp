@@ -123,6 +123,7 @@ struct Server::Impl {
   ServerMetrics metrics;
   httplib::Server svr;
   std::thread listener;
+  int listen_fd = -1;  // the bound socket (to raise its backlog)
   int port = -1;
 
   Impl(const Model& m, const Tokenizer& t, GenerationParams d, ServerOptions o)
@@ -465,13 +466,32 @@ Server::~Server() { stop(); }
 int Server::start() {
   std::signal(SIGPIPE, SIG_IGN);  // a client that hangs up must not kill the process on the next write
   Impl& m = *impl_;
+  // Debian's httplib is a shared library that listens with a backlog of 5: a burst of clients overflows
+  // it and waits a second or more to connect. Listening again on the bound socket raises it to the
+  // kernel's cap (somaxconn), room for --parallel + --queue and the connections still being accepted.
+  m.svr.set_socket_options([&m](socket_t sock) {
+    httplib::default_socket_options(sock);
+    m.listen_fd = sock;
+  });
   if (m.opts.port == 0) {
     m.port = m.svr.bind_to_any_port(m.opts.host);
   } else {
     m.port = m.svr.bind_to_port(m.opts.host, m.opts.port) ? m.opts.port : -1;
   }
   if (m.port < 0) fail(ErrorKind::kIo, "cannot listen on ", m.opts.host, ":", m.opts.port);
+  if (m.listen_fd < 0 || ::listen(m.listen_fd, SOMAXCONN) != 0)
+    fail(ErrorKind::kIo, "cannot listen on ", m.opts.host, ":", m.port, " with a backlog of ", SOMAXCONN);
+  if (!is_loopback_host(m.opts.host) && m.opts.api_key.empty())
+    std::fprintf(stderr,
+                 "warning: listening on %s without --api-key: anyone who can reach this address can use the model\n",
+                 m.opts.host.c_str());
   m.listener = std::thread([&m] { m.svr.listen_after_bind(); });
+  // httplib's stop() does nothing until the listen loop has begun: wait for it, so that a stop right after
+  // start (a server that is started and closed at once) cannot leave the loop, and the join, running forever.
+  for (int i = 0; !m.svr.is_running(); ++i) {
+    if (i == 10000) fail(ErrorKind::kIo, "the listener on ", m.opts.host, ":", m.port, " did not start");
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   return m.port;
 }
 

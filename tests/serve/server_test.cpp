@@ -7,6 +7,7 @@
 #include <httplib.h>
 
 #include <mutex>
+#include <sstream>
 #include <thread>
 
 #include "devops_model/formats/safetensors.h"
@@ -179,6 +180,37 @@ TEST(ServeHttp, CompletionsAndStopStrings) {
   j = json::parse(s.post("/v1/completions", body)->body);
   EXPECT_EQ(j["choices"][0]["text"], want.substr(0, want.find(stop)));
   EXPECT_EQ(j["choices"][0]["finish_reason"], "stop");
+}
+
+// The listen backlog fits a burst of clients (httplib's own is 5): `ss` shows a listening socket's
+// backlog in its Send-Q column.
+TEST(ServeHttp, ListenBacklogFitsABurstOfClients) {
+  Served s("tiny-qwen2");
+  const auto r = test::run_cmd("ss -ltnH 'sport = :" + std::to_string(s.server->port()) + "' 2>&1");
+  if (r.status == 127) GTEST_SKIP() << "no ss (iproute2)";
+  ASSERT_EQ(r.status, 0) << r.out;
+  // State Recv-Q Send-Q Local Peer
+  std::istringstream in(r.out);
+  std::string state;
+  long recv_q = -1, backlog = -1;
+  in >> state >> recv_q >> backlog;
+  EXPECT_EQ(state, "LISTEN") << r.out;
+  EXPECT_GE(backlog, 128) << r.out;
+}
+
+// Bound beyond loopback with no --api-key: a warning on stderr; with a key, or on loopback, none.
+TEST(ServeHttp, NonLoopbackWithoutApiKeyWarns) {
+  auto warning_for = [](const std::string& host, const std::string& key) {
+    ServerOptions o;
+    o.host = host;
+    o.api_key = key;
+    testing::internal::CaptureStderr();
+    { Served s("tiny-qwen2", o); }
+    return testing::internal::GetCapturedStderr();
+  };
+  EXPECT_NE(warning_for("0.0.0.0", "").find("warning: listening on 0.0.0.0 without --api-key"), std::string::npos);
+  EXPECT_EQ(warning_for("0.0.0.0", "k").find("warning"), std::string::npos);
+  EXPECT_EQ(warning_for("127.0.0.1", "").find("warning"), std::string::npos);
 }
 
 TEST(ServeHttp, BadRequestsGetOpenAiErrors) {
