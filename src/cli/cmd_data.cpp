@@ -22,6 +22,7 @@ struct DataArgs {
   std::vector<std::string> inputs;
   bool strict = false, no_compress = false;
   int threads = 0, folds = 5;
+  int64_t max_line_mb = 16;
   int64_t n = 1000;
   uint32_t seed = 1;
   double c = 1.0, alpha = -1;
@@ -36,6 +37,7 @@ data::ReaderOptions reader_of(const DataArgs& a) {
   data::ReaderOptions r;
   r.text_field = a.text_field;
   r.strict = a.strict;
+  r.max_line_bytes = static_cast<size_t>(a.max_line_mb) << 20;
   return r;
 }
 
@@ -43,7 +45,12 @@ void parse_shard(const std::string& s, int* i, int* n) {
   if (std::sscanf(s.c_str(), "%d/%d", i, n) != 2) fail(ErrorKind::kInvalidArgument, "--shard wants i/n, got '", s, "'");
 }
 
+void print_warnings(const data::BadInputStats& bad) {
+  for (const auto& w : bad.warnings) std::fprintf(stderr, "devops-model: warning: %s\n", w.c_str());
+}
+
 void print_stats(const data::CleanStats& st, const std::string& dir) {
+  print_warnings(st.bad_input);
   std::printf("docs %lld -> %lld, paragraphs %lld -> %lld, chars %lld -> %lld; bad input %lld; %.2f MB/s\n",
               (long long)st.stages[data::kInput].docs, (long long)st.stages[data::kScorer].docs,
               (long long)st.stages[data::kInput].paragraphs, (long long)st.stages[data::kScorer].paragraphs,
@@ -124,6 +131,7 @@ int run_dedup_cmd(const DataArgs& a) {
   o.reader = reader_of(a);
   o.compress = !a.no_compress;
   auto rep = data::run_dedup(o);
+  print_warnings(rep.bad_input);
   std::printf("docs %lld -> %lld (exact %lld, near %lld, %zu clusters); report: %s/dedup_report.json\n",
               (long long)rep.docs_in, (long long)rep.docs_out, (long long)rep.exact_dups, (long long)rep.near_dups,
               rep.clusters.size(), a.output.c_str());
@@ -138,6 +146,10 @@ Registrar reg{{"data", "corpus cleaning: clean, sample, train-scorer, score, ded
     s->add_option("--input", a->inputs, "input files (.jsonl, .jsonl.zst, plain text)")->required()->expected(1, -1);
     s->add_option("--text-field", a->text_field, "JSON field holding the text");
     s->add_flag("--strict", a->strict, "stop at the first bad input line");
+    s->add_option("--max-line-mb", a->max_line_mb,
+                  "longer lines (and plain-text files) are counted as huge_line and skipped; the rules need "
+                  "about 25 bytes of memory per byte of the longest line, per thread")
+        ->check(CLI::Range(int64_t{1}, int64_t{4096}));
     if (needs_recipe) s->add_option("--recipe", a->recipe, "recipe JSON (default: the shipped zh_tech.json)");
     add_threads_option(*s, &a->threads);
   };

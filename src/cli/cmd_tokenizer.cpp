@@ -68,7 +68,7 @@ int run_extend(const TokArgs& a) {
   // The checkpoint first (it copies the base's tokenizer files), then the extended tokenizer over them.
   const BpeExtendResult r = extend_bpe_tokenizer(a.base, pc, a.add, min_first, a.min_frequency, a.out + ".tok.tmp");
   if (has_model) resize_vocab_checkpoint(a.base, r.vocab_size, a.out);
-  fs::create_directories(a.out);
+  make_directories(a.out);
   for (const auto& e : fs::directory_iterator(a.out + ".tok.tmp"))
     fs::copy_file(e.path(), fs::path(a.out) / e.path().filename(), fs::copy_options::overwrite_existing);
   fs::remove_all(a.out + ".tok.tmp");

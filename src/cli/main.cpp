@@ -1,6 +1,7 @@
 // devops-model: one binary, one subcommand per file (see command.h).
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 
 #include "cli/command.h"
@@ -48,6 +49,10 @@ int main(int argc, char** argv) {
   } catch (const dm::Error& e) {
     std::cerr << "devops-model: " << dm::error_kind_name(e.kind()) << ": " << e.what() << "\n";
     return e.exit_code();
+  } catch (const std::filesystem::filesystem_error& e) {
+    // A filesystem call outside the checked helpers: still an I/O failure (exit 3), not a generic 1.
+    std::cerr << "devops-model: io: " << e.what() << "\n";
+    return dm::Error(dm::ErrorKind::kIo, e.what()).exit_code();
   } catch (const std::exception& e) {
     std::cerr << "devops-model: error: " << e.what() << "\n";
     return 1;

@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -63,6 +64,12 @@ std::string read_file(const std::string& path) {
   ss << in.rdbuf();
   if (in.bad()) fail(ErrorKind::kIo, path, ": read error");
   return ss.str();
+}
+
+void make_directories(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::create_directories(path, ec);
+  if (ec) fail(ErrorKind::kIo, path, ": cannot create directory: ", ec.message());
 }
 
 void write_file_atomic(const std::string& path, const std::string& contents) {

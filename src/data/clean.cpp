@@ -237,7 +237,7 @@ CleanStats write_clean_report(const std::string& output_dir) {
 CleanStats run_clean(const CleanOptions& opts) {
   if (opts.shard_count < 1 || opts.shard_index < 0 || opts.shard_index >= opts.shard_count)
     fail(ErrorKind::kInvalidArgument, "--shard ", opts.shard_index, "/", opts.shard_count, ": need 0 <= i < n");
-  fs::create_directories(fs::path(opts.output_dir) / ".done");
+  make_directories((fs::path(opts.output_dir) / ".done").string());
   std::unordered_set<uint64_t> seen;
   CleanStats shard;
   for (size_t k = 0; k < opts.inputs.size(); ++k) {

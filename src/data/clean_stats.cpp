@@ -64,6 +64,7 @@ nlohmann::json CleanStats::to_json() const {
     bad[bad_input_name(static_cast<BadInput>(k))] = bad_input.counts[k];
   j["bad_input"] = bad;
   j["bad_input_examples"] = bad_input.examples;
+  j["warnings"] = bad_input.warnings;
   j["files"] = files;
   j["files_skipped"] = files_skipped;
   j["bytes_in"] = bytes_in;
@@ -88,6 +89,7 @@ CleanStats CleanStats::from_json(const nlohmann::json& j) {
   for (int k = 0; k < static_cast<int>(BadInput::kCount); ++k)
     s.bad_input.counts[k] = j.at("bad_input").value(bad_input_name(static_cast<BadInput>(k)), int64_t{0});
   s.bad_input.examples = j.at("bad_input_examples").get<std::vector<std::string>>();
+  s.bad_input.warnings = j.value("warnings", std::vector<std::string>{});  // markers written before warnings
   s.files = j.at("files");
   s.files_skipped = j.value("files_skipped", int64_t{0});
   s.bytes_in = j.at("bytes_in");
@@ -127,6 +129,8 @@ std::string CleanStats::to_markdown() const {
   for (int k = 0; k < static_cast<int>(BadInput::kCount); ++k)
     o << "| " << bad_input_name(static_cast<BadInput>(k)) << " | " << bad_input.counts[k] << " |\n";
   for (const auto& e : bad_input.examples) o << "- `" << e << "`\n";
+  if (!bad_input.warnings.empty()) o << "\n## Warnings\n\n";
+  for (const auto& w : bad_input.warnings) o << "- " << w << "\n";
   std::snprintf(buf, sizeof buf,
                 "\n## Throughput\n\n%lld files (%lld skipped as already done), %.1f MB in %.2f s: %.2f MB/s\n",
                 (long long)files, (long long)files_skipped, static_cast<double>(bytes_in) / 1e6, seconds,

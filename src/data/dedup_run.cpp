@@ -24,6 +24,8 @@ nlohmann::json DedupReport::to_json() const {
           {"near_duplicates", near_dups},
           {"clusters", cl},
           {"bad_input", bad},
+          {"bad_input_examples", bad_input.examples},
+          {"warnings", bad_input.warnings},
           {"seconds", seconds}};
 }
 
@@ -93,7 +95,7 @@ DedupReport run_dedup(const DedupOptions& opts) {
     rep.bad_input.merge(reader.bad());
   }
   // Pass 2: copy the kept documents.
-  fs::create_directories(opts.output_dir);
+  make_directories(opts.output_dir);
   int64_t pos = 0;
   for (size_t k = 0; k < opts.inputs.size(); ++k) {
     char key[32];

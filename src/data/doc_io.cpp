@@ -84,12 +84,17 @@ void BadInputStats::add(BadInput kind, const std::string& file, int64_t line) {
   if (examples.size() < kMaxExamples) examples.push_back(str_cat(file, ":", line, ": ", bad_input_name(kind)));
 }
 
+void BadInputStats::warn(const std::string& message) {
+  if (warnings.size() < kMaxExamples) warnings.push_back(message);
+}
+
 void BadInputStats::merge(const BadInputStats& o) {
   for (size_t i = 0; i < counts.size(); ++i) counts[i] += o.counts[i];
   for (const auto& e : o.examples) {
     if (examples.size() >= kMaxExamples) break;
     examples.push_back(e);
   }
+  for (const auto& w : o.warnings) warn(w);
 }
 
 int64_t BadInputStats::total() const {
@@ -148,6 +153,12 @@ DocReader::~DocReader() = default;
 
 void DocReader::report(BadInput kind) { count_bad(kind, line_no_); }
 
+void DocReader::warn_empty() {
+  // An empty .zst is not even a zstd frame (a truncated download, a failed upstream job): say so.
+  if (ends_with(path_, ".zst")) bad_.warn(str_cat(path_, ": empty file (0 bytes, no zstd frame): read as zero documents"));
+  else bad_.warn(str_cat(path_, ": empty file: zero documents"));
+}
+
 void DocReader::count_bad(BadInput kind, int64_t line) {
   if (opts_.strict) fail(ErrorKind::kFormat, path_, ":", line, ": ", bad_input_name(kind));
   bad_.add(kind, path_, line);
@@ -156,6 +167,8 @@ void DocReader::count_bad(BadInput kind, int64_t line) {
 bool parse_doc_line(const RawLine& l, const ReaderOptions& opts, const std::string& stem, Document* doc,
                     BadInput* bad) {
   if (l.huge) return *bad = BadInput::kHugeLine, false;
+  // JSON allows no raw control bytes; the JSON parser would stop at a NUL and silently drop the rest.
+  if (l.text.find('\0') != std::string::npos) return *bad = BadInput::kInvalidJson, false;
   if (!valid_utf8(l.text)) return *bad = BadInput::kInvalidUtf8, false;
   auto j = nlohmann::json::parse(l.text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object()) return *bad = BadInput::kInvalidJson, false;
@@ -210,6 +223,7 @@ bool DocReader::read_line(std::string* line, bool* huge) {
     bytes_read_ += got;
     if (got == 0) {
       eof_ = true;
+      if (bytes_read_ == 0) warn_empty();
       return !line->empty() || *huge;
     }
   }

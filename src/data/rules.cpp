@@ -102,7 +102,8 @@ void scan_markup(std::string_view s, int64_t* url_chars, int64_t* html_chars) {
   }
 }
 
-// Open-addressing hash table of 64-bit keys (already well mixed) -> (count, first position), reused
+// Open-addressing hash table of 64-bit keys (already well mixed) -> (count, first position), 16 bytes a
+// slot (counts and positions index tokens, which fit 32 bits), reused
 // per thread: the n-gram statistics insert ~10 keys per character and std::unordered_map's node
 // allocations dominated the profile.
 class FlatCounter {
@@ -119,7 +120,7 @@ class FlatCounter {
     mask_ = keys_.size() - 1;
   }
   // Returns the slot's (count, first) after counting one more occurrence at `pos`.
-  std::pair<int64_t, uint32_t>& add(uint64_t key, uint32_t pos) {
+  std::pair<uint32_t, uint32_t>& add(uint64_t key, uint32_t pos) {
     if (key == 0) key = 1;
     size_t i = key & mask_;
     while (keys_[i] != 0 && keys_[i] != key) i = (i + 1) & mask_;
@@ -136,7 +137,7 @@ class FlatCounter {
 
  private:
   std::vector<uint64_t> keys_;
-  std::vector<std::pair<int64_t, uint32_t>> vals_;
+  std::vector<std::pair<uint32_t, uint32_t>> vals_;
   size_t mask_ = 0;
 };
 
@@ -197,7 +198,7 @@ double top_ngram_from_hashes(const std::vector<uint64_t>& th, const std::vector<
   // Most common, ties to the earliest (Python Counter.most_common keeps insertion order).
   int64_t best = 0;
   uint32_t best_pos = 0;
-  counts.for_each([&](const std::pair<int64_t, uint32_t>& cp) {
+  counts.for_each([&](const std::pair<uint32_t, uint32_t>& cp) {
     if (cp.first > best || (cp.first == best && cp.second < best_pos)) best = cp.first, best_pos = cp.second;
   });
   if (best <= 1) return 0.0;

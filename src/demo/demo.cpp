@@ -50,7 +50,7 @@ std::string Ctx::marker(const std::string& stage) const {
 }
 
 void Ctx::set_marker(const std::string& stage, const std::string& value) const {
-  fs::create_directories(work + "/" + stage);
+  make_directories(work + "/" + stage);
   write_file_atomic(work + "/" + stage + "/DONE", value + "\n");
 }
 
@@ -140,7 +140,7 @@ int run_demo(const DemoOptions& opts, const std::function<void(std::string_view)
   if (c.opt.data_dir.empty()) c.opt.data_dir = default_data_dir();
   if (c.opt.eval_data.empty()) c.opt.eval_data = {c.opt.data_dir + "/mcq"};
   if (opts.fresh) fs::remove_all(c.work);
-  fs::create_directories(c.work);
+  make_directories(c.work);
   std::vector<std::pair<std::string, std::string>> models;
   std::string chat_model;
   if (!opts.model.empty()) {

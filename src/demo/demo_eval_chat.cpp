@@ -54,7 +54,7 @@ void stage_eval(const Ctx& c, const std::vector<std::pair<std::string, std::stri
   o.limit = c.sz.eval_limit;
   o.style.chat = c.opt.eval_chat;
   const std::string dir = c.work + "/eval";
-  fs::create_directories(dir);
+  make_directories(dir);
   std::string table = "| 模型 | 0-shot | 5-shot |\n|---|---|---|\n";
   for (const auto& [name, path] : models) {
     auto tok = Tokenizer::from_dir(path);

@@ -63,7 +63,7 @@ void run_trainer(const Ctx& c, Trainer& tr, const std::string& output_dir, const
   if (const std::string ck = resume_from_latest_good(tr, output_dir); !ck.empty()) {
     c.say("resumed from %s at step %lld\n", ck.c_str(), static_cast<long long>(tr.step()));
   }
-  fs::create_directories(output_dir);
+  make_directories(output_dir);
   truncate_step_log(log_path, tr.step());  // a fresh run (step 0) starts an empty log
   std::ofstream log(log_path, std::ios::app);
   Progress bar(label, tr.total_steps(), "step");

@@ -72,7 +72,7 @@ void write_random_checkpoint(const ModelConfig& c, const std::string& dir, DType
   c.validate("random checkpoint");
   if (dtype != DType::kF32 && dtype != DType::kBF16 && dtype != DType::kF16)
     fail(ErrorKind::kInvalidArgument, "random checkpoint dtype must be F32, BF16 or F16");
-  fs::create_directories(dir);
+  make_directories(dir);
   std::vector<TensorSpec> specs = checkpoint_tensor_specs(c);
   std::vector<SafetensorsWriter::Spec> ws;
   for (const auto& s : specs) ws.push_back({s.name, dtype, s.shape});

@@ -211,7 +211,7 @@ std::string bpe_tokenizer_json(const BpeVocab& v) {
 }
 
 void write_bpe_tokenizer(const BpeVocab& v, const std::string& dir) {
-  fs::create_directories(dir);
+  make_directories(dir);
   write_file_atomic(dir + "/tokenizer.json", bpe_tokenizer_json(v));
   write_file_atomic(dir + "/tokenizer_config.json", config_json(v.special_tokens));
 }
@@ -252,7 +252,7 @@ BpeExtendResult extend_bpe_tokenizer(const std::string& base_dir, const PieceCou
   r.added = static_cast<int32_t>(merges.size());
   r.vocab_size = r.first_new_id + r.added;
   if (r.added == 0) r.vocab_size = tok->vocab_size();
-  fs::create_directories(out_dir);
+  make_directories(out_dir);
   write_file_atomic(out_dir + "/tokenizer.json",
                     j.dump(1, ' ', false, nlohmann::ordered_json::error_handler_t::strict) + "\n");
   for (const char* f : {"tokenizer_config.json", "special_tokens_map.json"})

@@ -62,7 +62,7 @@ void merge_lora_checkpoint(const std::string& model_dir, const std::string& adap
   const std::string tmp = out_dir + ".tmp";
   std::error_code ec;
   fs::remove_all(tmp, ec);
-  fs::create_directories(tmp);
+  make_directories(tmp);
   write_model_files(*tm, tmp, model_dir);
   commit_dir(tmp, out_dir);
 }

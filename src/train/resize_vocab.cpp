@@ -56,7 +56,7 @@ void resize_vocab_checkpoint(const std::string& model_dir, int64_t rows, const s
     w.lm_head = keep.back().view();
   }
   const auto tensors = family_checkpoint_tensors(config, w, keep);
-  fs::create_directories(out_dir);
+  make_directories(out_dir);
   write_safetensors(out_dir + "/model.safetensors", tensors);
   // The source's config.json (it may carry keys we do not model) with the family's keys for the new size.
   nlohmann::json cfg = nullptr;

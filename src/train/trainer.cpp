@@ -163,12 +163,12 @@ void Trainer::train(const std::function<void(const StepLog&)>& on_step, int64_t 
 
 std::string Trainer::save_checkpoint() {
   if (args_.output_dir.empty()) fail(ErrorKind::kInvalidArgument, "output_dir is not set");
-  fs::create_directories(args_.output_dir);
+  make_directories(args_.output_dir);
   const std::string final_dir = args_.output_dir + "/checkpoint-" + std::to_string(step_);
   const std::string tmp = final_dir + ".tmp";
   std::error_code ec;
   fs::remove_all(tmp, ec);
-  fs::create_directories(tmp);
+  make_directories(tmp);
   if (model_.lora_enabled()) write_lora_adapter(model_, tmp, args_.source_dir);
   else write_model_files(model_, tmp, args_.source_dir);
   if (!args_.tokenizer_dir.empty()) copy_tokenizer_files(args_.tokenizer_dir, tmp);

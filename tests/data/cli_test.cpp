@@ -56,3 +56,37 @@ TEST(DataCli, CleanSampleTrainScore) {
   EXPECT_EQ(run("data clean --input " + (d / "missing.jsonl").string() + " --output " + (d / "x").string()), 3);
   fs::remove_all(d);
 }
+
+// Output paths that cannot be created are I/O errors (exit 3), not a generic 1; an empty .zst is a
+// warning in the report; an over-long line is counted under the --max-line-mb limit.
+TEST(DataCli, OutputErrorsEmptyZstAndLineLimit) {
+  fs::path d = fs::temp_directory_path() / ("dm_data_cli_io_" + std::to_string(::getpid()));
+  fs::remove_all(d);
+  fs::create_directories(d);
+  std::ofstream(d / "afile") << "x";
+  const std::string in = " --input " + corpus("sample.jsonl");
+  EXPECT_EQ(run("data clean" + in + " --output " + (d / "afile" / "out").string()), 3);
+  EXPECT_EQ(run("data dedup" + in + " --output " + (d / "afile" / "out").string()), 3);
+  EXPECT_EQ(run("data clean" + in + " --output " + (d / "afile").string()), 3);
+
+  std::ofstream(d / "empty.jsonl.zst").close();
+  ASSERT_EQ(run("data clean --input " + (d / "empty.jsonl.zst").string() + " --output " + (d / "e").string()), 0);
+  auto report = nlohmann::json::parse(dm::read_file((d / "e" / "report.json").string()));
+  ASSERT_EQ(report["warnings"].size(), 1u);
+  EXPECT_NE(report["warnings"][0].get<std::string>().find("empty.jsonl.zst: empty file"), std::string::npos);
+  EXPECT_NE(dm::read_file((d / "e" / "report.md").string()).find("## Warnings"), std::string::npos);
+
+  {
+    std::ofstream f(d / "long.jsonl");
+    f << "{\"text\": \"" << std::string((1 << 20) + 10, 'a') << "\"}\n";
+    f << "{\"text\": \"kubectl get pods -A 查看所有命名空间的容器组。\"}\n";
+  }
+  ASSERT_EQ(run("data clean --input " + (d / "long.jsonl").string() + " --max-line-mb 1 --output " +
+                (d / "l").string()),
+            0);
+  report = nlohmann::json::parse(dm::read_file((d / "l" / "report.json").string()));
+  EXPECT_EQ(report["bad_input"]["huge_line"], 1);
+  EXPECT_EQ(report["stages"][0]["docs"], 1);
+  EXPECT_EQ(run("data clean" + in + " --max-line-mb 0 --output " + (d / "z").string()), 2);
+  fs::remove_all(d);
+}

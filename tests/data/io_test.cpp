@@ -120,3 +120,43 @@ TEST(DocIo, Utf8Validation) {
   EXPECT_FALSE(valid_utf8("\xe5\xae"));          // truncated
   EXPECT_FALSE(valid_utf8("\xf4\x90\x80\x80"));  // > U+10FFFF
 }
+
+// Every input byte is a document or a counted bad line: JSON stops at a raw NUL, so without the check the
+// text after it vanished uncounted; trailing garbage after the object is a bad line too.
+TEST(DocIo, NulByteAndTrailingGarbageAreBadLines) {
+  fs::path d = tmpdir("nul");
+  std::string p = (d / "n.jsonl").string();
+  {
+    std::ofstream f(p, std::ios::binary);
+    f << "{\"text\":\"first\"}" << '\0' << "{\"text\":\"second\"}\n";
+    f << "{\"text\":\"third\"} trailing\n";
+    f << "{\"text\":\"fourth\"}\n";
+  }
+  BadInputStats bad;
+  auto docs = read_all(p, {}, &bad);
+  ASSERT_EQ(docs.size(), 1u);
+  EXPECT_EQ(docs[0].text, "fourth");
+  EXPECT_EQ(bad.counts[static_cast<int>(BadInput::kInvalidJson)], 2);
+  ASSERT_EQ(bad.examples.size(), 2u);
+  EXPECT_NE(bad.examples[0].find("n.jsonl:1: invalid_json"), std::string::npos);
+  EXPECT_NE(bad.examples[1].find("n.jsonl:2: invalid_json"), std::string::npos);
+  fs::remove_all(d);
+}
+
+TEST(DocIo, EmptyInputFilesWarn) {
+  fs::path d = tmpdir("empty");
+  std::ofstream(d / "e.jsonl.zst").close();
+  std::ofstream(d / "e.jsonl").close();
+  for (const char* name : {"e.jsonl.zst", "e.jsonl"}) {
+    BadInputStats bad;
+    EXPECT_TRUE(read_all((d / name).string(), {}, &bad).empty());
+    EXPECT_EQ(bad.total(), 0);
+    ASSERT_EQ(bad.warnings.size(), 1u) << name;
+    EXPECT_NE(bad.warnings[0].find(name), std::string::npos);
+    EXPECT_NE(bad.warnings[0].find("empty file"), std::string::npos);
+  }
+  BadInputStats bad;
+  read_all(corpus("sample.jsonl"), {}, &bad);
+  EXPECT_TRUE(bad.warnings.empty());
+  fs::remove_all(d);
+}

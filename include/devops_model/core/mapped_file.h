@@ -36,6 +36,10 @@ class MappedFile {
 // Reads a whole (small) file into a string; Error(kIo) naming the path on failure.
 std::string read_file(const std::string& path);
 
+// create_directories with an Error(kIo) naming the path and the reason (a path under a file, no
+// permission) instead of std::filesystem_error.
+void make_directories(const std::string& path);
+
 // Writes atomically: a temp file beside `path`, fsync, then rename over it.
 void write_file_atomic(const std::string& path, const std::string& contents);
 
