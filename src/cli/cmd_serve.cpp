@@ -49,6 +49,17 @@ Registrar reg{{"serve", "OpenAI-compatible HTTP server (chat/completions, SSE) w
   app.add_option("--cors-origin", a->server.cors_origins,
                  "origins allowed to call the API from a browser (a,b; '*': any; default none)")
       ->delimiter(',');
+  app.add_option("--request-timeout", a->server.request_timeout_s,
+                 "seconds a request's headers and body may take to arrive (a connection still sending is cut)")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
+  app.add_option("--idle-timeout", a->server.idle_timeout_s, "seconds a kept-alive connection waits for its next request")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
+  app.add_option("--max-conns-per-client", a->server.max_conns_per_client,
+                 "open connections one client address may hold; more get 429 (0: no cap; default: no cap on a "
+                 "loopback bind, 16 otherwise)")
+      ->check(CLI::Range(0, 100000));
   return [a]() {
     auto model = a->model.load();
     auto tok = Tokenizer::from_dir(a->model.dir);

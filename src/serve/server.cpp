@@ -15,6 +15,7 @@
 #include "devops_model/generate/chat_session.h"
 #include "devops_model/generate/grammar.h"
 #include "devops_model/serve/web_page.h"
+#include "serve/connection_guard.h"
 #include "serve/embeddings.h"
 #include "serve/metrics.h"
 #include "serve/openai_api.h"
@@ -122,8 +123,8 @@ struct Server::Impl {
   std::unique_ptr<EmbeddingsService> embeddings;
   ServerMetrics metrics;
   httplib::Server svr;
-  std::thread listener;
-  int listen_fd = -1;  // the bound socket (to raise its backlog)
+  std::unique_ptr<ConnectionGuard> guard;  // our accept loop: per-client cap, request deadlines
+  int listen_fd = -1;                      // the bound socket (to raise its backlog)
   int port = -1;
 
   Impl(const Model& m, const Tokenizer& t, GenerationParams d, ServerOptions o)
@@ -333,12 +334,16 @@ bool Server::Impl::origin_allowed(const std::string& origin) const {
 }
 
 void Server::Impl::setup() {
-  const size_t threads = static_cast<size_t>(opts.parallel + opts.max_queue + 4);
-  svr.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  ConnectionLimits limits{opts.request_timeout_s, opts.idle_timeout_s, opts.max_conns_per_client};
+  if (limits.max_per_client < 0) limits.max_per_client = is_loopback_host(opts.host) ? 0 : 16;
+  guard = std::make_unique<ConnectionGuard>(svr, limits, [this](const std::string& event, const std::string& client) {
+    opts.access_log(json{{"time", utc_now()}, {"event", event}, {"client", client}}.dump());
+  });
   svr.set_payload_max_length(opts.max_body_bytes);
   svr.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     using R = httplib::Server::HandlerResponse;
     t_log = RequestLog{Clock::now(), true, json::object()};
+    if (req.method != "POST") guard->request_read(req.remote_addr, req.remote_port);  // POST: once its body is in
     // DNS rebinding: a foreign name resolving to 127.0.0.1 still carries its own Host header.
     const std::string host = req.get_header_value("Host");
     if ((is_loopback_host(opts.host) || !opts.allowed_hosts.empty()) && !host_allowed(host)) {
@@ -396,6 +401,7 @@ void Server::Impl::setup() {
   });
   auto guarded = [this](bool chat) {
     return [this, chat](const httplib::Request& req, httplib::Response& res) {
+      guard->request_read(req.remote_addr, req.remote_port);
       try {
         generate(req, res, chat);
       } catch (const ApiError& e) {
@@ -411,7 +417,10 @@ void Server::Impl::setup() {
   };
   svr.Post("/v1/chat/completions", guarded(true));
   svr.Post("/v1/completions", guarded(false));
-  svr.Post("/v1/embeddings", [this](const httplib::Request& req, httplib::Response& res) { embed(req, res); });
+  svr.Post("/v1/embeddings", [this](const httplib::Request& req, httplib::Response& res) {
+    guard->request_read(req.remote_addr, req.remote_port);
+    embed(req, res);
+  });
   svr.Get("/v1/models", [this](const httplib::Request&, httplib::Response& res) {
     json list = models_list(opts.model_id, 0);
     if (embeddings->id() != opts.model_id)  // --embedding-model: listed after the served model
@@ -455,6 +464,7 @@ void Server::Impl::setup() {
     t_log = RequestLog{};
     metrics.record(req.path, res.status, line);
     opts.access_log(line.dump(-1, ' ', false, json::error_handler_t::replace));
+    guard->response_written(req.remote_addr, req.remote_port);
   });
 }
 
@@ -485,24 +495,12 @@ int Server::start() {
     std::fprintf(stderr,
                  "warning: listening on %s without --api-key: anyone who can reach this address can use the model\n",
                  m.opts.host.c_str());
-  m.listener = std::thread([&m] { m.svr.listen_after_bind(); });
-  // httplib's stop() does nothing until the listen loop has begun: wait for it, so that a stop right after
-  // start (a server that is started and closed at once) cannot leave the loop, and the join, running forever.
-  for (int i = 0; !m.svr.is_running(); ++i) {
-    if (i == 10000) fail(ErrorKind::kIo, "the listener on ", m.opts.host, ":", m.port, " did not start");
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
+  m.guard->start(m.listen_fd, static_cast<size_t>(m.opts.parallel + m.opts.max_queue + 4));
   return m.port;
 }
 
-void Server::wait() {
-  if (impl_->listener.joinable()) impl_->listener.join();
-}
-
 void Server::stop() {
-  if (!impl_) return;
-  impl_->svr.stop();
-  wait();
+  if (impl_ && impl_->guard) impl_->guard->stop();
 }
 
 int Server::port() const { return impl_->port; }

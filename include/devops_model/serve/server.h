@@ -4,7 +4,8 @@
 //   GET /v1/models, GET /health, GET /metrics (Prometheus text), GET / (the page).
 // Errors are OpenAI error objects: 400 bad request / prompt over the context, 401 API key, 403 Host not
 // allowed, 404 unknown model or route, 413 body too large, 415 API POST not application/json, 503 queue full. One JSON
-// line per request goes to the access log.
+// line per request goes to the access log, and one per connection refused over the per-client cap (429)
+// or cut at its request deadline.
 #pragma once
 #include <cstddef>
 #include <functional>
@@ -35,6 +36,13 @@ struct ServerOptions {
   std::vector<std::string> allowed_hosts;
   // Origins that get Access-Control-Allow-Origin and CORS preflight answers ("*": any); default none.
   std::vector<std::string> cors_origins;
+  // Connections (see ConnectionGuard): a request's headers and body must arrive within request_timeout_s,
+  // a kept-alive connection waits idle_timeout_s for the next; max_conns_per_client caps one address's
+  // open connections (429 beyond it; 0: no cap; -1: none on a loopback bind, where every local client
+  // shares 127.0.0.1, else 16).
+  int request_timeout_s = 30;
+  int idle_timeout_s = 5;
+  int max_conns_per_client = -1;
   // Receives one JSON line per request (no newline); default: stderr.
   std::function<void(const std::string&)> access_log;
 };
@@ -50,7 +58,6 @@ class Server {
 
   // Binds and serves on a background thread; returns the port. Error(kIo) when the address cannot be bound.
   int start();
-  void wait();  // blocks until stop()
   void stop();
   int port() const;
   const std::string& model_id() const;
