@@ -276,7 +276,7 @@ EmbeddingsService::Result EmbeddingsService::handle(std::string_view body) const
   std::vector<std::vector<float>> rows;
   {
     std::shared_ptr<void> admitted = gate_ ? gate_() : nullptr;
-    rows = embedder_->embed(seqs);
+    compute_.run([&] { rows = embedder_->embed(seqs); });
   }
   for (const auto& row : rows) {
     for (float x : row)

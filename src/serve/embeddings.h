@@ -19,6 +19,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "devops_model/core/serial_executor.h"
 #include "devops_model/model/model.h"
 #include "devops_model/tokenizer/tokenizer.h"
 
@@ -95,6 +96,8 @@ class EmbeddingsService {
   std::string id_;
   std::vector<std::string> accepted_;
   Gate gate_;
+  // The forward passes run here, not on the HTTP worker: one OpenMP team however many workers serve.
+  mutable SerialExecutor compute_;
 };
 
 // A gate letting one caller run at a time with at most `max_waiting` waiting; past that ApiError(503).
