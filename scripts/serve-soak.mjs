@@ -2,7 +2,8 @@
 // chats, streams the client drops after the first chunk, completions, embeddings, malformed JSON,
 // /health, /metrics) from C concurrent keep-alive clients, and samples the server's RSS every N/20
 // requests. Prints the RSS curve (a table and a JSON line) and exits 1 if any request failed at the
-// transport level or got a status outside the mix's expectations. Bounded: gives up after LIMIT_S.
+// transport level or got a status outside the mix's expectations (503 when more than --parallel +
+// --queue arrive at once is counted as refused, not failed). Bounded: gives up after LIMIT_S.
 // Usage: node scripts/serve-soak.mjs BINARY MODEL_DIR [N=20000] [C=8] [LIMIT_S=1800] [-- serve flags]
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -52,32 +53,37 @@ function request(i) {
     default: return ["GET", "/metrics", null, 200, false];
   }
 }
+// 503 is the documented answer when more requests arrive than --parallel + --queue: counted, not failed.
+const verdict = (status, want) => (status === want ? "ok" : status === 503 ? "refused" : `status ${status}`);
 function send(i) {
   const [method, path, body, want, drop] = request(i);
   return new Promise((resolve) => {
     const headers = body ? { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(body) } : {};
     const req = http.request({ host: "127.0.0.1", port, path, method, agent, headers }, (res) => {
       if (drop) {  // the client goes away mid-stream: the server must cancel and free everything
-        res.once("data", () => { req.destroy(); resolve(res.statusCode === want); });
+        res.once("data", () => { req.destroy(); resolve(verdict(res.statusCode, want)); });
         res.on("error", () => {});
         return;
       }
       res.resume();
-      res.on("end", () => resolve(res.statusCode === want));
+      res.on("end", () => resolve(verdict(res.statusCode, want)));
     });
-    req.on("error", () => resolve(drop));
+    req.on("error", () => resolve(drop ? "ok" : "transport"));
     req.end(body || undefined);
   });
 }
 
 const samples = [{ requests: 0, ...rssKb(), seconds: 0 }];
 const every = Math.max(1, Math.floor(n / 20));
-let next = 0, done = 0, bad = 0;
+let next = 0, done = 0, bad = 0, refused = 0;
+const failures = {};
 const t0 = performance.now();
 async function worker() {
   while (next < n) {
     const i = next++;
-    if (!(await send(i))) bad++;
+    const v = await send(i);
+    if (v === "refused") refused++;
+    else if (v !== "ok") bad++, failures[v] = (failures[v] || 0) + 1;
     if (++done % every === 0) samples.push({ requests: done, ...rssKb(), seconds: +((performance.now() - t0) / 1000).toFixed(1) });
   }
 }
@@ -86,7 +92,7 @@ clearTimeout(timer);
 console.log("requests  rss_MB  peak_MB  threads  seconds");
 for (const s of samples)
   console.log(`${String(s.requests).padStart(8)}  ${(s.rss / 1024).toFixed(1).padStart(6)}  ${(s.hwm / 1024).toFixed(1).padStart(7)}  ${String(s.threads).padStart(7)}  ${s.seconds}`);
-console.log(JSON.stringify({ requests: n, concurrency: conc, failed: bad, seconds: +((performance.now() - t0) / 1000).toFixed(1),
+console.log(JSON.stringify({ requests: n, concurrency: conc, refused_503: refused, failed: bad, failures, seconds: +((performance.now() - t0) / 1000).toFixed(1),
                              rss_mb: samples.map((s) => +(s.rss / 1024).toFixed(1)) }));
 srv.kill("SIGTERM");
 await new Promise((r) => srv.on("exit", r));
