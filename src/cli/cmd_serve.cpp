@@ -53,7 +53,8 @@ Registrar reg{{"serve", "OpenAI-compatible HTTP server (chat/completions, SSE) w
                  "seconds a request's headers and body may take to arrive (a connection still sending is cut)")
       ->check(CLI::Range(1, 3600))
       ->capture_default_str();
-  app.add_option("--idle-timeout", a->server.idle_timeout_s, "seconds a kept-alive connection waits for its next request")
+  app.add_option("--idle-timeout", a->server.idle_timeout_s,
+                 "seconds a kept-alive connection waits for its next request")
       ->check(CLI::Range(1, 3600))
       ->capture_default_str();
   app.add_option("--max-conns-per-client", a->server.max_conns_per_client,

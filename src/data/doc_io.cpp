@@ -155,7 +155,8 @@ void DocReader::report(BadInput kind) { count_bad(kind, line_no_); }
 
 void DocReader::warn_empty() {
   // An empty .zst is not even a zstd frame (a truncated download, a failed upstream job): say so.
-  if (ends_with(path_, ".zst")) bad_.warn(str_cat(path_, ": empty file (0 bytes, no zstd frame): read as zero documents"));
+  if (ends_with(path_, ".zst"))
+    bad_.warn(str_cat(path_, ": empty file (0 bytes, no zstd frame): read as zero documents"));
   else bad_.warn(str_cat(path_, ": empty file: zero documents"));
 }
 

@@ -16,9 +16,9 @@
 namespace dm {
 
 struct ConnectionLimits {
-  int request_timeout_s = 30;   // a request's headers and body must arrive within this (and each read)
-  int idle_timeout_s = 5;       // a kept-alive connection may wait this long for its next request
-  int max_per_client = 0;       // open connections per client address; 0: no cap
+  int request_timeout_s = 30;  // a request's headers and body must arrive within this (and each read)
+  int idle_timeout_s = 5;      // a kept-alive connection may wait this long for its next request
+  int max_per_client = 0;      // open connections per client address; 0: no cap
 };
 
 class ConnectionGuard {

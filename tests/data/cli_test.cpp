@@ -81,9 +81,8 @@ TEST(DataCli, OutputErrorsEmptyZstAndLineLimit) {
     f << "{\"text\": \"" << std::string((1 << 20) + 10, 'a') << "\"}\n";
     f << "{\"text\": \"kubectl get pods -A 查看所有命名空间的容器组。\"}\n";
   }
-  ASSERT_EQ(run("data clean --input " + (d / "long.jsonl").string() + " --max-line-mb 1 --output " +
-                (d / "l").string()),
-            0);
+  ASSERT_EQ(
+      run("data clean --input " + (d / "long.jsonl").string() + " --max-line-mb 1 --output " + (d / "l").string()), 0);
   report = nlohmann::json::parse(dm::read_file((d / "l" / "report.json").string()));
   EXPECT_EQ(report["bad_input"]["huge_line"], 1);
   EXPECT_EQ(report["stages"][0]["docs"], 1);
