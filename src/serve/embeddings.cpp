@@ -235,8 +235,12 @@ json embeddings_response(const std::vector<std::vector<float>>& rows, bool base6
 }
 
 EmbeddingsService::EmbeddingsService(std::unique_ptr<Embedder> embedder, std::string id,
-                                     std::vector<std::string> also_accepted, Gate gate)
-    : embedder_(std::move(embedder)), id_(std::move(id)), accepted_(std::move(also_accepted)), gate_(std::move(gate)) {
+                                     std::vector<std::string> also_accepted, Gate gate, Compute compute)
+    : embedder_(std::move(embedder)),
+      id_(std::move(id)),
+      accepted_(std::move(also_accepted)),
+      gate_(std::move(gate)),
+      compute_(std::move(compute)) {
   if (id_.empty()) id_ = "devops-model";
 }
 
@@ -276,7 +280,9 @@ EmbeddingsService::Result EmbeddingsService::handle(std::string_view body) const
   std::vector<std::vector<float>> rows;
   {
     std::shared_ptr<void> admitted = gate_ ? gate_() : nullptr;
-    compute_.run([&] { rows = embedder_->embed(seqs); });
+    const std::function<void()> job = [&] { rows = embedder_->embed(seqs); };
+    if (compute_) compute_(job);
+    else job();
   }
   for (const auto& row : rows) {
     for (float x : row)

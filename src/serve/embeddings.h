@@ -19,7 +19,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include "devops_model/core/serial_executor.h"
 #include "devops_model/model/model.h"
 #include "devops_model/tokenizer/tokenizer.h"
 
@@ -75,9 +74,12 @@ class EmbeddingsService {
  public:
   // Held while the embedder runs; the gate throws ApiError (503) when the server is too busy.
   using Gate = std::function<std::shared_ptr<void>()>;
+  // Runs the embedder's forward (the server: on its generation thread, Scheduler::run_compute); empty:
+  // on the calling thread.
+  using Compute = std::function<void(const std::function<void()>&)>;
   // `id`: the model name responses report; requests may name it or one of `also_accepted`.
   EmbeddingsService(std::unique_ptr<Embedder> embedder, std::string id, std::vector<std::string> also_accepted,
-                    Gate gate);
+                    Gate gate, Compute compute = {});
 
   struct Result {
     nlohmann::json body;
@@ -96,8 +98,7 @@ class EmbeddingsService {
   std::string id_;
   std::vector<std::string> accepted_;
   Gate gate_;
-  // The forward passes run here, not on the HTTP worker: one OpenMP team however many workers serve.
-  mutable SerialExecutor compute_;
+  Compute compute_;
 };
 
 // A gate letting one caller run at a time with at most `max_waiting` waiting; past that ApiError(503).

@@ -1,5 +1,6 @@
 #include "devops_model/serve/forward_batcher.h"
 
+#include <algorithm>
 #include <chrono>
 
 namespace dm {
@@ -31,6 +32,16 @@ ForwardBatcher::Stats ForwardBatcher::stats() const {
 void ForwardBatcher::forward(std::span<const int32_t> ids, KVCache& cache, std::vector<float>& logits) {
   Pending p;
   p.item = Model::BatchItem{ids, &cache, &logits, false};
+  submit(p);
+}
+
+void ForwardBatcher::run(const std::function<void()>& job) {
+  Pending p;
+  p.job = &job;
+  submit(p);
+}
+
+void ForwardBatcher::submit(Pending& p) {
   std::unique_lock<std::mutex> lk(mu_);
   queue_.push_back(&p);
   work_cv_.notify_all();
@@ -51,8 +62,8 @@ void ForwardBatcher::loop() {
     }
     std::vector<Pending*> batch;
     batch.swap(queue_);
-    ++stats_.batches;
-    stats_.steps += static_cast<long long>(batch.size());
+    const auto steps = std::count_if(batch.begin(), batch.end(), [](const Pending* p) { return !p->job; });
+    if (steps > 0) ++stats_.batches, stats_.steps += steps;  // jobs are not steps
     lk.unlock();
     run_batch(batch);
     lk.lock();
@@ -63,7 +74,20 @@ void ForwardBatcher::loop() {
 
 void ForwardBatcher::run_batch(std::vector<Pending*>& batch) {
   std::vector<Model::BatchItem> items;
-  for (Pending* p : batch) items.push_back(p->item);
+  std::vector<Pending*> steps;
+  for (Pending* p : batch) {
+    if (!p->job) {
+      items.push_back(p->item);
+      steps.push_back(p);
+      continue;
+    }
+    try {
+      (*p->job)();
+    } catch (...) {
+      p->error = std::current_exception();
+    }
+  }
+  if (items.empty()) return;
   try {
     model_.forward_batch(items);
     return;
@@ -71,7 +95,7 @@ void ForwardBatcher::run_batch(std::vector<Pending*>& batch) {
     // forward_batch changes no cache before it has computed everything: re-run one by one so that each
     // error reaches only the request that caused it.
   }
-  for (Pending* p : batch) {
+  for (Pending* p : steps) {
     try {
       model_.forward(p->item.ids, *p->item.cache, *p->item.logits);
     } catch (...) {

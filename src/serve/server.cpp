@@ -286,18 +286,23 @@ void Server::Impl::stream(httplib::Response& res, std::shared_ptr<Scheduler::Lea
 // With --embedding-model its own encoder, one request at a time (at most max_queue waiting); else the
 // decoder, run under a scheduler slot like a generation (capacity and the 503 included).
 std::unique_ptr<EmbeddingsService> Server::Impl::make_embeddings() {
+  // Both embedders compute on the generation thread: one OpenMP team in the process.
+  auto compute = [this](const std::function<void()>& job) { sched.run_compute(job); };
   if (!opts.embedding_model.empty())
     return std::make_unique<EmbeddingsService>(sbert_embedder(opts.embedding_model), dir_name(opts.embedding_model),
-                                               std::vector<std::string>{opts.model_id}, exclusive_gate(opts.max_queue));
-  return std::make_unique<EmbeddingsService>(decoder_embedder(model, tok), opts.model_id, std::vector<std::string>{},
-                                             [this]() -> std::shared_ptr<void> {
-                                               try {
-                                                 return std::shared_ptr<void>(sched.acquire({}));
-                                               } catch (const Error& e) {
-                                                 if (e.kind() != ErrorKind::kCapacity) throw;
-                                                 throw ApiError(503, e.what(), "", "server_busy", "server_error");
-                                               }
-                                             });
+                                               std::vector<std::string>{opts.model_id}, exclusive_gate(opts.max_queue),
+                                               compute);
+  return std::make_unique<EmbeddingsService>(
+      decoder_embedder(model, tok), opts.model_id, std::vector<std::string>{},
+      [this]() -> std::shared_ptr<void> {
+        try {
+          return std::shared_ptr<void>(sched.acquire({}));
+        } catch (const Error& e) {
+          if (e.kind() != ErrorKind::kCapacity) throw;
+          throw ApiError(503, e.what(), "", "server_busy", "server_error");
+        }
+      },
+      compute);
 }
 
 void Server::Impl::embed(const httplib::Request& req, httplib::Response& res) {

@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
+#include <functional>
 #include <mutex>
 #include <span>
 #include <thread>
@@ -26,6 +27,11 @@ class ForwardBatcher {
   // rethrown to its caller only (a failing batch is re-run item by item so errors stay attributed).
   void forward(std::span<const int32_t> ids, KVCache& cache, std::vector<float>& logits);
 
+  // Runs other compute (an embedding forward) on the compute thread, after the steps queued before it;
+  // blocks until it has run and rethrows what it threw. An OpenMP team belongs to the thread that opens
+  // the region: computing on each HTTP worker would give every worker its own idle team.
+  void run(const std::function<void()>& job);
+
   // How many requests are generating: the compute thread waits (briefly) for that many steps before it
   // runs a batch, so requests that decode together stay in one batch.
   void add_active(int delta);
@@ -38,9 +44,11 @@ class ForwardBatcher {
  private:
   struct Pending {
     Model::BatchItem item;
+    const std::function<void()>* job = nullptr;  // set: run this instead of a step
     bool done = false;
     std::exception_ptr error;
   };
+  void submit(Pending& p);  // queues p and waits until it has run
   void loop();
   void run_batch(std::vector<Pending*>& batch);
 

@@ -111,6 +111,8 @@ class Scheduler {
 
   SchedulerStats stats() const;
   ForwardBatcher::Stats batch_stats() const { return batcher_.stats(); }
+  // Runs other compute on the generation thread (ForwardBatcher::run): one OpenMP team in the process.
+  void run_compute(const std::function<void()>& job) { batcher_.run(job); }
   int context_length() const { return model_.config().context_length(); }
 
  private:
