@@ -52,14 +52,17 @@ void shapes(benchmark::internal::Benchmark* b) {
 BENCHMARK(BM_Matmul)->Apply(shapes);
 
 // ggml block types (GGUF weights) on Qwen2.5-0.5B's MLP down projection, N=896, K=4864 (19 super-blocks of
-// 256 a row): decode (T=1, read weight_B/s) and prefill (T=64, read FLOP/s), per SIMD ISA.
+// 256 a row): decode (T=1, read weight_B/s) and prefill (T=64, read FLOP/s), per SIMD ISA (3 = AVX-512 VNNI: the
+// integer path with quantized activations; its FLOP/s count each multiply-add as 2, as for f32).
 void BM_MatmulBlock(benchmark::State& state) { BM_Matmul(state); }
 
 void block_shapes(benchmark::internal::Benchmark* b) {
-  for (int isa : {1, 2})
+  for (int isa : {1, 2, 3})
     for (int wt = static_cast<int>(DType::kQ8_0); wt <= static_cast<int>(DType::kQ6_K); ++wt) {
       b->Args({isa, wt, 1, 896, 4864});
       b->Args({isa, wt, 64, 896, 4864});
+      if (isa == 3) b->Args({isa, wt, 512, 896, 4864});
+      if (isa == 3) b->Args({isa, wt, 32, 8192, 256});
     }
   b->Unit(benchmark::kMillisecond)->UseRealTime();
 }

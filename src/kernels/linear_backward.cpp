@@ -91,7 +91,7 @@ void gemm_acc(const float* a, int64_t a_ms, int64_t a_ps, const float* b, int64_
   // Partition rows of C in whole micro tiles; each worker owns its rows (no shared writes).
   const int64_t tiles = (Mr + kMr - 1) / kMr;
   const Isa isa = active_isa();
-  auto* rows = isa == Isa::kAvx512 ? gemm_rows_avx512 : isa == Isa::kAvx2 ? gemm_rows_avx2 : gemm_rows_scalar;
+  auto* rows = isa >= Isa::kAvx512 ? gemm_rows_avx512 : isa == Isa::kAvx2 ? gemm_rows_avx2 : gemm_rows_scalar;
   parallel_for(tiles, [&](int64_t t0, int64_t t1) {
     rows(a, a_ms, a_ps, b, ldb, c, ldc, t0 * kMr, std::min(Mr, t1 * kMr), Nc, P);
   });

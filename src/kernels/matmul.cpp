@@ -7,6 +7,7 @@
 #include "devops_model/core/error.h"
 #include "devops_model/core/threads.h"
 #include "kernels/matmul_isa.h"
+#include "kernels/quantized_acts.h"
 
 namespace dm {
 
@@ -15,7 +16,7 @@ namespace {
 Isa detect() {
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"))
-    return Isa::kAvx512;
+    return __builtin_cpu_supports("avx512vnni") ? Isa::kAvx512Vnni : Isa::kAvx512;
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::kAvx2;
   return Isa::kScalar;
 }
@@ -28,6 +29,7 @@ Isa initial_isa() {
   if (std::strcmp(env, "scalar") == 0) want = Isa::kScalar;
   if (std::strcmp(env, "avx2") == 0) want = Isa::kAvx2;
   if (std::strcmp(env, "avx512") == 0) want = Isa::kAvx512;
+  if (std::strcmp(env, "avx512vnni") == 0) want = Isa::kAvx512Vnni;
   return static_cast<int>(want) <= static_cast<int>(best) ? want : best;
 }
 
@@ -40,6 +42,7 @@ const char* isa_name(Isa isa) {
     case Isa::kScalar: return "scalar";
     case Isa::kAvx2: return "avx2";
     case Isa::kAvx512: return "avx512";
+    case Isa::kAvx512Vnni: return "avx512vnni";
   }
   return "?";
 }
@@ -57,10 +60,15 @@ void set_active_isa(Isa isa) {
 void matmul_rows(Isa isa, const float* x, int64_t T, int64_t K, DType wt, const void* w, int64_t n0, int64_t n1,
                  float* y, int64_t ldy) {
   switch (isa) {
+    case Isa::kAvx512Vnni:
     case Isa::kAvx512: return kernels::matmul_rows_avx512(x, T, K, wt, w, n0, n1, y, ldy);
     case Isa::kAvx2: return kernels::matmul_rows_avx2(x, T, K, wt, w, n0, n1, y, ldy);
     case Isa::kScalar: return kernels::matmul_rows_scalar(x, T, K, wt, w, n0, n1, y, ldy);
   }
+}
+
+bool uses_int8_path(Isa isa, DType wt, int64_t T) {
+  return isa == Isa::kAvx512Vnni && is_block_type(wt) && T >= kInt8MinTokens;
 }
 
 void matmul(const float* x, int64_t T, const TensorView& w, const TensorView& bias, float* y) {
@@ -86,6 +94,13 @@ void matmul_group(const float* x, int64_t T, std::span<const MatmulTarget> targe
     first_block[i + 1] = first_block[i] + (w.shape[0] + block - 1) / block;
   }
   const Isa isa = g_isa;
+  // The integer path's activations are rounded once for all targets that take it.
+  // (thread_local for its buffers' reuse; the workers read it through `acts`, not their own instance.)
+  thread_local kernels::QuantizedActs caller_acts;
+  kernels::QuantizedActs& acts = caller_acts;
+  bool any_int8 = false;
+  for (const MatmulTarget& t : targets) any_int8 = any_int8 || uses_int8_path(isa, t.w.dtype, T);
+  if (any_int8) kernels::quantize_acts(x, T, K, acts);
   parallel_for(first_block.back(), [&](int64_t b0, int64_t b1) {
     for (size_t i = 0; i < targets.size(); ++i) {
       const int64_t lo = std::max(b0, first_block[i]), hi = std::min(b1, first_block[i + 1]);
@@ -93,7 +108,11 @@ void matmul_group(const float* x, int64_t T, std::span<const MatmulTarget> targe
       const TensorView& w = targets[i].w;
       const int64_t N = w.shape[0];
       const int64_t n0 = (lo - first_block[i]) * block, n1 = std::min(N, (hi - first_block[i]) * block);
-      matmul_rows(isa, x, T, K, w.dtype, w.data, n0, n1, targets[i].y, N);
+      if (uses_int8_path(isa, w.dtype, T)) {
+        kernels::matmul_rows_int8_avx512(acts, w.dtype, w.data, n0, n1, targets[i].y, N);
+      } else {
+        matmul_rows(isa, x, T, K, w.dtype, w.data, n0, n1, targets[i].y, N);
+      }
     }
   });
   for (const MatmulTarget& t : targets) {
@@ -121,6 +140,12 @@ void matmul_rows_scalar(const float* x, int64_t T, int64_t K, DType wt, const vo
       y[t * ldy + n] = acc;
     }
   }
+}
+
+void matmul_rows_int8_scalar(const QuantizedActs& a, DType wt, const void* w, int64_t n0, int64_t n1, float* y,
+                             int64_t ldy) {
+  const std::vector<float> x_hat = dequantize_acts(a);
+  matmul_rows_scalar(x_hat.data(), a.T, a.K, wt, w, n0, n1, y, ldy);
 }
 
 }  // namespace kernels

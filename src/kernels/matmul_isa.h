@@ -9,12 +9,26 @@
 namespace dm {
 
 // Makes matmul() use `isa` from now on (process-wide, not synchronised with running matmuls): tests and
-// benches compare ISAs in one process. Users force one with DM_ISA=scalar|avx2|avx512 instead.
+// benches compare ISAs in one process. Users force one with DM_ISA=scalar|avx2|avx512|avx512vnni instead.
 void set_active_isa(Isa);
 
 // Single-threaded kernel over weight rows [n0, n1): y[t, n] for t < T; y has row stride ldy.
 void matmul_rows(Isa isa, const float* x, int64_t T, int64_t K, DType wt, const void* w, int64_t n0, int64_t n1,
                  float* y, int64_t ldy);
+
+// Whether matmul() multiplies T tokens by weights of type wt on the integer path (quantized activations).
+bool uses_int8_path(Isa isa, DType wt, int64_t T);
+inline constexpr int64_t kInt8MinTokens = 8;
+
+namespace kernels {
+struct QuantizedActs;
+// The integer path over rows [n0, n1) (block types only): y[t, n] for the quantized activations' T tokens.
+void matmul_rows_int8_avx512(const QuantizedActs& a, DType wt, const void* w, int64_t n0, int64_t n1, float* y,
+                             int64_t ldy);
+// Its scalar twin: the f32 scalar kernel over the dequantized activations (same values, other rounding).
+void matmul_rows_int8_scalar(const QuantizedActs& a, DType wt, const void* w, int64_t n0, int64_t n1, float* y,
+                             int64_t ldy);
+}  // namespace kernels
 
 namespace kernels {
 // Per-ISA implementations (matmul_<isa>.cpp), same contract as matmul_rows.

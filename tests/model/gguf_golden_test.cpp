@@ -6,6 +6,10 @@
 //   README's observed llama.cpp-vs-oracle maximum per type, with a margin.
 // Greedy decoding follows the oracle's tokens; at a step whose top1 - top2 margin is too small to decide, the
 // oracle's token must be within that margin of our best.
+// On CPUs with AVX-512 VNNI, prefill matmuls (8 tokens or more) round the activations to 8 bits as llama.cpp
+// does (kernels/matmul.h): there the bound against the oracle is llama.cpp's own observed distance from it
+// (x1.1), i.e. we are no further from the exact result than llama.cpp is; the f32-activation kernels meet
+// the tight bound on every ISA in gguf_quant_forward_test.cpp.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -16,6 +20,7 @@
 #include <vector>
 
 #include "devops_model/model/model.h"
+#include "kernels/matmul_isa.h"
 #include "test_util.h"
 
 namespace dm {
@@ -38,6 +43,19 @@ void PrintTo(const GgufCase& c, std::ostream* os) { *os << c.type; }
 
 // Oracle vs us: the same weights in f32 arithmetic; only the order of sums differs.
 constexpr double kOracleTolerance = 2e-3;
+
+// Whether this process's matmuls round prefill activations to 8 bits (a block-type file on AVX-512 VNNI).
+bool rounds_activations(const GgufCase& c) {
+  const std::string t = c.type;
+  const bool quantized =
+      t.find('q') != std::string::npos && t.find("f16") == std::string::npos && t.find("f32") == std::string::npos;
+  return quantized && uses_int8_path(active_isa(), DType::kQ8_0, kInt8MinTokens);
+}
+
+// Max |ours - oracle| allowed: summation order only, or llama.cpp's own distance with 8-bit activations.
+double oracle_bound(const GgufCase& c) {
+  return rounds_activations(c) ? c.llama_max_diff * 1.1 + kOracleTolerance : kOracleTolerance;
+}
 
 double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
   double m = 0;
@@ -69,12 +87,12 @@ TEST_P(GgufGolden, LogitsMatchTheOracleAndLlamaCpp) {
     vs_llama = std::max(vs_llama, max_abs_diff(got, llama));
     positions += static_cast<int>(ids.size());
   }
-  std::printf("%-11s max |ours - oracle| %.2e   max |ours - llama.cpp| %.4f (README llama.cpp vs oracle %.4g)\n",
-              c.type, vs_oracle, vs_llama, c.llama_max_diff);
+  std::printf("%-11s max |ours - oracle| %.2e   max |ours - llama.cpp| %.4f (README llama.cpp vs oracle %.4g)%s\n",
+              c.type, vs_oracle, vs_llama, c.llama_max_diff, rounds_activations(c) ? ", 8-bit activations" : "");
   EXPECT_EQ(positions, c.positions);
-  EXPECT_LT(vs_oracle, kOracleTolerance) << t;
-  // Our logits sit within 2e-3 of the oracle, and llama.cpp's within the README's maximum of it.
-  EXPECT_LT(vs_llama, c.llama_max_diff * 1.1 + kOracleTolerance) << t;
+  EXPECT_LT(vs_oracle, oracle_bound(c)) << t;
+  // Ours sit within oracle_bound of the oracle, and llama.cpp's within the README's maximum of it.
+  EXPECT_LT(vs_llama, oracle_bound(c) + c.llama_max_diff * 1.1) << t;
 }
 
 TEST_P(GgufGolden, GreedyTokensFollowTheOracle) {
@@ -93,17 +111,19 @@ TEST_P(GgufGolden, GreedyTokensFollowTheOracle) {
   for (size_t i = 0; i < want.size(); ++i) {
     model->forward(step, *cache, logits);
     const auto best = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
-    if (margin[i] >= kOracleTolerance) {  // decided: our argmax is the oracle's token
+    // Each logit may move by oracle_bound, so a margin of twice that decides the token.
+    const double bound = oracle_bound(c);
+    if (margin[i] >= 2 * bound) {  // decided: our argmax is the oracle's token
       ASSERT_EQ(best, want[i]) << t << " step " << i;
       ++decided;
-    } else {  // a near tie: summation order may pick either, but the oracle's token must be a top one
-      EXPECT_GE(logits[static_cast<size_t>(want[i])], logits[static_cast<size_t>(best)] - 2 * kOracleTolerance)
+    } else {  // a near tie: rounding may pick either, but the oracle's token must be a top one
+      EXPECT_GE(logits[static_cast<size_t>(want[i])], logits[static_cast<size_t>(best)] - 2 * bound)
           << t << " step " << i;
     }
     step = {want[i]};  // follow the oracle's tokens either way
   }
   std::printf("%-11s greedy: %zu of %zu steps decided and equal, the rest near ties\n", c.type, decided, want.size());
-  EXPECT_GE(decided, want.size() / 2) << t;
+  EXPECT_GE(decided, rounds_activations(c) ? want.size() / 4 : want.size() / 2) << t;
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryFile, GgufGolden, testing::ValuesIn(kCases), [](const auto& info) {

@@ -11,6 +11,7 @@
 
 #include "devops_model/formats/gguf.h"
 #include "devops_model/model/model.h"
+#include "kernels/matmul_isa.h"
 #include "test_util.h"
 
 namespace dm {
@@ -54,7 +55,11 @@ TEST(Q8Weights, LogitsCloseToGoldenForEveryFamily) {
     const Agreement a = compare(f);
     std::printf("%s: max |diff| %.4f, logit spread %.2f, argmax %d/%d\n", f, a.max_diff, a.spread, a.argmax_same,
                 a.positions);
-    EXPECT_LT(a.max_diff, 0.02 * a.spread) << f;
+    // With AVX-512 VNNI the prefill matmuls also round the activations to 8 bits (kernels/matmul.h), as
+    // llama.cpp does; that about doubles the error (llama.cpp's own Q8_0 file is 0.44 from exact on logits of
+    // spread ~30, tiny-gguf's README).
+    const bool int8 = uses_int8_path(active_isa(), DType::kQ8_0, kInt8MinTokens);
+    EXPECT_LT(a.max_diff, (int8 ? 0.04 : 0.02) * a.spread) << f;
     EXPECT_GE(a.argmax_same, a.positions * 95 / 100) << f;
   }
 }

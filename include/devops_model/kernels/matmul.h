@@ -3,7 +3,10 @@
 // (Q8_0, Q4_0 .. Q5_1, Q2_K .. Q6_K; K whole blocks: a multiple of 32, or 256 for the K-quants); y (T, N) f32.
 // Weights are converted to f32 in registers (block types: to dequantize_row's exact values, core/quant.h);
 // accumulation is f32. One scalar reference kernel plus AVX2 and AVX-512 versions, chosen at run time from the CPU
-// (DM_ISA=scalar|avx2|avx512 forces one).
+// (DM_ISA=scalar|avx2|avx512|avx512vnni forces one). With AVX-512 VNNI, block-type weights times 8 or more tokens
+// (prefill) take the integer path instead: the activations rounded to 8-bit blocks as llama.cpp rounds them for
+// its Q8_0 dot products (d = f16(amax/127) per 32 elements), products summed exactly in int32, scales applied per
+// sub-block.
 #pragma once
 #include <cstdint>
 #include <span>
@@ -12,7 +15,7 @@
 
 namespace dm {
 
-enum class Isa { kScalar, kAvx2, kAvx512 };
+enum class Isa { kScalar, kAvx2, kAvx512, kAvx512Vnni };
 
 const char* isa_name(Isa isa);
 Isa best_isa();    // what this CPU supports
