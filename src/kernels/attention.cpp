@@ -1,18 +1,48 @@
 // Causal grouped-query attention (forward), for inference over the KV cache and for training (which keeps
 // the log-sum-exp). Shape legend: q (T, H, D), k/v (S, KV, D), out (T, H, D), lse (H, T); query head h
-// reads kv head h / (H / KV).
+// reads kv head h / (H / KV). The inner loops (scores, weighted sum of values) run per ISA
+// (kernels/attention_isa.h: scalar twin, AVX-512), chosen like the matmuls by active_isa().
 #include <cmath>
 #include <vector>
 
 #include "devops_model/core/threads.h"
+#include "devops_model/kernels/matmul.h"
 #include "devops_model/kernels/ops.h"
+#include "kernels/attention_isa.h"
 
 namespace dm {
+
+namespace kernels {
+
+void attention_scores_scalar(const float* q, const float* k, int64_t kv_stride, int64_t D, int64_t n, float scale,
+                             float* p) {
+  for (int64_t s = 0; s < n; ++s) {
+    const float* kv = k + s * kv_stride;
+    float dot = 0.0f;
+    for (int64_t d = 0; d < D; ++d) dot += q[d] * kv[d];
+    p[s] = dot * scale;
+  }
+}
+
+void attention_accumulate_scalar(const float* p, float weight, const float* v, int64_t kv_stride, int64_t D, int64_t n,
+                                 float* o) {
+  for (int64_t d = 0; d < D; ++d) o[d] = 0.0f;
+  for (int64_t s = 0; s < n; ++s) {
+    const float* vv = v + s * kv_stride;
+    const float ps = p[s] * weight;
+    for (int64_t d = 0; d < D; ++d) o[d] += ps * vv[d];
+  }
+}
+
+}  // namespace kernels
 
 void attention(const float* q, int64_t T, int64_t H, int64_t KV, int64_t D, const float* k, const float* v,
                int64_t kv_stride, int64_t pos0, float scale, float* out, float* lse) {
   const int64_t group = H / KV;
   const int64_t S = pos0 + T;
+  const bool simd = static_cast<int>(active_isa()) >= static_cast<int>(Isa::kAvx512);
+  auto* scores = simd ? kernels::attention_scores_avx512 : kernels::attention_scores_scalar;
+  auto* accumulate = simd ? kernels::attention_accumulate_avx512 : kernels::attention_accumulate_scalar;
   // Query t costs pos0 + t + 1 keys: visit queries zig-zag (0, T-1, 1, T-2, ...) so that each worker's
   // contiguous chunk holds early and late queries alike (causal work is otherwise back-loaded).
   parallel_for(T * H, [&](int64_t b, int64_t e) {
@@ -22,14 +52,9 @@ void attention(const float* q, int64_t T, int64_t H, int64_t KV, int64_t D, cons
       const int64_t t = order % 2 == 0 ? order / 2 : T - 1 - order / 2;
       const float* qv = q + (t * H + h) * D;
       const int64_t n = pos0 + t + 1;  // causal: keys 0..pos0+t
+      scores(qv, k + kvh * D, kv_stride, D, n, scale, p.data());
       float mx = -INFINITY;
-      for (int64_t s = 0; s < n; ++s) {
-        const float* kv = k + s * kv_stride + kvh * D;
-        float dot = 0.0f;
-        for (int64_t d = 0; d < D; ++d) dot += qv[d] * kv[d];
-        p[static_cast<size_t>(s)] = dot * scale;
-        mx = p[static_cast<size_t>(s)] > mx ? p[static_cast<size_t>(s)] : mx;
-      }
+      for (int64_t s = 0; s < n; ++s) mx = p[static_cast<size_t>(s)] > mx ? p[static_cast<size_t>(s)] : mx;
       double sum = 0.0;  // double: long contexts add many small terms
       for (int64_t s = 0; s < n; ++s) {
         p[static_cast<size_t>(s)] = std::exp(p[static_cast<size_t>(s)] - mx);
@@ -37,13 +62,7 @@ void attention(const float* q, int64_t T, int64_t H, int64_t KV, int64_t D, cons
       }
       const float inv = static_cast<float>(1.0 / sum);
       if (lse) lse[h * T + t] = mx + static_cast<float>(std::log(sum));
-      float* o = out + (t * H + h) * D;
-      for (int64_t d = 0; d < D; ++d) o[d] = 0.0f;
-      for (int64_t s = 0; s < n; ++s) {
-        const float* vv = v + s * kv_stride + kvh * D;
-        const float ps = p[static_cast<size_t>(s)] * inv;
-        for (int64_t d = 0; d < D; ++d) o[d] += ps * vv[d];
-      }
+      accumulate(p.data(), inv, v + kvh * D, kv_stride, D, n, out + (t * H + h) * D);
     }
   });
 }
