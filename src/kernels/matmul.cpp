@@ -67,8 +67,12 @@ void matmul_rows(Isa isa, const float* x, int64_t T, int64_t K, DType wt, const 
   }
 }
 
-bool uses_int8_path(Isa isa, DType wt, int64_t T) {
-  return isa == Isa::kAvx512Vnni && is_block_type(wt) && T >= kInt8MinTokens;
+bool uses_int8_path(Isa isa, DType wt, int64_t T, int64_t K) {
+  if (isa != Isa::kAvx512Vnni || !is_block_type(wt)) return false;
+  if (T >= kernels::kTokenLanesMinTokens) return true;
+  const bool few_token_kernel =
+      wt == DType::kQ8_0 || wt == DType::kQ4_0 || wt == DType::kQ5_0 || wt == DType::kQ4_K || wt == DType::kQ6_K;
+  return few_token_kernel && K % 64 == 0;
 }
 
 void matmul(const float* x, int64_t T, const TensorView& w, const TensorView& bias, float* y) {
@@ -99,7 +103,7 @@ void matmul_group(const float* x, int64_t T, std::span<const MatmulTarget> targe
   thread_local kernels::QuantizedActs caller_acts;
   kernels::QuantizedActs& acts = caller_acts;
   bool any_int8 = false;
-  for (const MatmulTarget& t : targets) any_int8 = any_int8 || uses_int8_path(isa, t.w.dtype, T);
+  for (const MatmulTarget& t : targets) any_int8 = any_int8 || uses_int8_path(isa, t.w.dtype, T, K);
   if (any_int8) kernels::quantize_acts(x, T, K, acts);
   parallel_for(first_block.back(), [&](int64_t b0, int64_t b1) {
     for (size_t i = 0; i < targets.size(); ++i) {
@@ -108,7 +112,7 @@ void matmul_group(const float* x, int64_t T, std::span<const MatmulTarget> targe
       const TensorView& w = targets[i].w;
       const int64_t N = w.shape[0];
       const int64_t n0 = (lo - first_block[i]) * block, n1 = std::min(N, (hi - first_block[i]) * block);
-      if (uses_int8_path(isa, w.dtype, T)) {
+      if (uses_int8_path(isa, w.dtype, T, K)) {
         kernels::matmul_rows_int8_avx512(acts, w.dtype, w.data, n0, n1, targets[i].y, N);
       } else {
         matmul_rows(isa, x, T, K, w.dtype, w.data, n0, n1, targets[i].y, N);

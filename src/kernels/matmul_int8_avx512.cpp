@@ -214,6 +214,7 @@ void quantize_token_avx512(const float* x, int64_t K, int8_t* q, float* d) {
 
 void matmul_rows_int8_avx512(const QuantizedActs& a, DType wt, const void* w, int64_t n0, int64_t n1, float* y,
                              int64_t ldy) {
+  if (!a.token_lanes) return matmul_rows_int8_few_avx512(a, wt, w, n0, n1, y, ldy);
   DM_CHECK(with_block_type(wt, Int8RowsFn{a, w, n0, n1, y, ldy}), "int8 matmul: ", dtype_name(wt),
            " is not a block type");
 }

@@ -16,15 +16,19 @@ void set_active_isa(Isa);
 void matmul_rows(Isa isa, const float* x, int64_t T, int64_t K, DType wt, const void* w, int64_t n0, int64_t n1,
                  float* y, int64_t ldy);
 
-// Whether matmul() multiplies T tokens by weights of type wt on the integer path (quantized activations).
-bool uses_int8_path(Isa isa, DType wt, int64_t T);
-inline constexpr int64_t kInt8MinTokens = 8;
+// Whether matmul() multiplies T tokens by (N, K) weights of type wt on the integer path (quantized
+// activations, AVX-512 VNNI): every block type from 8 tokens on (kTokenLanesMinTokens); fewer tokens for the
+// types with a few-token kernel (Q8_0, Q4_0, Q5_0, Q4_K, Q6_K) where K is a multiple of 64.
+bool uses_int8_path(Isa isa, DType wt, int64_t T, int64_t K);
 
 namespace kernels {
 struct QuantizedActs;
-// The integer path over rows [n0, n1) (block types only): y[t, n] for the quantized activations' T tokens.
+// The integer path over rows [n0, n1) (block types only): y[t, n] for the quantized activations' T tokens,
+// by the kernel for the activations' layout (the few-token one for the row layout).
 void matmul_rows_int8_avx512(const QuantizedActs& a, DType wt, const void* w, int64_t n0, int64_t n1, float* y,
                              int64_t ldy);
+void matmul_rows_int8_few_avx512(const QuantizedActs& a, DType wt, const void* w, int64_t n0, int64_t n1, float* y,
+                                 int64_t ldy);
 // Its scalar twin: the f32 scalar kernel over the dequantized activations (same values, other rounding).
 void matmul_rows_int8_scalar(const QuantizedActs& a, DType wt, const void* w, int64_t n0, int64_t n1, float* y,
                              int64_t ldy);

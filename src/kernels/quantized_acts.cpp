@@ -21,13 +21,17 @@ inline void block_scale(float amax, float& d, float& id) {
   id = amax != 0.0f ? 127.0f / amax : 0.0f;
 }
 
+void quantize_token(const float* x, int64_t K, int8_t* q, float* d) {
+  const bool simd = best_isa() == Isa::kAvx512Vnni;  // the file that has it is built for that ISA
+  (simd ? quantize_token_avx512 : quantize_token_scalar)(x, K, q, d);
+}
+
 void quantize_group(const float* x, int64_t T, int64_t K, int64_t g, QuantizedActs& a, std::vector<int8_t>& q,
                     std::vector<float>& d) {
-  const bool simd = best_isa() == Isa::kAvx512Vnni;  // the file that has it is built for that ISA
   for (int64_t lane = 0; lane < kActLanes; ++lane) {
     const int64_t t = g * kActLanes + lane;
     if (t < T) {
-      (simd ? quantize_token_avx512 : quantize_token_scalar)(x + t * K, K, q.data(), d.data());
+      quantize_token(x + t * K, K, q.data(), d.data());
     } else {
       std::fill(q.begin(), q.end(), int8_t{0});
       std::fill(d.begin(), d.end(), 0.0f);
@@ -46,6 +50,23 @@ void quantize_group(const float* x, int64_t T, int64_t K, int64_t g, QuantizedAc
       v ^= 0x80808080u;  // q + 128 in each byte
       std::memcpy(a.q.data() + a.q_index(g, k) + lane * 4, &v, 4);
     }
+  }
+}
+
+// One token of the row layout.
+void quantize_row(const float* x, int64_t K, int64_t t, QuantizedActs& a, std::vector<float>& d) {
+  int8_t* q = a.rows.data() + t * K;
+  quantize_token(x + t * K, K, q, d.data());
+  float* lane_d = a.lane_d.data() + t * (K / 4);
+  float* lane_sum = a.lane_sum.data() + t * (K / 4);
+  for (int64_t l = 0; l < K / 4; ++l) {
+    lane_d[l] = d[static_cast<size_t>(4 * l / kActBlock)];
+    lane_sum[l] = 0.0f;
+  }
+  for (int64_t g = 0; g < K / 16; ++g) {
+    int sum = 0;
+    for (int64_t i = 0; i < 16; ++i) sum += q[16 * g + i];
+    lane_sum[4 * g] = d[static_cast<size_t>(16 * g / kActBlock)] * static_cast<float>(sum);
   }
 }
 
@@ -75,6 +96,15 @@ void quantize_acts(const float* x, int64_t T, int64_t K, QuantizedActs& a) {
   a.T = T;
   a.K = K;
   a.groups = (T + kActLanes - 1) / kActLanes;
+  a.token_lanes = T >= kTokenLanesMinTokens;
+  if (!a.token_lanes) {  // a few tokens: quick enough on the calling thread
+    a.rows.resize(static_cast<size_t>(T * K));
+    a.lane_d.resize(static_cast<size_t>(T * K / 4));
+    a.lane_sum.resize(a.lane_d.size());
+    std::vector<float> d(static_cast<size_t>(K / kActBlock));
+    for (int64_t t = 0; t < T; ++t) quantize_row(x, K, t, a, d);
+    return;
+  }
   a.q.resize(static_cast<size_t>(a.groups * K * kActLanes));
   a.d.resize(static_cast<size_t>(a.groups * (K / kActBlock) * kActLanes));
   a.sum16.resize(static_cast<size_t>(a.groups * (K / 16) * kActLanes));
@@ -90,6 +120,11 @@ std::vector<float> dequantize_acts(const QuantizedActs& a) {
   for (int64_t t = 0; t < a.T; ++t) {
     const int64_t g = t / kActLanes, lane = t % kActLanes;
     for (int64_t k = 0; k < a.K; ++k) {
+      if (!a.token_lanes) {
+        out[static_cast<size_t>(t * a.K + k)] = a.lane_d[static_cast<size_t>((t * a.K + k) / 4)] *
+                                                static_cast<float>(a.rows[static_cast<size_t>(t * a.K + k)]);
+        continue;
+      }
       const int q = static_cast<int>(a.q_at(g, k)[lane * 4 + k % 4]) - 128;
       out[static_cast<size_t>(t * a.K + k)] = a.d_at(g, k)[lane] * static_cast<float>(q);
     }

@@ -1,5 +1,6 @@
-// The integer matmul (AVX-512 VNNI, kernels/matmul_int8_avx512.cpp) against its scalar twin (the f32
-// scalar kernel over the dequantized activations) for every block type, and the activation rounding
+// The integer matmuls (AVX-512 VNNI: kernels/matmul_int8_avx512.cpp for 8+ tokens, every block type;
+// matmul_int8_decode_avx512.cpp for fewer, Q8_0/Q4_0/Q5_0/Q4_K/Q6_K) against their scalar twin (the f32
+// scalar kernel over the dequantized activations), both activation layouts, and the activation rounding
 // against llama.cpp's quantize_row_q8_0 written out here independently.
 #include <gtest/gtest.h>
 
@@ -93,9 +94,14 @@ TEST_P(MatmulInt8Test, Avx512VnniMatchesTheScalarTwin) {
   const DType t = GetParam();
   const int64_t bs = dtype_block_size(t);
   std::mt19937 rng(7);
-  for (int64_t K : {bs, 2 * bs, bs == 32 ? 9 * bs : 3 * bs})
-    for (int64_t T : {1, 8, 16, 17, 40})
+  for (int64_t K : {bs, 2 * bs, 4 * bs, bs == 32 ? 9 * bs : 3 * bs})
+    for (int64_t T : {1, 2, 3, 7, 8, 16, 17, 40})
       for (int64_t N : {1, 5, 13}) {
+        // Fewer than 8 tokens: the few-token kernel, for the types and widths it has (else f32 kernels).
+        if (!uses_int8_path(Isa::kAvx512Vnni, t, T, K)) {
+          EXPECT_LT(T, kernels::kTokenLanesMinTokens);
+          continue;
+        }
         const std::vector<float> x = random_floats(T * K, rng, 1.0f);
         const std::vector<float> wf = random_floats(N * K, rng, 0.5f);
         // +1 byte so the weights start at an odd address.

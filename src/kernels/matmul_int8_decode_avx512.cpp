@@ -1,0 +1,250 @@
+// Integer matmul for a few tokens (decode; quantized_acts.h's row layout), AVX-512 VNNI. Vector lanes run
+// along K: a chunk of 64 weights is unpacked straight from its ggml blocks to unsigned quants (one type's
+// loader below), and each token's 64 signed activation quants are multiplied into it by one vpdpbusd.
+// Every weight is written as sc * u + mn with u unsigned (the offset types' -8, -16, -32, -128 become a min:
+// mn = -offset * sc), so per chunk and token:
+//   y += float(sum_4 u * q) * (sc * d)   per 32-bit lane (4 elements of one sub-block),
+//   y += mn * (d * sum of q over 16)     on the first lane of each 16 elements (lane_sum),
+// summed over the lanes at the end. Types: Q8_0, Q4_0, Q5_0 (pairs of 32-blocks per chunk), Q4_K, Q6_K
+// (4 chunks per 256-block); the others take the f32 kernels for few tokens (matmul.cpp, uses_int8_path).
+// Shape legend: acts (T, K) rows; W (N, K) in blocks, K a multiple of 64; y (T, N) with row stride ldy.
+// GCC 12's avx512fintrin.h self-initialises "undefined" vectors and warns about it (GCC bug 105593).
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#if !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "devops_model/core/dtype.h"
+#include "devops_model/core/error.h"
+#include "kernels/matmul_isa.h"
+#include "kernels/quantized_acts.h"
+
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,fma,f16c"))), \
+                             apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,fma,f16c")
+#endif
+
+#include "kernels/block_decode.h"
+
+namespace dm::kernels {
+
+namespace {
+
+// One chunk of 64 weights: unsigned quants, and per 32-bit lane the scale and the min.
+struct Chunk {
+  __m512i u;
+  __m512 sc, mn;
+};
+
+inline __m512i lo_nibbles(__m512i v) { return _mm512_and_si512(v, _mm512_set1_epi8(0x0f)); }
+inline __m512i hi_nibbles(__m512i v) { return _mm512_and_si512(_mm512_srli_epi16(v, 4), _mm512_set1_epi8(0x0f)); }
+inline __m512i join(__m256i lo, __m256i hi) { return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1); }
+inline __m256i load32(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+// Lanes 0-7: f16 a, lanes 8-15: f16 b, as floats.
+inline __m512 two_scales(const uint8_t* a, const uint8_t* b) {
+  uint16_t ha, hb;
+  std::memcpy(&ha, a, 2);
+  std::memcpy(&hb, b, 2);
+  return _mm512_cvtph_ps(
+      _mm256_set_m128i(_mm_set1_epi16(static_cast<short>(hb)), _mm_set1_epi16(static_cast<short>(ha))));
+}
+// Q4_0/Q5_0's 16 bytes of nibbles for two blocks as elements 0-31 of each: [lo a, hi a, lo b, hi b].
+inline __m512i nibble_pairs(const uint8_t* a, const uint8_t* b) {
+  const __m256i v = _mm256_set_m128i(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b)),
+                                     _mm_loadu_si128(reinterpret_cast<const __m128i*>(a)));
+  const __m512i lh = join(_mm256_and_si256(v, _mm256_set1_epi8(0x0f)),
+                          _mm256_and_si256(_mm256_srli_epi16(v, 4), _mm256_set1_epi8(0x0f)));  // lo a, lo b, hi a, hi b
+  return _mm512_shuffle_i64x2(lh, lh, _MM_SHUFFLE(3, 1, 2, 0));
+}
+
+// Loaders: kChunks chunks per block (a pair of 32-blocks counts as one block); begin(blk) once per block.
+struct Q8_0Loader {
+  static constexpr int kChunks = 1;
+  static constexpr int64_t kElems = 64, kBytes = 2 * 34;
+  const uint8_t* blk;
+  void begin(const uint8_t* b) { blk = b; }
+  Chunk chunk(int) const {
+    Chunk c;
+    c.u = _mm512_xor_si512(join(load32(blk + 2), load32(blk + 36)), _mm512_set1_epi8(static_cast<char>(0x80)));
+    c.sc = two_scales(blk, blk + 34);
+    c.mn = _mm512_mul_ps(c.sc, _mm512_set1_ps(-128.0f));
+    return c;
+  }
+};
+
+struct Q4_0Loader {
+  static constexpr int kChunks = 1;
+  static constexpr int64_t kElems = 64, kBytes = 2 * 18;
+  const uint8_t* blk;
+  void begin(const uint8_t* b) { blk = b; }
+  Chunk chunk(int) const {
+    Chunk c;
+    c.u = nibble_pairs(blk + 2, blk + 20);
+    c.sc = two_scales(blk, blk + 18);
+    c.mn = _mm512_mul_ps(c.sc, _mm512_set1_ps(-8.0f));
+    return c;
+  }
+};
+
+struct Q5_0Loader {
+  static constexpr int kChunks = 1;
+  static constexpr int64_t kElems = 64, kBytes = 2 * 22;
+  const uint8_t* blk;
+  void begin(const uint8_t* b) { blk = b; }
+  Chunk chunk(int) const {
+    Chunk c;
+    uint32_t qa, qb;  // bit j: 5th bit of element j
+    std::memcpy(&qa, blk + 2, 4);
+    std::memcpy(&qb, blk + 24, 4);
+    const __m512i u = nibble_pairs(blk + 6, blk + 28);
+    c.u = _mm512_mask_add_epi8(u, static_cast<__mmask64>(qa) | (static_cast<__mmask64>(qb) << 32), u,
+                               _mm512_set1_epi8(16));
+    c.sc = two_scales(blk, blk + 22);
+    c.mn = _mm512_mul_ps(c.sc, _mm512_set1_ps(-16.0f));
+    return c;
+  }
+};
+
+// Lanes 0-7 take s[2j], lanes 8-15 s[2j + 1] (Q4_K: a scale per 32 elements).
+inline __m512 per32(__m512 s, int j) {
+  const __m512i idx =
+      _mm512_add_epi32(_mm512_set1_epi32(2 * j), _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0));
+  return _mm512_permutexvar_ps(idx, s);
+}
+// Lanes 4i..4i+3 take s[4j + i] (Q6_K: a scale per 16 elements).
+inline __m512 per16(__m512 s, int j) {
+  const __m512i idx =
+      _mm512_add_epi32(_mm512_set1_epi32(4 * j), _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0));
+  return _mm512_permutexvar_ps(idx, s);
+}
+
+struct Q4_KLoader {
+  static constexpr int kChunks = 4;
+  static constexpr int64_t kElems = 256, kBytes = 144;
+  const uint8_t* blk;
+  __m512 sc, mn;  // lanes 0-7: the 8 sub-block scales / mins
+  void begin(const uint8_t* b) {
+    blk = b;
+    BlockScales<8, true> s;
+    scales_k4(b, s);
+    sc = _mm512_castps256_ps512(_mm256_loadu_ps(s.sc));
+    mn = _mm512_castps256_ps512(_mm256_loadu_ps(s.mn));
+  }
+  Chunk chunk(int j) const {  // elements 64j..64j+63: low then high nibbles of qs[32j..32j+31]
+    const __m256i v = load32(blk + 16 + 32 * j);
+    Chunk c;
+    c.u = join(_mm256_and_si256(v, _mm256_set1_epi8(0x0f)),
+               _mm256_and_si256(_mm256_srli_epi16(v, 4), _mm256_set1_epi8(0x0f)));
+    c.sc = per32(sc, j);
+    c.mn = per32(mn, j);
+    return c;
+  }
+};
+
+struct Q6_KLoader {
+  static constexpr int kChunks = 4;
+  static constexpr int64_t kElems = 256, kBytes = 210;
+  const uint8_t* blk;
+  __m512 sc;  // the 16 scales d * sc
+  void begin(const uint8_t* b) {
+    blk = b;
+    BlockQ6_K::Scales s;
+    BlockQ6_K::scales(b, s);
+    sc = _mm512_loadu_ps(s.sc);
+  }
+  // Half h = j / 2 holds elements 128h..128h+127: ql[64h..64h+63], qh[32h..32h+31]; its first chunk takes
+  // the low nibbles and qh bits 0-3, its second the high nibbles and bits 4-7.
+  Chunk chunk(int j) const {
+    const int h = j >> 1;
+    const __m512i ql = _mm512_loadu_si512(blk + 64 * h);
+    const __m256i qh = load32(blk + 128 + 32 * h);
+    __m512i hi2 = join(qh, _mm256_srli_epi16(qh, 2));
+    if (j & 1) hi2 = _mm512_srli_epi16(hi2, 4);
+    hi2 = _mm512_slli_epi16(_mm512_and_si512(hi2, _mm512_set1_epi8(3)), 4);
+    Chunk c;
+    c.u = _mm512_or_si512((j & 1) ? hi_nibbles(ql) : lo_nibbles(ql), hi2);
+    c.sc = per16(sc, j);
+    c.mn = _mm512_mul_ps(c.sc, _mm512_set1_ps(-32.0f));
+    return c;
+  }
+};
+
+// Rows [n, n + R) x tokens [t0, t0 + TT).
+template <class L, int R, int TT>
+void tile(const QuantizedActs& a, const uint8_t* w, int64_t n, int64_t t0, float* y, int64_t ldy) {
+  const int64_t K = a.K, blocks = K / L::kElems;
+  __m512 acc[R][TT];
+  for (int i = 0; i < R; ++i)
+    for (int t = 0; t < TT; ++t) acc[i][t] = _mm512_setzero_ps();
+  L ld[R];
+  for (int64_t b = 0; b < blocks; ++b) {
+    for (int i = 0; i < R; ++i) ld[i].begin(w + ((n + i) * blocks + b) * L::kBytes);
+    for (int j = 0; j < L::kChunks; ++j) {
+      const int64_t k = b * L::kElems + 64 * j;
+      __m512i xq[TT];
+      __m512 xd[TT], xs[TT];
+      for (int t = 0; t < TT; ++t) {
+        const int64_t row = (t0 + t) * K;
+        xq[t] = _mm512_loadu_si512(a.rows.data() + row + k);
+        xd[t] = _mm512_loadu_ps(a.lane_d.data() + (row + k) / 4);
+        xs[t] = _mm512_loadu_ps(a.lane_sum.data() + (row + k) / 4);
+      }
+      for (int i = 0; i < R; ++i) {
+        const Chunk c = ld[i].chunk(j);
+        for (int t = 0; t < TT; ++t) {
+          const __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), c.u, xq[t]);
+          acc[i][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(c.sc, xd[t]), acc[i][t]);
+          acc[i][t] = _mm512_fmadd_ps(c.mn, xs[t], acc[i][t]);
+        }
+      }
+    }
+  }
+  for (int i = 0; i < R; ++i)
+    for (int t = 0; t < TT; ++t) y[(t0 + t) * ldy + n + i] = _mm512_reduce_add_ps(acc[i][t]);
+}
+
+// Token pairs, then a single token, for rows [n, n + R).
+template <class L, int R>
+void token_tiles(const QuantizedActs& a, const uint8_t* w, int64_t n, float* y, int64_t ldy) {
+  int64_t t = 0;
+  for (; t + 2 <= a.T; t += 2) tile<L, R, 2>(a, w, n, t, y, ldy);
+  if (t < a.T) tile<L, R, 1>(a, w, n, t, y, ldy);
+}
+
+template <class L>
+void rows(const QuantizedActs& a, const void* wp, int64_t n0, int64_t n1, float* y, int64_t ldy) {
+  const auto* w = static_cast<const uint8_t*>(wp);
+  int64_t n = n0;
+  for (; n + 4 <= n1; n += 4) token_tiles<L, 4>(a, w, n, y, ldy);
+  for (; n < n1; ++n) token_tiles<L, 1>(a, w, n, y, ldy);
+}
+
+}  // namespace
+
+void matmul_rows_int8_few_avx512(const QuantizedActs& a, DType wt, const void* w, int64_t n0, int64_t n1, float* y,
+                                 int64_t ldy) {
+  DM_CHECK(!a.token_lanes && a.K % 64 == 0, "int8 decode matmul: K = ", a.K, " must be a multiple of 64");
+  switch (wt) {
+    case DType::kQ8_0: return rows<Q8_0Loader>(a, w, n0, n1, y, ldy);
+    case DType::kQ4_0: return rows<Q4_0Loader>(a, w, n0, n1, y, ldy);
+    case DType::kQ5_0: return rows<Q5_0Loader>(a, w, n0, n1, y, ldy);
+    case DType::kQ4_K: return rows<Q4_KLoader>(a, w, n0, n1, y, ldy);
+    case DType::kQ6_K: return rows<Q6_KLoader>(a, w, n0, n1, y, ldy);
+    default: break;
+  }
+  fail(ErrorKind::kInternal, "int8 decode matmul: no loader for ", dtype_name(wt));
+}
+
+}  // namespace dm::kernels
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
