@@ -175,6 +175,8 @@ struct Q6_KLoader {
   }
 };
 
+constexpr int64_t kPrefetchBytes = 16384;
+
 // Rows [n, n + R) x tokens [t0, t0 + TT).
 template <class L, int R, int TT>
 void tile(const QuantizedActs& a, const uint8_t* w, int64_t n, int64_t t0, float* y, int64_t ldy) {
@@ -184,7 +186,13 @@ void tile(const QuantizedActs& a, const uint8_t* w, int64_t n, int64_t t0, float
     for (int t = 0; t < TT; ++t) acc[i][t] = _mm512_setzero_ps();
   L ld[R];
   for (int64_t b = 0; b < blocks; ++b) {
-    for (int i = 0; i < R; ++i) ld[i].begin(w + ((n + i) * blocks + b) * L::kBytes);
+    for (int i = 0; i < R; ++i) {
+      const uint8_t* blk = w + ((n + i) * blocks + b) * L::kBytes;
+      ld[i].begin(blk);
+      // The R row streams outrun the hardware prefetcher: ask for each row's data kPrefetchBytes ahead.
+      _mm_prefetch(reinterpret_cast<const char*>(blk + kPrefetchBytes), _MM_HINT_T0);
+      if constexpr (L::kBytes > 64) _mm_prefetch(reinterpret_cast<const char*>(blk + kPrefetchBytes + 64), _MM_HINT_T0);
+    }
     for (int j = 0; j < L::kChunks; ++j) {
       const int64_t k = b * L::kElems + 64 * j;
       __m512i xq[TT];
