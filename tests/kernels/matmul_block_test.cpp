@@ -23,7 +23,7 @@ const DType kBlockTypes[] = {DType::kQ8_0, DType::kQ4_0, DType::kQ4_1, DType::kQ
 std::vector<Isa> simd_isas() {
   std::vector<Isa> out;
   if (static_cast<int>(best_isa()) >= static_cast<int>(Isa::kAvx2)) out.push_back(Isa::kAvx2);
-  if (best_isa() == Isa::kAvx512) out.push_back(Isa::kAvx512);
+  if (static_cast<int>(best_isa()) >= static_cast<int>(Isa::kAvx512)) out.push_back(Isa::kAvx512);
   return out;
 }
 

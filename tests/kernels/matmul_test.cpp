@@ -17,7 +17,7 @@ struct Dims {
 std::vector<Isa> simd_isas() {
   std::vector<Isa> out;
   if (static_cast<int>(best_isa()) >= static_cast<int>(Isa::kAvx2)) out.push_back(Isa::kAvx2);
-  if (best_isa() == Isa::kAvx512) out.push_back(Isa::kAvx512);
+  if (static_cast<int>(best_isa()) >= static_cast<int>(Isa::kAvx512)) out.push_back(Isa::kAvx512);
   return out;
 }
 
