@@ -8,6 +8,7 @@
 
 #include "devops_model/core/threads.h"
 #include "kernels/matmul_isa.h"
+#include "kernels/quantized_acts.h"
 
 namespace dm {
 namespace {
@@ -68,6 +69,30 @@ void block_shapes(benchmark::internal::Benchmark* b) {
 }
 
 BENCHMARK(BM_MatmulBlock)->Apply(block_shapes);
+
+// Rounding one token's activations to 8-bit blocks (the integer path's input), scalar twin vs AVX-512, on
+// Qwen2.5-0.5B's MLP width (K=4864); input_B/s is f32 read.
+void BM_QuantizeToken(benchmark::State& state) {
+  const bool simd = state.range(0) != 0;
+  if (simd && best_isa() != Isa::kAvx512Vnni) {
+    state.SkipWithError("ISA not supported on this CPU");
+    return;
+  }
+  const int64_t K = 4864;
+  std::mt19937 rng(1);
+  std::uniform_real_distribution<float> u(-3, 3);
+  std::vector<float> x(static_cast<size_t>(K)), d(static_cast<size_t>(K / 32));
+  std::vector<int8_t> q(static_cast<size_t>(K));
+  for (auto& v : x) v = u(rng);
+  for (auto _ : state) {
+    (simd ? kernels::quantize_token_avx512 : kernels::quantize_token_scalar)(x.data(), K, q.data(), d.data());
+    benchmark::DoNotOptimize(q.data());
+  }
+  state.counters["input_B/s"] = benchmark::Counter(4.0 * K, benchmark::Counter::kIsIterationInvariantRate);
+  state.SetLabel(simd ? "avx512" : "scalar");
+}
+
+BENCHMARK(BM_QuantizeToken)->Arg(0)->Arg(1);
 
 }  // namespace
 }  // namespace dm

@@ -11,8 +11,8 @@
 #include <filesystem>
 #include <memory>
 #include <random>
-#include <tuple>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "devops_model/generate/grammar_matcher.h"
@@ -107,9 +107,8 @@ void BM_ChooseToken(benchmark::State& state, bool sample, bool grammar, int logp
 
 const int kRegistered = [] {
   for (bool sample : {false, true}) {
-    for (const auto& [extra, grammar, logprobs] :
-         {std::tuple{"plain", false, -1}, std::tuple{"json_schema", true, -1}, std::tuple{"logprobs20", false, 20},
-          std::tuple{"both", true, 20}}) {
+    for (const auto& [extra, grammar, logprobs] : {std::tuple{"plain", false, -1}, std::tuple{"json_schema", true, -1},
+                                                   std::tuple{"logprobs20", false, 20}, std::tuple{"both", true, 20}}) {
       const std::string name = std::string("BM_ChooseToken/") + (sample ? "sample/" : "greedy/") + extra;
       benchmark::RegisterBenchmark(name.c_str(), BM_ChooseToken, sample, grammar, logprobs)
           ->Unit(benchmark::kMillisecond);

@@ -7,6 +7,7 @@ PKGS=(
   libcpp-httplib-dev liblinear-dev libzstd-dev zstd libgtest-dev libgmock-dev libbenchmark-dev
   chromium fonts-wqy-zenhei   # the web chat page browser test (tests/serve/browser_test.cpp)
   jq                          # scripts/bench-vs-llama.sh
+  time                        # scripts/bench-vs-llama.sh: peak RSS of llama-bench
   iproute2                    # `ss`: the server's listen backlog (tests/serve/server_test.cpp)
 )
 missing=()

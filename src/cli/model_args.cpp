@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "devops_model/core/error.h"
+#include "devops_model/core/mapped_file.h"
 #include "devops_model/model/weight_check.h"
 
 namespace dm::cli {
@@ -35,10 +36,14 @@ void ModelArgs::add(CLI::App& app, bool required) {
   add_threads_option(app, &threads);
   app.add_flag("--check-weights", check_weights,
                "scan every tensor for NaN/Inf at load and name the first holding one (exit 4)");
+  app.add_flag("--no-mmap", no_mmap,
+               "read the weight files into memory (huge pages) instead of mapping them: a slower load, a faster "
+               "decode of multi-GB models (llama.cpp's --no-mmap)");
 }
 
 std::unique_ptr<Model> ModelArgs::load() const {
   apply_threads(threads);
+  set_file_backing(no_mmap ? FileBacking::kRead : FileBacking::kMap);
   if (check_weights) {
     const auto t0 = std::chrono::steady_clock::now();
     const WeightScan scan = check_weights_finite(dir);

@@ -1,4 +1,5 @@
-// Options shared by the commands that load a model: --model DIR, --dtype, --threads, --check-weights.
+// Options shared by the commands that load a model: --model DIR, --dtype, --threads, --check-weights,
+// --no-mmap.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -15,6 +16,7 @@ struct ModelArgs {
   std::string dtype = "stored";  // stored | f32 | a ggml block type: q8_0, q4_k, ...
   int threads = 0;
   bool check_weights = false;  // scan every tensor for NaN/Inf before loading
+  bool no_mmap = false;        // read the weight files into memory instead of mapping them
 
   void add(CLI::App& app, bool required = true);
   std::unique_ptr<Model> load() const;  // applies --threads first

@@ -5,6 +5,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -14,6 +16,27 @@
 #include "devops_model/core/error.h"
 
 namespace dm {
+
+namespace {
+
+std::atomic<FileBacking> g_backing{FileBacking::kMap};
+
+// Reads n bytes of fd into dst; Error(kIo) naming the path on a failure or early end.
+void read_all(int fd, uint8_t* dst, size_t n, const std::string& path) {
+  size_t done = 0;
+  while (done < n) {
+    const ssize_t r = ::pread(fd, dst + done, std::min<size_t>(n - done, size_t{1} << 26), static_cast<off_t>(done));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0)
+      fail(ErrorKind::kIo, path, ": read failed at byte ", done, ": ", r < 0 ? std::strerror(errno) : "early end");
+    done += static_cast<size_t>(r);
+  }
+}
+
+}  // namespace
+
+void set_file_backing(FileBacking backing) { g_backing.store(backing); }
+FileBacking file_backing() { return g_backing.load(); }
 
 std::shared_ptr<MappedFile> MappedFile::open(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -31,7 +54,26 @@ std::shared_ptr<MappedFile> MappedFile::open(const std::string& path) {
   std::shared_ptr<MappedFile> f(new MappedFile());
   f->path_ = path;
   f->size_ = static_cast<size_t>(st.st_size);
-  if (f->size_ > 0) {
+  if (f->size_ > 0 && g_backing.load() == FileBacking::kRead) {
+    constexpr size_t kHuge = size_t{2} << 20;  // whole 2 MiB pages, so THP can back all of it
+    const size_t cap = (f->size_ + kHuge - 1) / kHuge * kHuge;
+    void* p = mmap(nullptr, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+      int e = errno;
+      ::close(fd);
+      fail(ErrorKind::kIo, path, ": cannot allocate ", cap, " bytes to read it into: ", std::strerror(e));
+    }
+    madvise(p, cap, MADV_HUGEPAGE);  // a hint: without THP the read still works
+    f->data_ = static_cast<const uint8_t*>(p);
+    f->capacity_ = cap;
+    try {
+      read_all(fd, static_cast<uint8_t*>(p), f->size_, path);
+    } catch (...) {
+      ::close(fd);
+      throw;  // f's destructor unmaps
+    }
+    mprotect(p, cap, PROT_READ);
+  } else if (f->size_ > 0) {
     void* p = mmap(nullptr, f->size_, PROT_READ, MAP_PRIVATE, fd, 0);
     if (p == MAP_FAILED) {
       int e = errno;
@@ -45,11 +87,11 @@ std::shared_ptr<MappedFile> MappedFile::open(const std::string& path) {
 }
 
 MappedFile::~MappedFile() {
-  if (data_ != nullptr) munmap(const_cast<uint8_t*>(data_), size_);
+  if (data_ != nullptr) munmap(const_cast<uint8_t*>(data_), in_memory() ? capacity_ : size_);
 }
 
 void MappedFile::drop_pages(const void* p, size_t n) const {
-  if (!contains(p, n)) return;
+  if (in_memory() || !contains(p, n)) return;
   const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
   const uintptr_t lo = (reinterpret_cast<uintptr_t>(p) + page - 1) / page * page;
   const uintptr_t hi = (reinterpret_cast<uintptr_t>(p) + n) / page * page;

@@ -192,13 +192,17 @@ struct BlockQ3_K {
 // Q4_K / Q5_K scales[12]: 8 6-bit scales and 8 6-bit mins, one each per 32 elements. i < 4: scale i in
 // byte i, min i in byte i+4 (low 6 bits); i >= 4: low 4 bits in byte i+4 (scale: low nibble, min: high),
 // top 2 bits in the spare top bits of bytes i-4 (scale) and i (min). As 32-bit words w0, w1, w2.
-inline void scales_k4(const uint8_t* b, BlockScales<8, true>& s) {
+// Bytes 0-7: the 8 scales, bytes 8-15: the 8 mins, as integers.
+inline __m128i scales_k4_raw(const uint8_t* b) {
   const uint32_t w0 = load_u32(b + 4), w1 = load_u32(b + 8), w2 = load_u32(b + 12);
   constexpr uint32_t kLo6 = 0x3f3f3f3f, kLo4 = 0x0f0f0f0f, kLo2 = 0x03030303;
-  const __m128i raw = _mm_setr_epi32(static_cast<int>(w0 & kLo6),                                        // scales 0-3
-                                     static_cast<int>((w2 & kLo4) | (((w0 >> 6) & kLo2) << 4)),          // scales 4-7
-                                     static_cast<int>(w1 & kLo6),                                        // mins 0-3
-                                     static_cast<int>(((w2 >> 4) & kLo4) | (((w1 >> 6) & kLo2) << 4)));  // mins 4-7
+  return _mm_setr_epi32(static_cast<int>(w0 & kLo6),                                        // scales 0-3
+                        static_cast<int>((w2 & kLo4) | (((w0 >> 6) & kLo2) << 4)),          // scales 4-7
+                        static_cast<int>(w1 & kLo6),                                        // mins 0-3
+                        static_cast<int>(((w2 >> 4) & kLo4) | (((w1 >> 6) & kLo2) << 4)));  // mins 4-7
+}
+inline void scales_k4(const uint8_t* b, BlockScales<8, true>& s) {
+  const __m128i raw = scales_k4_raw(b);
   scale_bytes(raw, load_f16(b), 8, s.sc);
   scale_bytes(_mm_srli_si128(raw, 8), -load_f16(b + 2), 8, s.mn);  // (-dmin)*m == -(dmin*m) exactly
 }

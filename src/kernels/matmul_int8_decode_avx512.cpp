@@ -129,12 +129,15 @@ struct Q4_KLoader {
   static constexpr int64_t kElems = 256, kBytes = 144;
   const uint8_t* blk;
   __m512 sc, mn;  // lanes 0-7: the 8 sub-block scales / mins
+  // In registers (scales_k4's array round trip stalls on store forwarding), with its arithmetic: one
+  // rounding of d * scale and of (-dmin) * min.
   void begin(const uint8_t* b) {
     blk = b;
-    BlockScales<8, true> s;
-    scales_k4(b, s);
-    sc = _mm512_castps256_ps512(_mm256_loadu_ps(s.sc));
-    mn = _mm512_castps256_ps512(_mm256_loadu_ps(s.mn));
+    const __m128i raw = scales_k4_raw(b);
+    sc = _mm512_castps256_ps512(
+        _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(raw)), _mm256_set1_ps(load_f16(b))));
+    mn = _mm512_castps256_ps512(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(raw, 8))),
+                                              _mm256_set1_ps(-load_f16(b + 2))));
   }
   Chunk chunk(int j) const {  // elements 64j..64j+63: low then high nibbles of qs[32j..32j+31]
     const __m256i v = load32(blk + 16 + 32 * j);
@@ -151,12 +154,12 @@ struct Q6_KLoader {
   static constexpr int kChunks = 4;
   static constexpr int64_t kElems = 256, kBytes = 210;
   const uint8_t* blk;
-  __m512 sc;  // the 16 scales d * sc
-  void begin(const uint8_t* b) {
+  __m512 sc;                      // the 16 scales d * sc
+  void begin(const uint8_t* b) {  // d * int8 scale, in registers (as Q4_KLoader)
     blk = b;
-    BlockQ6_K::Scales s;
-    BlockQ6_K::scales(b, s);
-    sc = _mm512_loadu_ps(s.sc);
+    sc = _mm512_mul_ps(
+        _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 192)))),
+        _mm512_set1_ps(load_f16(b + 208)));
   }
   // Half h = j / 2 holds elements 128h..128h+127: ql[64h..64h+63], qh[32h..32h+31]; its first chunk takes
   // the low nibbles and qh bits 0-3, its second the high nibbles and bits 4-7.
@@ -190,8 +193,10 @@ void tile(const QuantizedActs& a, const uint8_t* w, int64_t n, int64_t t0, float
       const uint8_t* blk = w + ((n + i) * blocks + b) * L::kBytes;
       ld[i].begin(blk);
       // The R row streams outrun the hardware prefetcher: ask for each row's data kPrefetchBytes ahead.
-      _mm_prefetch(reinterpret_cast<const char*>(blk + kPrefetchBytes), _MM_HINT_T0);
-      if constexpr (L::kBytes > 64) _mm_prefetch(reinterpret_cast<const char*>(blk + kPrefetchBytes + 64), _MM_HINT_T0);
+      // Every cache line the block spans (a block is not line-aligned: 68 bytes can touch 3 lines).
+      const uintptr_t first = reinterpret_cast<uintptr_t>(blk + kPrefetchBytes) & ~uintptr_t{63};
+      for (uintptr_t line = first; line < reinterpret_cast<uintptr_t>(blk + kPrefetchBytes + L::kBytes); line += 64)
+        _mm_prefetch(reinterpret_cast<const char*>(line), _MM_HINT_T0);
     }
     for (int j = 0; j < L::kChunks; ++j) {
       const int64_t k = b * L::kElems + 64 * j;

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <utility>
 
+#include "devops_model/core/mapped_file.h"
 #include "devops_model/formats/gguf.h"
 #include "devops_model/model/model.h"
 #include "kernels/matmul_isa.h"
@@ -114,6 +115,28 @@ TEST(QuantizedAtLoad, RowsThatAreNotWholeSuperBlocksFallBack) {
   const LayerWeights& l = model->weights().layers[0];
   EXPECT_EQ(l.q.dtype, DType::kQ5_0);     // 64 = 2 blocks of 32, not a super-block of 256
   EXPECT_EQ(l.down.dtype, DType::kBF16);  // 176: no block fits, stays as stored
+}
+
+}  // namespace
+}  // namespace dm
+
+namespace dm {
+namespace {
+
+// --no-mmap: the GGUF read into memory gives the mapped file's logits bit for bit.
+TEST(QuantizedAtLoad, GgufReadIntoMemoryGivesTheMappedLogits) {
+  const std::string path = test::fixture("tiny-gguf/model-q4_k_m.gguf");
+  const std::vector<int32_t> ids = {5, 77, 301, 12, 9, 400, 3, 250, 18};
+  std::vector<float> want, got;
+  auto mapped = Model::load(path);
+  auto c1 = mapped->new_cache();
+  mapped->forward(ids, *c1, want, true);
+  set_file_backing(FileBacking::kRead);
+  auto read = Model::load(path);
+  set_file_backing(FileBacking::kMap);
+  auto c2 = read->new_cache();
+  read->forward(ids, *c2, got, true);
+  EXPECT_EQ(got, want);
 }
 
 }  // namespace

@@ -1,4 +1,7 @@
-// Read-only memory map of a whole file (RAII). Weights are viewed in place, never copied.
+// Read-only memory map of a whole file (RAII). Weights are viewed in place, never copied; or, with
+// set_file_backing(kRead) (the CLI's --no-mmap), read once into anonymous memory that the kernel may back
+// with transparent huge pages: a multi-GB model mapped with 4 KiB file pages spends its decode in TLB misses
+// (Qwen-7B shape, Q4_K_M, 2 Zen 5 cores: llama.cpp's own decode halves with --mmap 1).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -6,6 +9,11 @@
 #include <string>
 
 namespace dm {
+
+enum class FileBacking { kMap, kRead };
+// How MappedFile::open backs the files it opens from now on (process-wide; set before loading a model).
+void set_file_backing(FileBacking backing);
+FileBacking file_backing();
 
 class MappedFile {
  public:
@@ -22,14 +30,17 @@ class MappedFile {
     const auto* b = static_cast<const uint8_t*>(p);
     return b >= data_ && n <= size_ && b - data_ <= static_cast<std::ptrdiff_t>(size_ - n);
   }
+  bool in_memory() const { return capacity_ > 0; }  // read into anonymous memory rather than mapped
   // Gives the whole pages inside [p, p + n) back to the kernel (they stay in the page cache and fault
-  // back in from the file if read again): for weights copied elsewhere, e.g. quantized at load.
+  // back in from the file if read again): for weights copied elsewhere, e.g. quantized at load. A file
+  // read into memory keeps its pages (dropping them would lose the bytes).
   void drop_pages(const void* p, size_t n) const;
 
  private:
   MappedFile() = default;
   const uint8_t* data_ = nullptr;
   size_t size_ = 0;
+  size_t capacity_ = 0;  // bytes of the anonymous mapping when in_memory()
   std::string path_;
 };
 
