@@ -70,9 +70,7 @@ void matmul_rows(Isa isa, const float* x, int64_t T, int64_t K, DType wt, const 
 bool uses_int8_path(Isa isa, DType wt, int64_t T, int64_t K) {
   if (isa != Isa::kAvx512Vnni || !is_block_type(wt)) return false;
   if (T >= kernels::kTokenLanesMinTokens) return true;
-  const bool few_token_kernel =
-      wt == DType::kQ8_0 || wt == DType::kQ4_0 || wt == DType::kQ5_0 || wt == DType::kQ4_K || wt == DType::kQ6_K;
-  return few_token_kernel && K % 64 == 0;
+  return has_few_token_int8_kernel(wt) && K % 64 == 0;
 }
 
 void matmul(const float* x, int64_t T, const TensorView& w, const TensorView& bias, float* y) {

@@ -71,8 +71,6 @@ inline __m512 load_w(const void* base, int64_t idx, __mmask16 m) {
   }
 }
 
-constexpr int64_t kPrefetchBytes = 16384;
-
 // Computes the R x TT tile y[t0+j, n0+i]: full 16-wide steps with plain loads, then one masked tail step.
 template <DType WT, int R, int TT>
 inline void tile_step(const float* x, int64_t K, const void* w, int64_t n0, int64_t t0, int64_t k, __mmask16 m,
@@ -98,7 +96,7 @@ void tile(const float* x, int64_t K, const void* w, int64_t n0, int64_t t0, floa
     for (int i = 0; i < R; ++i) {
       if constexpr (TT == 1 && R > 1) {  // decode: R row streams outrun the hardware prefetcher
         constexpr int64_t kSize = WT == DType::kF32 ? 4 : 2;
-        _mm_prefetch(static_cast<const char*>(w) + ((n0 + i) * K + k) * kSize + kPrefetchBytes, _MM_HINT_T0);
+        _mm_prefetch(static_cast<const char*>(w) + ((n0 + i) * K + k) * kSize + kRowPrefetchBytes, _MM_HINT_T0);
       }
       __m512 wv = load_w_full<WT>(w, (n0 + i) * K + k);
       for (int j = 0; j < TT; ++j) acc[i][j] = _mm512_fmadd_ps(wv, xv[j], acc[i][j]);

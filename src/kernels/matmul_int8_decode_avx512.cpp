@@ -64,52 +64,46 @@ inline __m512i nibble_pairs(const uint8_t* a, const uint8_t* b) {
 }
 
 // Loaders: kChunks chunks per block (a pair of 32-blocks counts as one block); begin(blk) once per block.
-struct Q8_0Loader {
+
+// Two consecutive 32-blocks of kBlockBytes, each starting with its f16 d: weight = d * (u - kOffset), u the
+// unsigned quants Quants::unpack(block a, block b) gives for both blocks' 64 elements.
+template <int64_t kBlockBytes, int kOffset, class Quants>
+struct BlockPairLoader {
   static constexpr int kChunks = 1;
-  static constexpr int64_t kElems = 64, kBytes = 2 * 34;
+  static constexpr int64_t kElems = 64, kBytes = 2 * kBlockBytes;
   const uint8_t* blk;
   void begin(const uint8_t* b) { blk = b; }
   Chunk chunk(int) const {
     Chunk c;
-    c.u = _mm512_xor_si512(join(load32(blk + 2), load32(blk + 36)), _mm512_set1_epi8(static_cast<char>(0x80)));
-    c.sc = two_scales(blk, blk + 34);
-    c.mn = _mm512_mul_ps(c.sc, _mm512_set1_ps(-128.0f));
+    c.u = Quants::unpack(blk, blk + kBlockBytes);
+    c.sc = two_scales(blk, blk + kBlockBytes);
+    c.mn = _mm512_mul_ps(c.sc, _mm512_set1_ps(-static_cast<float>(kOffset)));
     return c;
   }
 };
 
-struct Q4_0Loader {
-  static constexpr int kChunks = 1;
-  static constexpr int64_t kElems = 64, kBytes = 2 * 18;
-  const uint8_t* blk;
-  void begin(const uint8_t* b) { blk = b; }
-  Chunk chunk(int) const {
-    Chunk c;
-    c.u = nibble_pairs(blk + 2, blk + 20);
-    c.sc = two_scales(blk, blk + 18);
-    c.mn = _mm512_mul_ps(c.sc, _mm512_set1_ps(-8.0f));
-    return c;
+struct Q8_0Quants {  // int8 q at byte 2, made unsigned: q + 128
+  static __m512i unpack(const uint8_t* a, const uint8_t* b) {
+    return _mm512_xor_si512(join(load32(a + 2), load32(b + 2)), _mm512_set1_epi8(static_cast<char>(0x80)));
+  }
+};
+struct Q4_0Quants {  // nibbles at byte 2
+  static __m512i unpack(const uint8_t* a, const uint8_t* b) { return nibble_pairs(a + 2, b + 2); }
+};
+struct Q5_0Quants {  // 5th bits at byte 2 (bit j: element j), nibbles at byte 6
+  static __m512i unpack(const uint8_t* a, const uint8_t* b) {
+    uint32_t qa, qb;
+    std::memcpy(&qa, a + 2, 4);
+    std::memcpy(&qb, b + 2, 4);
+    const __m512i u = nibble_pairs(a + 6, b + 6);
+    return _mm512_mask_add_epi8(u, static_cast<__mmask64>(qa) | (static_cast<__mmask64>(qb) << 32), u,
+                                _mm512_set1_epi8(16));
   }
 };
 
-struct Q5_0Loader {
-  static constexpr int kChunks = 1;
-  static constexpr int64_t kElems = 64, kBytes = 2 * 22;
-  const uint8_t* blk;
-  void begin(const uint8_t* b) { blk = b; }
-  Chunk chunk(int) const {
-    Chunk c;
-    uint32_t qa, qb;  // bit j: 5th bit of element j
-    std::memcpy(&qa, blk + 2, 4);
-    std::memcpy(&qb, blk + 24, 4);
-    const __m512i u = nibble_pairs(blk + 6, blk + 28);
-    c.u = _mm512_mask_add_epi8(u, static_cast<__mmask64>(qa) | (static_cast<__mmask64>(qb) << 32), u,
-                               _mm512_set1_epi8(16));
-    c.sc = two_scales(blk, blk + 22);
-    c.mn = _mm512_mul_ps(c.sc, _mm512_set1_ps(-16.0f));
-    return c;
-  }
-};
+using Q8_0Loader = BlockPairLoader<34, 128, Q8_0Quants>;
+using Q4_0Loader = BlockPairLoader<18, 8, Q4_0Quants>;
+using Q5_0Loader = BlockPairLoader<22, 16, Q5_0Quants>;
 
 // Lanes 0-7 take s[2j], lanes 8-15 s[2j + 1] (Q4_K: a scale per 32 elements).
 inline __m512 per32(__m512 s, int j) {
@@ -178,8 +172,6 @@ struct Q6_KLoader {
   }
 };
 
-constexpr int64_t kPrefetchBytes = 16384;
-
 // Rows [n, n + R) x tokens [t0, t0 + TT).
 template <class L, int R, int TT>
 void tile(const QuantizedActs& a, const uint8_t* w, int64_t n, int64_t t0, float* y, int64_t ldy) {
@@ -192,10 +184,10 @@ void tile(const QuantizedActs& a, const uint8_t* w, int64_t n, int64_t t0, float
     for (int i = 0; i < R; ++i) {
       const uint8_t* blk = w + ((n + i) * blocks + b) * L::kBytes;
       ld[i].begin(blk);
-      // The R row streams outrun the hardware prefetcher: ask for each row's data kPrefetchBytes ahead.
+      // The R row streams outrun the hardware prefetcher: ask for each row's data kRowPrefetchBytes ahead.
       // Every cache line the block spans (a block is not line-aligned: 68 bytes can touch 3 lines).
-      const uintptr_t first = reinterpret_cast<uintptr_t>(blk + kPrefetchBytes) & ~uintptr_t{63};
-      for (uintptr_t line = first; line < reinterpret_cast<uintptr_t>(blk + kPrefetchBytes + L::kBytes); line += 64)
+      const uintptr_t first = reinterpret_cast<uintptr_t>(blk + kRowPrefetchBytes) & ~uintptr_t{63};
+      for (uintptr_t line = first; line < reinterpret_cast<uintptr_t>(blk + kRowPrefetchBytes + L::kBytes); line += 64)
         _mm_prefetch(reinterpret_cast<const char*>(line), _MM_HINT_T0);
     }
     for (int j = 0; j < L::kChunks; ++j) {

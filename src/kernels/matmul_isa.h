@@ -21,6 +21,15 @@ void matmul_rows(Isa isa, const float* x, int64_t T, int64_t K, DType wt, const 
 // types with a few-token kernel (Q8_0, Q4_0, Q5_0, Q4_K, Q6_K) where K is a multiple of 64.
 bool uses_int8_path(Isa isa, DType wt, int64_t T, int64_t K);
 
+// The types matmul_int8_decode_avx512.cpp has a loader for (its dispatch names the same ones).
+constexpr bool has_few_token_int8_kernel(DType wt) {
+  return wt == DType::kQ8_0 || wt == DType::kQ4_0 || wt == DType::kQ5_0 || wt == DType::kQ4_K || wt == DType::kQ6_K;
+}
+
+// Decode kernels stream a few weight rows at once, more than the hardware prefetcher follows: each row is
+// prefetched this far ahead (BM_MatmulBlock and bench decode: best of 0.5, 2, 4, 8, 16 KiB on Zen 5).
+inline constexpr int64_t kRowPrefetchBytes = 16384;
+
 namespace kernels {
 struct QuantizedActs;
 // The integer path over rows [n0, n1) (block types only): y[t, n] for the quantized activations' T tokens,
