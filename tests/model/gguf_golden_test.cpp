@@ -46,17 +46,16 @@ void PrintTo(const GgufCase& c, std::ostream* os) { *os << c.type; }
 // Oracle vs us: the same weights in f32 arithmetic; only the order of sums differs.
 constexpr double kOracleTolerance = 2e-3;
 
-// Whether this process's matmuls round prefill activations to 8 bits (a block-type file on AVX-512 VNNI).
-bool rounds_activations(const GgufCase& c) {
-  const std::string t = c.type;
-  const bool quantized =
-      t.find('q') != std::string::npos && t.find("f16") == std::string::npos && t.find("f32") == std::string::npos;
-  return quantized && uses_int8_path(active_isa(), DType::kQ8_0, 64, 64);
+// Whether this model's matmuls round activations to 8 bits here: its layers' weights take the integer path
+// (block types on AVX-512 VNNI; every file's layers have one type family, its prefill sequences are >= 8 tokens).
+bool rounds_activations(const Model& m) {
+  const TensorView& q = m.weights().layers[0].q;
+  return uses_int8_path(active_isa(), q.dtype, 64, q.shape[1]);
 }
 
 // Max |ours - oracle| allowed: summation order only, or llama.cpp's own distance with 8-bit activations.
-double oracle_bound(const GgufCase& c) {
-  return rounds_activations(c) ? c.llama_max_diff * 1.25 + kOracleTolerance : kOracleTolerance;
+double oracle_bound(const GgufCase& c, const Model& m) {
+  return rounds_activations(m) ? c.llama_max_diff * 1.25 + kOracleTolerance : kOracleTolerance;
 }
 
 double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
@@ -90,11 +89,11 @@ TEST_P(GgufGolden, LogitsMatchTheOracleAndLlamaCpp) {
     positions += static_cast<int>(ids.size());
   }
   std::printf("%-11s max |ours - oracle| %.2e   max |ours - llama.cpp| %.4f (README llama.cpp vs oracle %.4g)%s\n",
-              c.type, vs_oracle, vs_llama, c.llama_max_diff, rounds_activations(c) ? ", 8-bit activations" : "");
+              c.type, vs_oracle, vs_llama, c.llama_max_diff, rounds_activations(*model) ? ", 8-bit activations" : "");
   EXPECT_EQ(positions, c.positions);
-  EXPECT_LT(vs_oracle, oracle_bound(c)) << t;
+  EXPECT_LT(vs_oracle, oracle_bound(c, *model)) << t;
   // Ours sit within oracle_bound of the oracle, and llama.cpp's within the README's maximum of it.
-  EXPECT_LT(vs_llama, oracle_bound(c) + c.llama_max_diff * 1.1) << t;
+  EXPECT_LT(vs_llama, oracle_bound(c, *model) + c.llama_max_diff * 1.1) << t;
 }
 
 TEST_P(GgufGolden, GreedyTokensFollowTheOracle) {
@@ -114,7 +113,7 @@ TEST_P(GgufGolden, GreedyTokensFollowTheOracle) {
     model->forward(step, *cache, logits);
     const auto best = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
     // Each logit may move by oracle_bound, so a margin of twice that decides the token.
-    const double bound = oracle_bound(c);
+    const double bound = oracle_bound(c, *model);
     if (margin[i] >= 2 * bound) {  // decided: our argmax is the oracle's token
       ASSERT_EQ(best, want[i]) << t << " step " << i;
       ++decided;
@@ -126,7 +125,7 @@ TEST_P(GgufGolden, GreedyTokensFollowTheOracle) {
   }
   std::printf("%-11s greedy: %zu of %zu steps decided and equal, the rest near ties\n", c.type, decided, want.size());
   // (With 8-bit activations the bound is ~1 logit, so fewer steps are decided; some must be.)
-  EXPECT_GE(decided, rounds_activations(c) ? want.size() / 8 : want.size() / 2) << t;
+  EXPECT_GE(decided, rounds_activations(*model) ? want.size() / 8 : want.size() / 2) << t;
 }
 
 TEST(GgufGoldenInt8, SingleTokenQ8_0IsLlamaCppsArithmetic) {
