@@ -1,6 +1,9 @@
 # Every dependency is a Debian package (scripts/install-deps.sh installs them all).
 find_package(Threads REQUIRED)
 find_package(OpenMP REQUIRED)
+# OpenMPI: data-parallel training (train/process_group.h), through its C API only.
+set(MPI_CXX_SKIP_MPICXX ON)
+find_package(MPI REQUIRED COMPONENTS CXX)
 find_package(nlohmann_json 3 REQUIRED)
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)

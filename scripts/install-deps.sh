@@ -8,6 +8,7 @@ PKGS=(
   chromium fonts-wqy-zenhei   # the web chat page browser test (tests/serve/browser_test.cpp)
   jq                          # scripts/bench-vs-llama.sh
   time                        # scripts/bench-vs-llama.sh: peak RSS of llama-bench
+  libopenmpi-dev openmpi-bin  # data-parallel training (`mpirun -np N devops-model train`) and its tests
   iproute2                    # `ss`: the server's listen backlog (tests/serve/server_test.cpp)
 )
 missing=()

@@ -8,6 +8,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include <sys/resource.h>
+
 #include "cli/command.h"
 #include "core/json_file.h"
 #include "devops_model/core/error.h"
@@ -16,6 +18,7 @@
 #include "devops_model/model/model.h"
 #include "devops_model/model/random_init.h"
 #include "devops_model/tokenizer/tokenizer.h"
+#include "devops_model/train/data_parallel.h"
 #include "devops_model/train/dataset.h"
 #include "devops_model/train/step_log.h"
 #include "devops_model/train/trainer.h"
@@ -34,6 +37,7 @@ struct Opts {
   std::vector<std::string> data;
   int threads = 0;
   bool no_shuffle = false;
+  bool quiet_rank = false;  // ranks other than 0 of a data-parallel job print nothing but errors
   int64_t logging_steps = 1;
   std::map<std::string, std::function<void(const std::string&)>> setters;  // YAML keys
 };
@@ -105,8 +109,33 @@ std::unique_ptr<Tokenizer> load_train_tokenizer(Opts& o, int64_t model_vocab) {
   return tok;
 }
 
+// Peak resident memory of this process so far, in bytes (Linux: ru_maxrss in KiB).
+double peak_rss_bytes() {
+  struct rusage u {};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_maxrss) * 1024.0;
+}
+
+// What each rank holds and sends, for sizing a cluster run (rank 0 prints; every rank has the same shape).
+void print_data_parallel_plan(const Trainer& tr, TrainModel& tm) {
+  const DataParallel& dp = tr.data_parallel();
+  double params = 0, trainable = 0, owned = 0;
+  for (Param& p : tm.base_params()) params += static_cast<double>(p.numel());
+  for (Param& p : tm.lora_params()) params += static_cast<double>(p.numel());
+  for (Param* p : tm.trainable()) trainable += static_cast<double>(p->numel());
+  for (const ParamRange& r : dp.owned()) owned += static_cast<double>(r.size());
+  constexpr double MiB = 1024.0 * 1024.0;
+  std::printf(
+      "data parallel: %d rank(s), zero stage %d; per rank: weights %.1f MiB, gradients %.1f MiB, "
+      "optimizer moments %.1f MiB (%.0f of %.0f trainable elements); sends %.1f MiB per step\n",
+      dp.ranks(), dp.zero_stage(), params * 4 / MiB, trainable * 4 / MiB, owned * 8 / MiB, owned, trainable,
+      dp.bytes_sent_per_step() / MiB);
+}
+
 int run_train(Opts& o) {
   if (!o.recipe.empty()) apply_recipe(o);
+  ProcessGroup& group = ProcessGroup::world();
+  if (!group.is_root()) o.quiet_rank = true, Progress::set_quiet(true);
   apply_threads(o.threads);
   if (o.data.empty() || o.a.output_dir.empty())
     fail(ErrorKind::kInvalidArgument, "--data and --output_dir are required");
@@ -135,22 +164,25 @@ int run_train(Opts& o) {
   std::vector<BadRecord> bad;
   auto ex = load_examples(o.data, o.d, encode, bad);
   for (const BadRecord& b : bad) std::fprintf(stderr, "skipped %s: %s\n", b.where.c_str(), b.why.c_str());
-  Trainer tr(o.a, *tm, std::move(ex));
+  Trainer tr(o.a, *tm, std::move(ex), group);
+  if (!o.quiet_rank) print_data_parallel_plan(tr, *tm);
   std::string ckpt = o.resume;
   if (o.resume == "true" || o.resume == "auto" || o.resume == "1") {
     ckpt = resume_from_latest_good(tr, o.a.output_dir);
   } else if (!ckpt.empty()) {
     tr.resume(ckpt);
   }
-  if (!ckpt.empty()) {
+  if (!ckpt.empty() && !o.quiet_rank) {
     std::printf("resumed from %s at step %lld\n", ckpt.c_str(), static_cast<long long>(tr.step()));
     if (!o.log_json.empty()) truncate_step_log(o.log_json, tr.step());  // steps past the checkpoint run again
   }
-  std::FILE* jl = o.log_json.empty() ? nullptr : std::fopen(o.log_json.c_str(), "a");
-  if (!o.log_json.empty() && !jl) fail(ErrorKind::kIo, o.log_json, ": cannot open");
+  const bool log_json = !o.log_json.empty() && !o.quiet_rank;
+  std::FILE* jl = log_json ? std::fopen(o.log_json.c_str(), "a") : nullptr;
+  if (log_json && !jl) fail(ErrorKind::kIo, o.log_json, ": cannot open");
   Progress bar("train", tr.total_steps(), "step");
   bar.set(tr.step());
   tr.train([&](const StepLog& l) {
+    if (o.quiet_rank) return;
     const double tps = l.seconds > 0 ? static_cast<double>(l.tokens) / l.seconds : 0.0;
     char suffix[96];
     std::snprintf(suffix, sizeof suffix, "loss %.4f, %.0f tok/s", l.loss, tps);
@@ -171,7 +203,15 @@ int run_train(Opts& o) {
   });
   bar.finish();
   if (jl) std::fclose(jl);
-  std::printf("saved %s\n", latest_checkpoint(o.a.output_dir).c_str());
+  // Peak memory of every rank (the largest decides the machine size), then where the model went.
+  std::vector<double> rss(static_cast<size_t>(group.size()), 0.0);
+  rss[static_cast<size_t>(group.rank())] = peak_rss_bytes();
+  group.allreduce_sum(rss.data(), static_cast<int64_t>(rss.size()));
+  if (!o.quiet_rank) {
+    std::printf("peak RSS per rank (MiB):");
+    for (double r : rss) std::printf(" %.0f", r / (1024.0 * 1024.0));
+    std::printf("\nsaved %s\n", latest_checkpoint(o.a.output_dir).c_str());
+  }
   return 0;
 }
 
@@ -214,6 +254,8 @@ Registrar reg{{"train", "continued pretraining / SFT, full or LoRA",
   opt(app, r, "lora_dropout", &r.lora.dropout, "LoRA dropout");
   opt(app, r, "lora_target", &r.lora_target,
       "comma list of linear modules in the model's own names (Qwen2/3 q_proj..down_proj; Qwen1: README) or all");
+  opt(app, r, "zero_stage", &r.a.zero_stage,
+      "with several ranks (mpirun -np N): 0 all-reduce, 1 shard AdamW moments, 2 also gradients");
   opt(app, r, "fail_on_bad_record", &r.d.fail_on_bad_record, "stop at the first bad record");
   opt(app, r, "logging_steps", &r.logging_steps, "print a log line every N steps (--log-json keeps every step)");
   return [o]() { return run_train(*o); };

@@ -7,6 +7,7 @@
 #include "cli/command.h"
 #include "devops_model/core/error.h"
 #include "devops_model/core/threads.h"
+#include "devops_model/train/process_group.h"
 
 namespace dm::cli {
 
@@ -42,20 +43,26 @@ int main(int argc, char** argv) {
     constexpr int kUsageExit = 2;  // README: 2 = bad argument (ErrorKind::kInvalidArgument)
     return app.exit(e) == 0 ? 0 : kUsageExit;
   }
+  // An error on one rank of a data-parallel job ends every rank with its exit code (the others would
+  // wait for it in their next collective forever); a one-process run just returns it.
+  auto end_with = [](int code) {
+    dm::abort_distributed_job(code);
+    return code;
+  };
   try {
     for (auto& [sub, act] : actions) {
       if (sub->parsed()) return act();
     }
   } catch (const dm::Error& e) {
     std::cerr << "devops-model: " << dm::error_kind_name(e.kind()) << ": " << e.what() << "\n";
-    return e.exit_code();
+    return end_with(e.exit_code());
   } catch (const std::filesystem::filesystem_error& e) {
     // A filesystem call outside the checked helpers: still an I/O failure (exit 3), not a generic 1.
     std::cerr << "devops-model: io: " << e.what() << "\n";
-    return dm::Error(dm::ErrorKind::kIo, e.what()).exit_code();
+    return end_with(dm::Error(dm::ErrorKind::kIo, e.what()).exit_code());
   } catch (const std::exception& e) {
     std::cerr << "devops-model: error: " << e.what() << "\n";
-    return 1;
+    return end_with(1);
   }
   return 0;
 }

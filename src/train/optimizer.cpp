@@ -1,6 +1,7 @@
 // AdamW, gradient clipping and LR schedules, with the exact formula order of the PyTorch / HF code.
 #include "devops_model/train/optimizer.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "devops_model/core/error.h"
@@ -8,12 +9,22 @@
 
 namespace dm {
 
-void AdamW::step(const std::vector<Param*>& params, double lr) {
+std::vector<ParamRange> whole_ranges(const std::vector<Param*>& params) {
+  std::vector<ParamRange> r;
+  for (Param* p : params) r.push_back({0, p->numel()});
+  return r;
+}
+
+void AdamW::step(const std::vector<Param*>& params, double lr, const std::vector<ParamRange>* owned) {
+  const std::vector<ParamRange> whole = owned ? std::vector<ParamRange>() : whole_ranges(params);
+  const std::vector<ParamRange>& ranges = owned ? *owned : whole;
   if (m_.size() != params.size()) {
     m_.clear(), v_.clear();
-    for (Param* p : params) {
-      m_.push_back(Tensor::zeros_f32(p->value.shape()));
-      v_.push_back(Tensor::zeros_f32(p->value.shape()));
+    for (size_t i = 0; i < params.size(); ++i) {
+      const bool all = ranges[i].size() == params[i]->numel();
+      const std::vector<int64_t> shape = all ? params[i]->value.shape() : std::vector<int64_t>{ranges[i].size()};
+      m_.push_back(Tensor::zeros_f32(shape));
+      v_.push_back(Tensor::zeros_f32(shape));
     }
   }
   ++step_;
@@ -27,12 +38,12 @@ void AdamW::step(const std::vector<Param*>& params, double lr) {
   const float decay = static_cast<float>(1.0 - lr * cfg_.weight_decay);
   for (size_t i = 0; i < params.size(); ++i) {
     Param& p = *params[i];
-    float* w = p.v();
-    const float* g = p.g();
+    float* w = p.v() + ranges[i].begin;
+    const float* g = p.g() + ranges[i].begin;
     float* m = m_[i].f32();
     float* v = v_[i].f32();
     const bool wd = p.decay && cfg_.weight_decay != 0.0;
-    parallel_for(p.numel(), [&](int64_t a, int64_t b) {
+    parallel_for(ranges[i].size(), [&](int64_t a, int64_t b) {
       for (int64_t k = a; k < b; ++k) {
         if (wd) w[k] *= decay;
         m[k] += (g[k] - m[k]) * (1.0f - b1);  // exp_avg.lerp_(grad, 1 - beta1)
@@ -44,26 +55,35 @@ void AdamW::step(const std::vector<Param*>& params, double lr) {
   }
 }
 
-double clip_grad_norm(const std::vector<Param*>& params, double max_norm) {
-  // Per-tensor norms then the norm of norms, as torch does; accumulated in double in a fixed order.
+double grad_square_sum(const std::vector<Param*>& params, const std::vector<ParamRange>& ranges) {
+  // Per-tensor sums then their total, as torch's norm of norms; in double, in a fixed order.
   double total_sq = 0.0;
-  for (Param* p : params) {
-    const float* g = p->g();
+  for (size_t i = 0; i < params.size(); ++i) {
+    const float* g = params[i]->g();
     double s = 0.0;
-    for (int64_t k = 0; k < p->numel(); ++k) s += static_cast<double>(g[k]) * g[k];
+    for (int64_t k = ranges[i].begin; k < ranges[i].end; ++k) s += static_cast<double>(g[k]) * g[k];
     total_sq += s;
   }
-  const double norm = std::sqrt(total_sq);
-  if (max_norm > 0) {
-    const double coef = max_norm / (norm + 1e-6);
-    if (coef < 1.0) {
-      const float cf = static_cast<float>(coef);
-      for (Param* p : params) {
-        float* g = p->g();
-        for (int64_t k = 0; k < p->numel(); ++k) g[k] *= cf;
-      }
-    }
+  return total_sq;
+}
+
+double clip_coefficient(double norm, double max_norm) {
+  if (max_norm <= 0) return 1.0;
+  return std::min(1.0, max_norm / (norm + 1e-6));
+}
+
+void scale_grads(const std::vector<Param*>& params, const std::vector<ParamRange>& ranges, float coef) {
+  for (size_t i = 0; i < params.size(); ++i) {
+    float* g = params[i]->g();
+    for (int64_t k = ranges[i].begin; k < ranges[i].end; ++k) g[k] *= coef;
   }
+}
+
+double clip_grad_norm(const std::vector<Param*>& params, double max_norm) {
+  const std::vector<ParamRange> all = whole_ranges(params);
+  const double norm = std::sqrt(grad_square_sum(params, all));
+  const double coef = clip_coefficient(norm, max_norm);
+  if (coef < 1.0) scale_grads(params, all, static_cast<float>(coef));
   return norm;
 }
 

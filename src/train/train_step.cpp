@@ -278,6 +278,7 @@ double TrainModel::run(const int32_t* ids, const int32_t* labels, int64_t B, int
     lin_bwd(L[2], dv.data(), a.h1.data(), N, dh.data());
     rmsnorm_backward(dh.data(), a.x_in.data(), w.input_norm.f32(), a.rstd1.data(), N, C, dx.data(),
                      base_grads ? mut(g.input_norm) : nullptr);
+    if (on_layer_grads_) on_layer_grads_(l);
   }
   if (base_grads) embedding_backward(dx.data(), ids, N, C, mut(g_.embed));
   return loss;

@@ -24,7 +24,8 @@ namespace dm {
 namespace {
 
 // What a resumed run must share with the run that wrote the checkpoint (trainer_state.json "run").
-nlohmann::json run_identity(const TrainArgs& args, const std::vector<Example>& data, int64_t total_steps) {
+nlohmann::json run_identity(const TrainArgs& args, const std::vector<Example>& data, int64_t total_steps,
+                            int ranks) {
   uint64_t h = 0;
   for (const Example& e : data) {
     h = hash64(e.ids.data(), e.ids.size() * sizeof(int32_t), h);
@@ -34,7 +35,7 @@ nlohmann::json run_identity(const TrainArgs& args, const std::vector<Example>& d
           {"data_fingerprint", hex64(h)},
           {"examples", data.size()},
           {"per_device_train_batch_size", args.batch_size},
-          {"gradient_accumulation_steps", args.grad_accum},
+          {"micro_batches_per_step", args.grad_accum * ranks},
           {"shuffle", args.shuffle},
           {"max_steps", total_steps},
           {"learning_rate", args.learning_rate},
@@ -46,8 +47,11 @@ nlohmann::json run_identity(const TrainArgs& args, const std::vector<Example>& d
 // these would not continue the same run, so it is refused. The schedule fields (max_steps, learning rate,
 // scheduler, warmup) may change on purpose (e.g. to train longer): a warning says the run now differs
 // from an uninterrupted one. A state without "run" (written before these checks) is not checked.
-void check_same_run(const nlohmann::json& saved, const nlohmann::json& now, const std::string& state_path) {
+void check_same_run(nlohmann::json saved, const nlohmann::json& now, const std::string& state_path) {
   if (!saved.is_object()) return;
+  // One-process checkpoints written before data parallelism named the step's micro-batches this way.
+  if (!saved.contains("micro_batches_per_step") && saved.contains("gradient_accumulation_steps"))
+    saved["micro_batches_per_step"] = saved["gradient_accumulation_steps"];
   std::string refused, warned;
   for (const auto& [key, value] : now.items()) {
     if (!saved.contains(key) || saved.at(key) == value) continue;
@@ -58,8 +62,8 @@ void check_same_run(const nlohmann::json& saved, const nlohmann::json& now, cons
   }
   if (!refused.empty())
     fail(ErrorKind::kInvalidArgument, state_path, ": this checkpoint belongs to another run (", refused,
-         "); resume with the same seed, data, per_device_train_batch_size, gradient_accumulation_steps and shuffling,"
-         " or start in a new output_dir");
+         "); resume with the same seed, data, per_device_train_batch_size, shuffling and micro-batches per step"
+         " (gradient_accumulation_steps x ranks), or start in a new output_dir");
   if (!warned.empty())
     std::fprintf(stderr, "warning: resuming with another schedule (%s): the run differs from an uninterrupted one\n",
                  warned.c_str());
@@ -67,10 +71,11 @@ void check_same_run(const nlohmann::json& saved, const nlohmann::json& now, cons
 
 }  // namespace
 
-Trainer::Trainer(TrainArgs args, TrainModel& model, std::vector<Example> data)
+Trainer::Trainer(TrainArgs args, TrainModel& model, std::vector<Example> data, ProcessGroup& group)
     : args_(std::move(args)),
       model_(model),
       data_(std::move(data)),
+      dp_(group, args_.zero_stage, model_.trainable()),
       opt_(
           AdamWConfig{args_.learning_rate, args_.adam_beta1, args_.adam_beta2, args_.adam_epsilon, args_.weight_decay}),
       sched_(parse_lr_schedule(args_.lr_scheduler_type)) {
@@ -86,7 +91,7 @@ Trainer::Trainer(TrainArgs args, TrainModel& model, std::vector<Example> data)
     if (e.ids.size() != e.labels.size() || e.ids.empty())
       fail(ErrorKind::kInvalidArgument, "example with ", e.ids.size(), " ids and ", e.labels.size(), " labels");
   batches_per_epoch_ = (static_cast<int64_t>(data_.size()) + args_.batch_size - 1) / args_.batch_size;
-  const int64_t steps_per_epoch = std::max<int64_t>(1, batches_per_epoch_ / args_.grad_accum);
+  const int64_t steps_per_epoch = std::max<int64_t>(1, batches_per_epoch_ / micro_batches_per_step());
   total_steps_ = args_.max_steps > 0
                      ? args_.max_steps
                      : static_cast<int64_t>(std::ceil(args_.num_train_epochs * static_cast<double>(steps_per_epoch)));
@@ -126,26 +131,36 @@ void Trainer::make_batch(int64_t micro_index, std::vector<int32_t>& ids, std::ve
 
 StepLog Trainer::train_step() {
   const auto t0 = std::chrono::steady_clock::now();
+  ProcessGroup& group = dp_.group();
+  const int ranks = group.size();
+  const int64_t per_step = micro_batches_per_step();
   StepLog log;
   model_.zero_grad();
   std::vector<int32_t> ids, labels;
-  double loss = 0;
+  double sums[2] = {0, 0};  // this rank's micro-batch losses, tokens
   for (int a = 0; a < args_.grad_accum; ++a) {
+    const int64_t micro = micro_ + static_cast<int64_t>(a) * ranks + group.rank();  // the global micro-batch
     int64_t T = 0, tokens = 0;
-    make_batch(micro_, ids, labels, T, tokens);
-    model_.set_dropout_seed(args_.seed ^ (static_cast<uint64_t>(micro_) * 0x2545F4914F6CDD1Dull));
-    loss += model_.forward_backward(ids.data(), labels.data(), static_cast<int64_t>(ids.size()) / T, T,
-                                    1.0f / static_cast<float>(args_.grad_accum));
-    log.tokens += tokens;
-    ++micro_;
+    make_batch(micro, ids, labels, T, tokens);
+    model_.set_dropout_seed(args_.seed ^ (static_cast<uint64_t>(micro) * 0x2545F4914F6CDD1Dull));
+    // The last micro-batch's layer gradients are final as its backward passes them: send them right away.
+    if (a + 1 == args_.grad_accum && ranks > 1) model_.set_on_layer_grads([this](int l) { dp_.start_layer(l); });
+    sums[0] += model_.forward_backward(ids.data(), labels.data(), static_cast<int64_t>(ids.size()) / T, T,
+                                       1.0f / static_cast<float>(per_step));
+    model_.set_on_layer_grads(nullptr);
+    sums[1] += static_cast<double>(tokens);
   }
-  const std::vector<Param*> params = model_.trainable();
-  log.grad_norm = clip_grad_norm(params, args_.max_grad_norm);
+  micro_ += per_step;
+  dp_.finish_gradients();
+  group.allreduce_sum(sums, 2);
+  log.tokens = static_cast<int64_t>(sums[1]);
+  log.grad_norm = dp_.clip(args_.max_grad_norm);
   log.lr = lr_at(sched_, args_.learning_rate, step_, total_steps_, warmup_);
-  opt_.step(params, log.lr);
+  opt_.step(model_.trainable(), log.lr, &dp_.owned());
+  dp_.gather_params();
   ++step_;
   log.step = step_;
-  log.loss = loss / args_.grad_accum;
+  log.loss = sums[0] / static_cast<double>(per_step);
   log.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   history_.push_back(log);
   return log;
@@ -163,38 +178,52 @@ void Trainer::train(const std::function<void(const StepLog&)>& on_step, int64_t 
 
 std::string Trainer::save_checkpoint() {
   if (args_.output_dir.empty()) fail(ErrorKind::kInvalidArgument, "output_dir is not set");
-  make_directories(args_.output_dir);
+  const bool root = dp_.group().is_root();
   const std::string final_dir = args_.output_dir + "/checkpoint-" + std::to_string(step_);
   const std::string tmp = final_dir + ".tmp";
-  std::error_code ec;
-  fs::remove_all(tmp, ec);
-  make_directories(tmp);
-  if (model_.lora_enabled()) write_lora_adapter(model_, tmp, args_.source_dir);
-  else write_model_files(model_, tmp, args_.source_dir);
-  if (!args_.tokenizer_dir.empty()) copy_tokenizer_files(args_.tokenizer_dir, tmp);
-  // Optimizer moments by param name, then the trainer position.
+  if (root) {
+    make_directories(args_.output_dir);
+    std::error_code ec;
+    fs::remove_all(tmp, ec);
+    make_directories(tmp);
+    if (model_.lora_enabled()) write_lora_adapter(model_, tmp, args_.source_dir);
+    else write_model_files(model_, tmp, args_.source_dir);
+    if (!args_.tokenizer_dir.empty()) copy_tokenizer_files(args_.tokenizer_dir, tmp);
+  }
+  // Optimizer moments by param name, whole tensors whatever the ranks' pieces, then the trainer position.
+  std::vector<Tensor> full;
   std::vector<std::pair<std::string, TensorView>> st;
   const std::vector<Param*> params = model_.trainable();
   if (opt_.exp_avg().size() == params.size()) {
     for (size_t i = 0; i < params.size(); ++i) {
-      st.emplace_back("exp_avg." + params[i]->name, opt_.exp_avg()[i].view());
-      st.emplace_back("exp_avg_sq." + params[i]->name, opt_.exp_avg_sq()[i].view());
+      for (const bool second : {false, true}) {
+        full.push_back(root ? Tensor::zeros_f32(params[i]->value.shape()) : Tensor());
+        dp_.gather_to_root(i, (second ? opt_.exp_avg_sq() : opt_.exp_avg())[i].f32(),
+                           root ? full.back().f32() : nullptr);
+      }
+    }
+    for (size_t i = 0; i < params.size() && root; ++i) {
+      st.emplace_back("exp_avg." + params[i]->name, full[2 * i].view());
+      st.emplace_back("exp_avg_sq." + params[i]->name, full[2 * i + 1].view());
     }
   }
-  write_safetensors(tmp + "/optimizer.safetensors", st);
-  nlohmann::json hist = nlohmann::json::array();
-  for (const StepLog& l : history_)
-    hist.push_back({{"step", l.step}, {"loss", l.loss}, {"grad_norm", l.grad_norm}, {"learning_rate", l.lr}});
-  nlohmann::json state = {{"global_step", step_},
-                          {"micro_batches", micro_},
-                          {"adam_step", opt_.steps()},
-                          {"max_steps", total_steps_},
-                          {"seed", args_.seed},
-                          {"log_history", hist},
-                          {"run", run_identity(args_, data_, total_steps_)}};
-  write_file_atomic(tmp + "/trainer_state.json", state.dump(2) + "\n");
-  write_loss_svg(history_, tmp + "/loss_curve.svg");
-  commit_dir(tmp, final_dir);
+  if (root) {
+    write_safetensors(tmp + "/optimizer.safetensors", st);
+    nlohmann::json hist = nlohmann::json::array();
+    for (const StepLog& l : history_)
+      hist.push_back({{"step", l.step}, {"loss", l.loss}, {"grad_norm", l.grad_norm}, {"learning_rate", l.lr}});
+    nlohmann::json state = {{"global_step", step_},
+                            {"micro_batches", micro_},
+                            {"adam_step", opt_.steps()},
+                            {"max_steps", total_steps_},
+                            {"seed", args_.seed},
+                            {"log_history", hist},
+                            {"run", run_identity(args_, data_, total_steps_, dp_.ranks())}};
+    write_file_atomic(tmp + "/trainer_state.json", state.dump(2) + "\n");
+    write_loss_svg(history_, tmp + "/loss_curve.svg");
+    commit_dir(tmp, final_dir);
+  }
+  dp_.group().barrier();  // no rank goes on (or reads it back) before the checkpoint is complete
   return final_dir;
 }
 
@@ -204,7 +233,7 @@ void Trainer::resume(const std::string& dir) {
   try {
     st = nlohmann::json::parse(read_file(state_path));
     if (st.is_object())
-      check_same_run(st.value("run", nlohmann::json()), run_identity(args_, data_, total_steps_),
+      check_same_run(st.value("run", nlohmann::json()), run_identity(args_, data_, total_steps_, dp_.ranks()),
                      state_path);  // before changing anything
     step_ = st.at("global_step").get<int64_t>();
     micro_ = st.at("micro_batches").get<int64_t>();
@@ -233,12 +262,22 @@ void Trainer::resume(const std::string& dir) {
       std::memcpy(p->v(), f.data(), f.size() * sizeof(float));
     });
   }
+  // Moments: whole tensors in the file; each rank keeps its piece (re-cut for this run's rank count).
   auto of = SafetensorsFile::open(dir + "/optimizer.safetensors");
   const std::vector<Param*> params = model_.trainable();
   opt_.exp_avg().clear(), opt_.exp_avg_sq().clear();
-  for (Param* p : params) {
-    opt_.exp_avg().push_back(Tensor::from_view(of->get("exp_avg." + p->name)));
-    opt_.exp_avg_sq().push_back(Tensor::from_view(of->get("exp_avg_sq." + p->name)));
+  for (size_t i = 0; i < params.size(); ++i) {
+    for (const bool second : {false, true}) {
+      const std::string name = (second ? "exp_avg_sq." : "exp_avg.") + params[i]->name;
+      const TensorView v = of->get(name);
+      if (v.numel() != params[i]->numel() || v.dtype != DType::kF32)
+        fail(ErrorKind::kFormat, of->path(), ": ", name, ": not f32 of ", params[i]->numel(), " elements");
+      const ParamRange r = dp_.owned()[i];
+      Tensor t = r.size() == v.numel() ? Tensor::from_view(v) : Tensor::zeros_f32({r.size()});
+      if (r.size() != v.numel())
+        std::memcpy(t.f32(), static_cast<const float*>(v.data) + r.begin, static_cast<size_t>(r.size()) * sizeof(float));
+      (second ? opt_.exp_avg_sq() : opt_.exp_avg()).push_back(std::move(t));
+    }
   }
   history_.clear();
   for (const auto& h : st.value("log_history", nlohmann::json::array()))

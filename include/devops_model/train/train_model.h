@@ -4,6 +4,7 @@
 // inference-only (training runs at alpha 1 without logn, as the reference does).
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -89,6 +90,9 @@ class TrainModel {
   double loss_only(const int32_t* ids, const int32_t* labels, int64_t B, int64_t T);
   // Hook called with every named intermediate value of the forward (see TraceEvent); empty = none.
   void set_trace(TraceFn fn) { trace_ = std::move(fn); }
+  // Hook called during the backward as soon as layer l's gradients are final (layers in reverse order), so
+  // their reduction over ranks can start while the lower layers' backward runs; empty = none.
+  void set_on_layer_grads(std::function<void(int layer)> fn) { on_layer_grads_ = std::move(fn); }
 
   struct Impl;  // activations and per-layer adapter tables (train_step.cpp)
 
@@ -103,6 +107,7 @@ class TrainModel {
   uint64_t dropout_calls_ = 0;
   std::unique_ptr<Impl> impl_;
   TraceFn trace_;
+  std::function<void(int)> on_layer_grads_;
   friend struct Impl;
   double run(const int32_t* ids, const int32_t* labels, int64_t B, int64_t T, float grad_scale, bool backward);
 };

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "devops_model/train/data_parallel.h"
 #include "devops_model/train/optimizer.h"
 #include "devops_model/train/train_model.h"
 
@@ -35,6 +36,7 @@ struct TrainArgs {
   bool shuffle = true;
   int64_t save_steps = 500;  // <= 0: only the final checkpoint
   int32_t pad_id = 0;        // right padding of shorter sequences in a batch (labels -100)
+  int zero_stage = 0;        // with several ranks: 0 (all-reduce), 1 (sharded moments), 2 (+ sharded gradients)
 };
 
 struct StepLog {
@@ -46,10 +48,15 @@ struct StepLog {
 
 class Trainer {
  public:
-  // Error(kInvalidArgument) on empty data or bad arguments.
-  Trainer(TrainArgs args, TrainModel& model, std::vector<Example> data);
+  // Error(kInvalidArgument) on empty data or bad arguments. With a group of N ranks every rank runs this
+  // (same arguments and data): a step's N * gradient_accumulation_steps micro-batches are the ones one
+  // process would take with N times the accumulation, rank r taking every N-th from the r-th, so the
+  // trajectory is that run's. Only rank 0 writes checkpoints.
+  Trainer(TrainArgs args, TrainModel& model, std::vector<Example> data,
+          ProcessGroup& group = ProcessGroup::single());
 
   int64_t total_steps() const { return total_steps_; }
+  const DataParallel& data_parallel() const { return dp_; }
   int64_t step() const { return step_; }
   const std::vector<StepLog>& history() const { return history_; }
 
@@ -66,6 +73,7 @@ class Trainer {
   void resume(const std::string& ckpt_dir);
 
  private:
+  int64_t micro_batches_per_step() const { return int64_t{args_.grad_accum} * dp_.ranks(); }
   std::vector<size_t> epoch_order(int64_t epoch) const;
   void make_batch(int64_t micro_index, std::vector<int32_t>& ids, std::vector<int32_t>& labels, int64_t& T,
                   int64_t& tokens) const;
@@ -73,10 +81,11 @@ class Trainer {
   TrainArgs args_;
   TrainModel& model_;
   std::vector<Example> data_;
+  DataParallel dp_;
   AdamW opt_;
   LrSchedule sched_;
   int64_t batches_per_epoch_ = 0, total_steps_ = 0, warmup_ = 0;
-  int64_t step_ = 0, micro_ = 0;  // optimizer steps done, micro-batches consumed (data position)
+  int64_t step_ = 0, micro_ = 0;  // optimizer steps done, micro-batches consumed by all ranks (data position)
   std::vector<StepLog> history_;
 };
 
