@@ -37,7 +37,8 @@ struct Opts {
   std::vector<std::string> data;
   int threads = 0;
   bool no_shuffle = false;
-  bool quiet_rank = false;  // ranks other than 0 of a data-parallel job print nothing but errors
+  bool quiet_rank = false;
+  bool gradient_checkpointing = false;  // ranks other than 0 of a data-parallel job print nothing but errors
   int64_t logging_steps = 1;
   std::map<std::string, std::function<void(const std::string&)>> setters;  // YAML keys
 };
@@ -150,6 +151,7 @@ int run_train(Opts& o) {
   }
   auto tm = TrainModel::from_model(*base);
   base.reset();
+  tm->set_gradient_checkpointing(o.gradient_checkpointing);
   if (o.finetuning_type == "lora") {
     std::stringstream ss(o.lora_target);
     for (std::string t; std::getline(ss, t, ',');) o.lora.targets.push_back(t);
@@ -230,6 +232,13 @@ Registrar reg{{"train", "continued pretraining / SFT, full or LoRA",
   app.add_option("--log-json,--log_json", o->log_json, "append one JSON object per step");
   add_threads_option(app, &o->threads);
   Opts& r = *o;
+  app.add_flag("--gradient_checkpointing,--gradient-checkpointing", r.gradient_checkpointing,
+               "keep only each layer's input and recompute the layer in the backward (=false to turn off)");
+  r.setters["gradient_checkpointing"] = [&r](const std::string& v) {
+    if (v != "0" && v != "1")
+      fail(ErrorKind::kInvalidArgument, "recipe: gradient_checkpointing must be true or false, got ", v);
+    r.gradient_checkpointing = v == "1";
+  };
   opt(app, r, "stage", &r.d.stage, "pt | sft");
   opt(app, r, "output_dir", &r.a.output_dir, "where checkpoints go");
   opt(app, r, "learning_rate", &r.a.learning_rate, "peak learning rate");

@@ -35,7 +35,8 @@ struct LoraSlot {
 
 struct TrainModel::Impl {
   std::vector<std::array<LoraSlot, static_cast<size_t>(Proj::kCount)>> lora;
-  std::vector<LayerActs> acts;
+  std::vector<LayerActs> acts;  // per layer; with gradient checkpointing only x_in
+  LayerActs scratch;            // gradient checkpointing: the layer being differentiated
   std::vector<float> xf, hf, rstdf;  // final norm input (N,C), output (N,C), rstd (N)
 };
 

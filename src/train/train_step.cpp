@@ -167,6 +167,11 @@ double TrainModel::run(const int32_t* ids, const int32_t* labels, int64_t B, int
   std::mt19937_64 rng(dropout_seed_ * 0x9E3779B97F4A7C15ull + dropout_calls_++);
   Impl& I = *impl_;
   I.acts.resize(static_cast<size_t>(c.num_layers));
+  // Gradient checkpointing: each layer keeps only its input (and the dropout generator's state there);
+  // the backward runs the layer again into one shared set of activations before differentiating it.
+  const bool recompute = backward && grad_ckpt_;
+  std::vector<std::mt19937_64> layer_rng;
+  auto acts_of = [&](int l) -> LayerActs& { return recompute ? I.scratch : I.acts[static_cast<size_t>(l)]; };
 
   auto lin = [&](int l, Proj p) {
     const LayerWeights &w = w_.layers[static_cast<size_t>(l)], &g = g_.layers[static_cast<size_t>(l)];
@@ -184,7 +189,7 @@ double TrainModel::run(const int32_t* ids, const int32_t* labels, int64_t B, int
       L.r = A.value.shape()[0];
       L.A = A.v(), L.dA = A.g();
       L.B = Bm.v() + s.row0 * L.r, L.dB = Bm.g() + s.row0 * L.r;
-      L.la = &I.acts[static_cast<size_t>(l)].lora[static_cast<size_t>(s.owner)];
+      L.la = &acts_of(l).lora[static_cast<size_t>(s.owner)];
       L.computes_ax = s.owner == static_cast<int>(p);
       L.scale = lora_cfg_.alpha / static_cast<float>(lora_cfg_.rank);
       L.dropout = backward ? lora_cfg_.dropout : 0.f;
@@ -205,7 +210,12 @@ double TrainModel::run(const int32_t* ids, const int32_t* labels, int64_t B, int
   positions.runs.push_back({0, N, pos.data(), inv_freq.data()});
   decoder_embed(c, w_, ids, N, x.data(), ex);
   for (int l = 0; l < c.num_layers; ++l) {
-    LayerActs& a = I.acts[static_cast<size_t>(l)];
+    if (recompute) {
+      I.acts[static_cast<size_t>(l)] = LayerActs{};  // releases what a run without checkpointing kept
+      I.acts[static_cast<size_t>(l)].x_in.assign(x.begin(), x.end());
+      layer_rng.push_back(rng);
+    }
+    LayerActs& a = acts_of(l);
     const LayerBuffers buf = keep_buffers(c, B, T, x.data(), tmp.data(), a);
     ex.lse = a.lse.data();
     decoder_layer(c, w_.layers[static_cast<size_t>(l)], l, N, positions, buf, ex);
@@ -242,7 +252,15 @@ double TrainModel::run(const int32_t* ids, const int32_t* labels, int64_t B, int
                    base_grads ? mut(g_.final_norm) : nullptr);
   for (int l = c.num_layers - 1; l >= 0; --l) {
     const LayerWeights &w = w_.layers[static_cast<size_t>(l)], &g = g_.layers[static_cast<size_t>(l)];
-    LayerActs& a = I.acts[static_cast<size_t>(l)];
+    LayerActs& a = acts_of(l);
+    if (recompute) {  // the layer's forward again, from its kept input, with the same dropout masks
+      std::vector<float> xr = I.acts[static_cast<size_t>(l)].x_in;
+      const LayerBuffers buf = keep_buffers(c, B, T, xr.data(), tmp.data(), a);
+      ex.lse = a.lse.data();
+      ex.trace = nullptr;
+      rng = layer_rng[static_cast<size_t>(l)];
+      decoder_layer(c, w, l, N, positions, buf, ex);
+    }
     const auto L = lins(l);
     // MLP: x_out = x_mid + down(silu(gate(h2)) * up(h2)), h2 = norm(x_mid); dx holds d(x_out).
     zeros(dact, N * F);
@@ -282,6 +300,20 @@ double TrainModel::run(const int32_t* ids, const int32_t* labels, int64_t B, int
   }
   if (base_grads) embedding_backward(dx.data(), ids, N, C, mut(g_.embed));
   return loss;
+}
+
+int64_t TrainModel::kept_activation_bytes() const {
+  auto bytes = [](const LayerActs& a) {
+    size_t n = 0;
+    for (const auto* v : {&a.x_in, &a.h1, &a.rstd1, &a.q_lin, &a.qn_rstd, &a.k_lin, &a.kn_rstd, &a.q, &a.k, &a.v,
+                          &a.att, &a.lse, &a.x_mid, &a.h2, &a.rstd2, &a.gate, &a.up, &a.act})
+      n += v->capacity() * sizeof(float);
+    for (const LoraActs& l : a.lora) n += (l.xd.capacity() + l.ax.capacity()) * sizeof(float) + l.mask.capacity();
+    return n;
+  };
+  size_t n = bytes(impl_->scratch);
+  for (const LayerActs& a : impl_->acts) n += bytes(a);
+  return static_cast<int64_t>(n);
 }
 
 }  // namespace dm

@@ -90,6 +90,12 @@ class TrainModel {
   double loss_only(const int32_t* ids, const int32_t* labels, int64_t B, int64_t T);
   // Hook called with every named intermediate value of the forward (see TraceEvent); empty = none.
   void set_trace(TraceFn fn) { trace_ = std::move(fn); }
+  // Gradient checkpointing (HF's gradient_checkpointing): the forward keeps only each layer's input and the
+  // backward recomputes the layer; the gradients are the same, the kept activations one layer's worth.
+  void set_gradient_checkpointing(bool on) { grad_ckpt_ = on; }
+  bool gradient_checkpointing() const { return grad_ckpt_; }
+  // Bytes of activations the last forward_backward kept for its backward (and recomputed ones' room).
+  int64_t kept_activation_bytes() const;
   // Hook called during the backward as soon as layer l's gradients are final (layers in reverse order), so
   // their reduction over ranks can start while the lower layers' backward runs; empty = none.
   void set_on_layer_grads(std::function<void(int layer)> fn) { on_layer_grads_ = std::move(fn); }
@@ -108,6 +114,7 @@ class TrainModel {
   std::unique_ptr<Impl> impl_;
   TraceFn trace_;
   std::function<void(int)> on_layer_grads_;
+  bool grad_ckpt_ = false;
   friend struct Impl;
   double run(const int32_t* ids, const int32_t* labels, int64_t B, int64_t T, float grad_scale, bool backward);
 };
