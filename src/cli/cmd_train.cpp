@@ -11,6 +11,7 @@
 #include <sys/resource.h>
 
 #include "cli/command.h"
+#include "cli/model_args.h"
 #include "core/json_file.h"
 #include "devops_model/core/error.h"
 #include "devops_model/core/mapped_file.h"
@@ -32,6 +33,8 @@ struct Opts {
   TrainArgs a;
   DataOptions d;
   LoraConfig lora;
+  std::string dtype = "f32";  // the base's weights: f32 masters, or (LoRA) frozen as stored / quantized at load
+  int quantization_bit = 0;   // LLaMA-Factory's QLoRA switch: 8 -> q8_0, 4 -> q4_k
   std::string model, from_scratch, tokenizer, finetuning_type = "full", lora_target = "all", log_json, recipe;
   std::string resume;  // "", "true"/"auto" (latest in output_dir) or a checkpoint dir
   std::vector<std::string> data;
@@ -140,16 +143,31 @@ int run_train(Opts& o) {
   apply_threads(o.threads);
   if (o.data.empty() || o.a.output_dir.empty())
     fail(ErrorKind::kInvalidArgument, "--data and --output_dir are required");
-  std::unique_ptr<Model> base;
+  if (const auto names = dtype_choices(); std::find(names.begin(), names.end(), o.dtype) == names.end())
+    fail(ErrorKind::kInvalidArgument, "dtype: unknown '", o.dtype, "' (f32, stored, q8_0, q4_k, ...)");
+  if (o.quantization_bit != 0) {
+    if (o.quantization_bit != 8 && o.quantization_bit != 4)
+      fail(ErrorKind::kInvalidArgument, "quantization_bit must be 8 (q8_0) or 4 (q4_k), got ", o.quantization_bit);
+    const std::string q = o.quantization_bit == 8 ? "q8_0" : "q4_k";
+    if (o.dtype != "f32" && o.dtype != q)
+      fail(ErrorKind::kInvalidArgument, "quantization_bit ", o.quantization_bit, " and --dtype ", o.dtype, " disagree");
+    o.dtype = q;
+  }
+  // Any --dtype but f32 keeps the base frozen in that dtype (QLoRA with a quantized one): adapters only.
+  const bool frozen_base = o.dtype != "f32";
+  if (frozen_base && (o.finetuning_type != "lora" || o.model.empty()))
+    fail(ErrorKind::kInvalidArgument, "--dtype ", o.dtype, " keeps the base model frozen in that dtype: it needs "
+         "--model and --finetuning_type lora (full fine-tuning trains f32 master weights)");
+  std::shared_ptr<Model> base;
   if (!o.model.empty()) {
-    base = Model::load(o.model);
+    base = Model::load(o.model, load_options_for_dtype(o.dtype));
     o.a.source_dir = o.model;
   } else if (!o.from_scratch.empty()) {
     base = random_model(read_model_config(o.from_scratch), o.a.seed);
   } else {
     fail(ErrorKind::kInvalidArgument, "give --model DIR or --from-scratch CONFIG.json");
   }
-  auto tm = TrainModel::from_model(*base);
+  auto tm = frozen_base ? TrainModel::over_frozen_base(base) : TrainModel::from_model(*base);
   base.reset();
   tm->set_gradient_checkpointing(o.gradient_checkpointing);
   if (o.finetuning_type == "lora") {
@@ -222,6 +240,10 @@ Registrar reg{{"train", "continued pretraining / SFT, full or LoRA",
   auto o = std::make_shared<Opts>();
   app.add_option("recipe", o->recipe, "LLaMA-Factory style YAML recipe (flat key: value)");
   app.add_option("--model,--model_name_or_path,--model-name-or-path", o->model, "HF model dir");
+  app.add_option("--dtype", o->dtype,
+                 "base weights: f32 master copies (default), or with --finetuning_type lora frozen as stored (bf16, "
+                 "GGUF types) or quantized at load to a ggml type (q8_0, q4_k, ...): QLoRA")
+      ->check(CLI::IsMember(dtype_choices()));
   app.add_option("--from-scratch,--from_scratch", o->from_scratch, "config.json for a new model");
   app.add_option("--tokenizer", o->tokenizer,
                  "tokenizer dir or file (default: the --model dir); copied into checkpoints");
@@ -234,6 +256,7 @@ Registrar reg{{"train", "continued pretraining / SFT, full or LoRA",
   Opts& r = *o;
   app.add_flag("--gradient_checkpointing,--gradient-checkpointing", r.gradient_checkpointing,
                "keep only each layer's input and recompute the layer in the backward (=false to turn off)");
+  r.setters["dtype"] = [&r](const std::string& v) { r.dtype = v; };
   r.setters["gradient_checkpointing"] = [&r](const std::string& v) {
     if (v != "0" && v != "1")
       fail(ErrorKind::kInvalidArgument, "recipe: gradient_checkpointing must be true or false, got ", v);
@@ -263,6 +286,8 @@ Registrar reg{{"train", "continued pretraining / SFT, full or LoRA",
   opt(app, r, "lora_dropout", &r.lora.dropout, "LoRA dropout");
   opt(app, r, "lora_target", &r.lora_target,
       "comma list of linear modules in the model's own names (Qwen2/3 q_proj..down_proj; Qwen1: README) or all");
+  opt(app, r, "quantization_bit", &r.quantization_bit,
+      "QLoRA as LLaMA-Factory names it: 8 = --dtype q8_0, 4 = --dtype q4_k (K a multiple of 256)");
   opt(app, r, "zero_stage", &r.a.zero_stage,
       "with several ranks (mpirun -np N): 0 all-reduce, 1 shard AdamW moments, 2 also gradients");
   opt(app, r, "fail_on_bad_record", &r.d.fail_on_bad_record, "stop at the first bad record");

@@ -27,8 +27,7 @@ std::string lower(std::string s) {
 void ModelArgs::add(CLI::App& app, bool required) {
   auto* o = app.add_option("--model,-m", dir, "Hugging Face model directory or GGUF file");
   if (required) o->required();
-  std::vector<std::string> names = {"stored", "f32"};
-  for (DType t : kLoadTypes) names.push_back(lower(dtype_name(t)));
+  const std::vector<std::string> names = dtype_choices();
   app.add_option("--dtype", dtype,
                  "weights as stored (bf16 stays bf16, GGUF types as they are), converted to f32, or the linear "
                  "layers quantized at load to a ggml type (q8_0, q4_k, ...)")
@@ -51,6 +50,16 @@ std::unique_ptr<Model> ModelArgs::load() const {
     std::fprintf(stderr, "check-weights: %zu tensors, %.2f GB, no NaN/Inf (%.2f s)\n", scan.tensors,
                  static_cast<double>(scan.bytes) / 1e9, s);
   }
+  return Model::load(dir, load_options_for_dtype(dtype));
+}
+
+std::vector<std::string> dtype_choices() {
+  std::vector<std::string> names = {"stored", "f32"};
+  for (DType t : kLoadTypes) names.push_back(lower(dtype_name(t)));
+  return names;
+}
+
+LoadOptions load_options_for_dtype(const std::string& dtype) {
   LoadOptions o;
   if (dtype == "f32") o.weights = LoadOptions::WeightDType::kF32;
   for (DType t : kLoadTypes) {
@@ -59,7 +68,7 @@ std::unique_ptr<Model> ModelArgs::load() const {
       o.quantize_to = t;
     }
   }
-  return Model::load(dir, o);
+  return o;
 }
 
 std::vector<int32_t> parse_ids(const std::string& s, const char* option) {

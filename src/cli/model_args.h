@@ -22,6 +22,10 @@ struct ModelArgs {
   std::unique_ptr<Model> load() const;  // applies --threads first
 };
 
+// --dtype's values ("stored", "f32", "q8_0", ...) and the load options each means.
+std::vector<std::string> dtype_choices();
+LoadOptions load_options_for_dtype(const std::string& dtype);
+
 // "1,2,3" -> {1, 2, 3}; Error(kInvalidArgument) naming the bad item.
 std::vector<int32_t> parse_ids(const std::string& s, const char* option);
 

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <vector>
 
+#include "devops_model/core/dtype.h"
 #include "devops_model/core/threads.h"
 #include "devops_model/kernels/matmul.h"
 #include "devops_model/kernels/ops_backward.h"
@@ -115,6 +116,25 @@ void linear_backward(const float* dy, const float* x, const float* w, int64_t N,
       for (int64_t n = 0; n < N; ++n)
         for (int64_t m = m0; m < m1; ++m) dbias[m] += dy[n * M + m];
     });
+  }
+}
+
+void linear_backward_input(const float* dy, const TensorView& w, int64_t N, float* dx) {
+  const int64_t M = w.shape[0], K = w.shape[1];
+  if (w.dtype == DType::kF32) {
+    gemm_acc(dy, M, 1, w.f32(), K, dx, K, N, K, M);
+    return;
+  }
+  // Tiles of about 2 MiB of f32 rows: converted in parallel, then dx += dy[:, rows] . tile.
+  const int64_t rows = std::clamp<int64_t>((int64_t{2} << 20) / (K * 4), 1, M);
+  std::vector<float> tile(static_cast<size_t>(rows * K));
+  for (int64_t m0 = 0; m0 < M; m0 += rows) {
+    const int64_t R = std::min(rows, M - m0);
+    parallel_for(R, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r)
+        convert_to_f32(w.dtype, w.rows(m0 + r, 1).data, tile.data() + r * K, static_cast<size_t>(K));
+    });
+    gemm_acc(dy + m0, M, 1, tile.data(), K, dx, K, N, K, R);
   }
 }
 

@@ -73,12 +73,12 @@ bool uses_int8_path(Isa isa, DType wt, int64_t T, int64_t K) {
   return has_few_token_int8_kernel(wt) && K % 64 == 0;
 }
 
-void matmul(const float* x, int64_t T, const TensorView& w, const TensorView& bias, float* y) {
+void matmul(const float* x, int64_t T, const TensorView& w, const TensorView& bias, float* y, Activations acts) {
   MatmulTarget t{w, bias, y};
-  matmul_group(x, T, std::span<const MatmulTarget>(&t, 1));
+  matmul_group(x, T, std::span<const MatmulTarget>(&t, 1), acts);
 }
 
-void matmul_group(const float* x, int64_t T, std::span<const MatmulTarget> targets) {
+void matmul_group(const float* x, int64_t T, std::span<const MatmulTarget> targets, Activations activations) {
   // Blocks of 16 rows keep each worker's slice contiguous and SIMD tiles full. The blocks of all targets
   // are numbered in one sequence and split statically across the workers: one parallel region in all.
   const int64_t block = 16;
@@ -95,7 +95,8 @@ void matmul_group(const float* x, int64_t T, std::span<const MatmulTarget> targe
     K = w.shape[1];
     first_block[i + 1] = first_block[i] + (w.shape[0] + block - 1) / block;
   }
-  const Isa isa = g_isa;
+  // f32 activations on a VNNI CPU: the AVX-512 f32 kernels (the integer path is VNNI's only difference).
+  const Isa isa = activations == Activations::kF32 && g_isa == Isa::kAvx512Vnni ? Isa::kAvx512 : g_isa;
   // The integer path's activations are rounded once for all targets that take it.
   // (thread_local for its buffers' reuse; the workers read it through `acts`, not their own instance.)
   thread_local kernels::QuantizedActs caller_acts;

@@ -187,6 +187,9 @@ std::vector<std::string> TrainModel::lora_target_modules() const {
 
 void TrainModel::merge_lora() {
   if (!lora_on_) return;
+  if (frozen_source_)
+    fail(ErrorKind::kInvalidArgument, "adapters trained over a frozen (quantized) base merge into f32 weights: load "
+         "the base as f32 and merge there");
   // W[out, in] += (alpha / r) * B[row0 + out, r] @ A[r, in], each element accumulated in double.
   const double scale = static_cast<double>(lora_cfg_.alpha) / lora_cfg_.rank;
   for (int l = 0; l < config_.num_layers; ++l) {

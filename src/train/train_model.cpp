@@ -11,6 +11,9 @@
 namespace dm {
 
 TrainModel::TrainModel(const ModelConfig& config, const ModelWeights& weights)
+    : TrainModel(config, weights, false) {}
+
+TrainModel::TrainModel(const ModelConfig& config, const ModelWeights& weights, bool keep_matrices)
     : config_(config), impl_(std::make_unique<Impl>()) {
   w_ = weights;
   g_ = weights;
@@ -20,8 +23,10 @@ TrainModel::TrainModel(const ModelConfig& config, const ModelWeights& weights)
   ModelWeights src = weights;
   std::vector<std::pair<std::string, TensorView>> slots;
   src.for_each([&](const std::string& name, TensorView& v) { slots.emplace_back(name, v); });
+  // A frozen base keeps its matrices where they are (views); only what is not a matrix gets a copy.
+  auto kept_view = [&](const TensorView& v) { return keep_matrices && v.shape.size() == 2; };
   for (auto& [name, v] : slots) {
-    if (v.empty() || (tied && name == "lm_head.weight")) continue;
+    if (v.empty() || (tied && name == "lm_head.weight") || kept_view(v)) continue;
     Param p;
     p.name = name;
     p.value = Tensor::zeros_f32(v.shape);
@@ -38,6 +43,10 @@ TrainModel::TrainModel(const ModelConfig& config, const ModelWeights& weights)
     mw.for_each([&](const std::string& name, TensorView& v) {
       if (v.empty()) return;
       if (tied && name == "lm_head.weight") return;
+      if (kept_view(v)) {
+        if (grads) v = TensorView{};  // frozen: no gradient slot
+        return;
+      }
       DM_CHECK(i < base_.size() && base_[i].name == name);
       v = grads ? base_[i].grad.view() : base_[i].value.view();
       ++i;
@@ -51,6 +60,12 @@ TrainModel::TrainModel(const ModelConfig& config, const ModelWeights& weights)
 
 std::unique_ptr<TrainModel> TrainModel::from_model(const Model& m) {
   return std::make_unique<TrainModel>(m.config(), m.weights());
+}
+
+std::unique_ptr<TrainModel> TrainModel::over_frozen_base(std::shared_ptr<const Model> m) {
+  std::unique_ptr<TrainModel> t(new TrainModel(m->config(), m->weights(), true));
+  t->frozen_source_ = std::move(m);
+  return t;
 }
 
 TrainModel::~TrainModel() = default;

@@ -9,6 +9,7 @@
 #include <span>
 
 #include "devops_model/core/error.h"
+#include "devops_model/kernels/matmul.h"
 #include "devops_model/kernels/ops.h"
 #include "devops_model/kernels/ops_backward.h"
 #include "devops_model/model/decoder_block.h"
@@ -22,7 +23,7 @@ float* mut(const TensorView& v) { return v.empty() ? nullptr : const_cast<float*
 
 // A linear projection with its (optional) gradient slots and LoRA adapter.
 struct Lin {
-  const float* w = nullptr;
+  const float* w = nullptr;  // f32 weights; null for a frozen matrix of another dtype (wv)
   const float* b = nullptr;
   float* dw = nullptr;  // null when frozen
   float* db = nullptr;
@@ -37,11 +38,13 @@ struct Lin {
   bool computes_ax = true;  // false: a fused sibling already filled la in this forward
   float scale = 0.f;        // alpha / r
   float dropout = 0.f;
+  TensorView wv, bv;  // the weights and bias as views (any dtype)
 };
 
 // y (N, out) = x W^T + b (+ scale * B A dropout(x))
 void lin_fwd(const Lin& L, const float* x, int64_t N, float* y, std::mt19937_64* rng) {
-  linear_forward(x, L.w, L.b, N, L.in, L.out, y);
+  if (L.w) linear_forward(x, L.w, L.b, N, L.in, L.out, y);
+  else matmul(x, N, L.wv, L.bv, y, Activations::kF32);  // a frozen base in its own dtype: exact f32 products
   if (!L.A) return;
   const int64_t r = L.r;
   if (L.computes_ax) {
@@ -68,7 +71,8 @@ void lin_fwd(const Lin& L, const float* x, int64_t N, float* y, std::mt19937_64*
 // dx (N, in) += dy W (+ LoRA path); parameter grads += where trainable. Fused projections each add
 // their share of dA and dx (the module's gradient is their sum).
 void lin_bwd(const Lin& L, const float* dy, const float* x, int64_t N, float* dx) {
-  linear_backward(dy, x, L.w, N, L.in, L.out, dx, L.dw, L.db);
+  if (L.w) linear_backward(dy, x, L.w, N, L.in, L.out, dx, L.dw, L.db);
+  else linear_backward_input(dy, L.wv, N, dx);  // frozen: no weight or bias gradient
   if (!L.A) return;
   const int64_t r = L.r;
   std::vector<float> dys(static_cast<size_t>(N * L.out)), dax(static_cast<size_t>(N * r), 0.f);
@@ -164,6 +168,8 @@ double TrainModel::run(const int32_t* ids, const int32_t* labels, int64_t B, int
   if (count == 0) return 0.0;
   const std::vector<double> inv_freq = rope_inv_freq(c.rotary_dim, c.rope_theta);  // NTK alpha 1
   const bool base_grads = backward && !lora_on_;
+  if (base_grads && frozen_source_)
+    fail(ErrorKind::kInvalidArgument, "the base is frozen in its loaded dtype (QLoRA): only LoRA adapters train on it");
   std::mt19937_64 rng(dropout_seed_ * 0x9E3779B97F4A7C15ull + dropout_calls_++);
   Impl& I = *impl_;
   I.acts.resize(static_cast<size_t>(c.num_layers));
@@ -176,12 +182,13 @@ double TrainModel::run(const int32_t* ids, const int32_t* labels, int64_t B, int
   auto lin = [&](int l, Proj p) {
     const LayerWeights &w = w_.layers[static_cast<size_t>(l)], &g = g_.layers[static_cast<size_t>(l)];
     const TensorView &wt = w.proj(p), &bt = w.proj_bias(p);
-    Lin L{wt.f32(),
-          bt.empty() ? nullptr : bt.f32(),
-          base_grads ? mut(g.proj(p)) : nullptr,
-          base_grads ? mut(g.proj_bias(p)) : nullptr,
-          wt.shape[1],
-          wt.shape[0]};
+    Lin L;
+    L.w = wt.dtype == DType::kF32 ? wt.f32() : nullptr;
+    L.b = bt.empty() ? nullptr : bt.f32();
+    L.dw = base_grads ? mut(g.proj(p)) : nullptr;
+    L.db = base_grads ? mut(g.proj_bias(p)) : nullptr;
+    L.in = wt.shape[1], L.out = wt.shape[0];
+    L.wv = wt, L.bv = bt;
     const LoraSlot s = lora_on_ ? I.lora[static_cast<size_t>(l)][static_cast<size_t>(p)] : LoraSlot{};
     if (s.a >= 0) {
       Param& A = lora_[static_cast<size_t>(s.a)];
@@ -228,6 +235,7 @@ double TrainModel::run(const int32_t* ids, const int32_t* labels, int64_t B, int
   std::vector<float> dhf;
   if (backward) zeros(dhf, N * C);
   float* dhead = base_grads ? mut(g_.lm_head) : nullptr;
+  const bool head_f32 = w_.lm_head.dtype == DType::kF32;
   const float row_scale = grad_scale / static_cast<float>(count);
   const int64_t chunk = std::max<int64_t>(1, std::min<int64_t>(N, (int64_t{64} << 20) / (V * 4)));
   std::vector<float> logits;
@@ -236,11 +244,14 @@ double TrainModel::run(const int32_t* ids, const int32_t* labels, int64_t B, int
     const int64_t R = std::min(chunk, N - r0);
     if (std::all_of(tgt.begin() + r0, tgt.begin() + r0 + R, [](int32_t t) { return t < 0; })) continue;
     logits.resize(static_cast<size_t>(R * V));
-    linear_forward(I.hf.data() + r0 * C, w_.lm_head.f32(), nullptr, R, C, V, logits.data());
+    if (head_f32) linear_forward(I.hf.data() + r0 * C, w_.lm_head.f32(), nullptr, R, C, V, logits.data());
+    else matmul(I.hf.data() + r0 * C, R, w_.lm_head, TensorView{}, logits.data(), Activations::kF32);
     loss_sum += cross_entropy_forward_backward(logits.data(), tgt.data() + r0, R, V, row_scale);
-    if (backward)
+    if (backward && head_f32)
       linear_backward(logits.data(), I.hf.data() + r0 * C, w_.lm_head.f32(), R, C, V, dhf.data() + r0 * C, dhead,
                       nullptr);
+    else if (backward)
+      linear_backward_input(logits.data(), w_.lm_head, R, dhf.data() + r0 * C);
   }
   const double loss = loss_sum / static_cast<double>(count);
   if (!backward) return loss;

@@ -1,4 +1,4 @@
-// Data-parallel training under `mpirun -np 2` (1 thread per rank): full fine-tuning and LoRA at ZeRO stages
+// Data-parallel training under `mpirun -np 2` (1 thread per rank): full fine-tuning, LoRA and QLoRA at ZeRO stages
 // 0, 1 and 2 follow the one-process run with the same global batch (losses within 1e-5, weights within 1e-5
 // relative); checkpoints resume across rank counts; a killed rank ends the job within seconds and the job
 // resumes bit-identically; an error on one rank ends every rank with its exit code.
@@ -123,8 +123,10 @@ class DistributedTrain : public ::testing::Test {
 };
 
 TEST_F(DistributedTrain, TwoRanksFollowOneProcessAtEveryZeroStage) {
-  for (const std::string ft : {"full", "lora"}) {
-    const std::string lora = ft == "lora" ? " --finetuning_type lora --lora_rank 4 --lora_target all" : "";
+  // Full fine-tuning, LoRA, and QLoRA (the base quantized to Q8_0 at load and frozen).
+  for (const std::string ft : {"full", "lora", "qlora"}) {
+    std::string lora = ft == "full" ? "" : " --finetuning_type lora --lora_rank 4 --lora_target all";
+    if (ft == "qlora") lora += " --dtype q8_0";
     const std::string ref = dir_ + "/one_" + ft;
     auto r = test::run_cmd(train_cmd(data_, ref, 4, "--save_steps 0" + lora));
     ASSERT_EQ(r.status, 0) << r.out << r.err;

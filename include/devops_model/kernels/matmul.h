@@ -21,8 +21,13 @@ const char* isa_name(Isa isa);
 Isa best_isa();    // what this CPU supports
 Isa active_isa();  // what matmul() uses: best_isa() unless the DM_ISA environment variable says otherwise
 
+// What the activations may become: kFastest lets block-type weights take the integer path (8-bit activations,
+// inference); kF32 keeps them f32 on every CPU (training, whose gradients are those of the f32 product).
+enum class Activations { kFastest, kF32 };
+
 // y[t, n] = sum_k x[t, k] * W[n, k] (+ bias[n]); multi-threaded over N. bias may be empty.
-void matmul(const float* x, int64_t T, const TensorView& w, const TensorView& bias, float* y);
+void matmul(const float* x, int64_t T, const TensorView& w, const TensorView& bias, float* y,
+            Activations acts = Activations::kFastest);
 
 // Several products of the same x in one parallel region (q/k/v, gate/up): y_i = x W_i^T (+ bias_i).
 struct MatmulTarget {
@@ -30,6 +35,7 @@ struct MatmulTarget {
   TensorView bias;  // (N_i) or empty
   float* y;         // (T, N_i)
 };
-void matmul_group(const float* x, int64_t T, std::span<const MatmulTarget> targets);
+void matmul_group(const float* x, int64_t T, std::span<const MatmulTarget> targets,
+                  Activations acts = Activations::kFastest);
 
 }  // namespace dm

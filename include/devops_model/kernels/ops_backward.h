@@ -7,6 +7,8 @@
 #pragma once
 #include <cstdint>
 
+#include "devops_model/core/tensor.h"
+
 namespace dm {
 
 // C[m, j] += sum_p A(m, p) * B[p, j] for m < Mr, j < Nc, p < P.
@@ -21,6 +23,10 @@ void linear_forward(const float* x, const float* w, const float* bias, int64_t N
 // Any of dx, dw, dbias may be null (frozen parameters / inputs that need no gradient).
 void linear_backward(const float* dy, const float* x, const float* w, int64_t N, int64_t K, int64_t M, float* dx,
                      float* dw, float* dbias);
+
+// dx (N, K) += dy (N, M) . W (M, K) for a frozen W of any dtype (f32, f16, bf16, ggml block types): the rows
+// are converted to f32 a tile at a time (to dequantize_row's values), so no f32 copy of W ever exists whole.
+void linear_backward_input(const float* dy, const TensorView& w, int64_t N, float* dx);
 
 // RMSNorm backward (forward: ops.h rmsnorm with rstd). dx (N, C) += ...; dw (C) += sum_n dout * x * rstd
 // (dw may be null). x is the forward INPUT.

@@ -52,10 +52,17 @@ class TrainModel {
   // Copies the weights (any dtype) into owned f32 master tensors.
   TrainModel(const ModelConfig& config, const ModelWeights& weights);
   static std::unique_ptr<TrainModel> from_model(const Model& m);
+  // LoRA / QLoRA over a frozen base: the weight matrices stay in `m` in their loaded dtype (GGUF block types,
+  // --dtype q8_0 .., bf16, f16, f32) and are never copied; only the 1-D tensors (norms, biases) get f32
+  // copies. The projections run the inference matmul forward and a tiled dequantizing backward for dx.
+  // Only adapters train: forward_backward before enable_lora is Error(kInvalidArgument).
+  static std::unique_ptr<TrainModel> over_frozen_base(std::shared_ptr<const Model> m);
+  bool frozen_base() const { return frozen_source_ != nullptr; }
   ~TrainModel();
 
   const ModelConfig& config() const { return config_; }
-  // f32 views of the master weights (lm_head aliases embed when tied); usable by Model for inference.
+  // Views of the weights (lm_head aliases embed when tied), usable by Model for inference: the f32 masters,
+  // or with a frozen base its matrices in their own dtype.
   const ModelWeights& weights() const { return w_; }
 
   // Adds adapters on the configured targets of every layer with A ~ kaiming-uniform(seed), B = 0 (PEFT's
@@ -115,7 +122,9 @@ class TrainModel {
   TraceFn trace_;
   std::function<void(int)> on_layer_grads_;
   bool grad_ckpt_ = false;
+  std::shared_ptr<const Model> frozen_source_;  // owner of the frozen base's matrices (over_frozen_base)
   friend struct Impl;
+  TrainModel(const ModelConfig& config, const ModelWeights& weights, bool keep_matrices);
   double run(const int32_t* ids, const int32_t* labels, int64_t B, int64_t T, float grad_scale, bool backward);
 };
 
