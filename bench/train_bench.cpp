@@ -7,6 +7,7 @@
 #include <cstdlib>
 
 #include "devops_model/core/threads.h"
+#include "devops_model/kernels/ops_backward.h"
 #include "devops_model/model/random_init.h"
 #include "devops_model/train/optimizer.h"
 #include "devops_model/train/train_model.h"
@@ -49,6 +50,27 @@ void BM_TrainStep(benchmark::State& st) {
   set_num_threads(0);
 }
 BENCHMARK(BM_TrainStep)->Arg(2)->Iterations(3)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// The training GEMM (gemm_acc) in linear_backward's two products, 2 threads, BM_TrainStep's MLP shape:
+// N = B*T = 1024 rows, K = 512, M = 1408. Arg 0: dx (N,K) += dy (N,M) W (M,K); arg 1: dW (M,K) += dy^T x.
+void BM_LinearBackward(benchmark::State& st) {
+  set_num_threads(2);
+  const int64_t N = 1024, K = 512, M = 1408;
+  std::vector<float> dy(static_cast<size_t>(N * M)), x(static_cast<size_t>(N * K)), w(static_cast<size_t>(M * K));
+  for (size_t i = 0; i < dy.size(); ++i) dy[i] = static_cast<float>(i % 17) * 0.01f;
+  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i % 13) * 0.01f;
+  for (size_t i = 0; i < w.size(); ++i) w[i] = static_cast<float>(i % 11) * 0.01f;
+  std::vector<float> dx(x.size()), dw(w.size());
+  for (auto _ : st) {
+    if (st.range(0) == 0) linear_backward(dy.data(), x.data(), w.data(), N, K, M, dx.data(), nullptr, nullptr);
+    else linear_backward(dy.data(), x.data(), w.data(), N, K, M, nullptr, dw.data(), nullptr);
+    benchmark::ClobberMemory();
+  }
+  st.counters["GFLOP/s"] =
+      benchmark::Counter(2.0 * static_cast<double>(N * K * M) / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+  set_num_threads(0);
+}
+BENCHMARK(BM_LinearBackward)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace
 }  // namespace dm

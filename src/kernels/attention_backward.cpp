@@ -20,7 +20,58 @@ inline float dot(const float* a, const float* b, int64_t n) {
 
 }  // namespace
 
+// Per (sequence, kv head), query rows in blocks of kQb: for a block [t0, t1) only keys s < t1 exist (causal),
+// so every product below is (t1 - t0) x t1 x D and the masked half of the T x T matrices is never computed.
+// The five products run on gemm_acc (the training GEMM, SIMD per ISA); K and V are transposed once per head.
 void attention_backward(const float* dout, const float* q, const float* k, const float* v, const float* out,
+                        const float* lse, int64_t B, int64_t T, int64_t H, int64_t KV, int64_t D, float scale,
+                        float* dq, float* dk, float* dv) {
+  constexpr int64_t kQb = 64;
+  const int64_t group = H / KV, QS = H * D, KS = KV * D;  // row strides of q/dout/dq and k/v/dk/dv
+  parallel_for(B * KV, [&](int64_t w0, int64_t w1) {
+    std::vector<float> kt(static_cast<size_t>(D * T)), vt(static_cast<size_t>(D * T));
+    std::vector<float> s(static_cast<size_t>(kQb * T)), dp(static_cast<size_t>(kQb * T));
+    for (int64_t w = w0; w < w1; ++w) {
+      const int64_t b = w / KV, kh = w % KV;
+      const float* kb = k + b * T * KS + kh * D;
+      const float* vb = v + b * T * KS + kh * D;
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t d = 0; d < D; ++d) {
+          kt[static_cast<size_t>(d * T + t)] = kb[t * KS + d];
+          vt[static_cast<size_t>(d * T + t)] = vb[t * KS + d];
+        }
+      for (int64_t h = kh * group; h < (kh + 1) * group; ++h) {
+        const int64_t base = b * T * QS + h * D;
+        const float *qh = q + base, *doh = dout + base, *oh = out + base;
+        const float* lh = lse + (b * H + h) * T;
+        for (int64_t t0 = 0; t0 < T; t0 += kQb) {
+          const int64_t rows = std::min(kQb, T - t0), keys = t0 + rows;  // ld of s / dp: keys
+          std::fill(s.begin(), s.begin() + rows * keys, 0.f);
+          std::fill(dp.begin(), dp.begin() + rows * keys, 0.f);
+          gemm_acc(qh + t0 * QS, QS, 1, kt.data(), T, s.data(), keys, rows, keys, D);    // S = Q K^T
+          gemm_acc(doh + t0 * QS, QS, 1, vt.data(), T, dp.data(), keys, rows, keys, D);  // dP = dO V^T
+          for (int64_t i = 0; i < rows; ++i) {
+            const int64_t t = t0 + i;
+            const float delta = dot(doh + t * QS, oh + t * QS, D);  // sum_s p*dp = dout . out
+            float* si = s.data() + i * keys;
+            float* dpi = dp.data() + i * keys;
+            for (int64_t j = 0; j < keys; ++j) {
+              // P = softmax row from the kept log-sum-exp; dS = P (dP - delta) scale; masked: both 0.
+              const float p = j <= t ? std::exp(si[j] * scale - lh[t]) : 0.f;
+              si[j] = p;
+              dpi[j] = p * (dpi[j] - delta) * scale;
+            }
+          }
+          gemm_acc(dp.data(), keys, 1, kb, KS, dq + base + t0 * QS, QS, rows, D, keys);                  // dQ += dS K
+          gemm_acc(dp.data(), 1, keys, qh + t0 * QS, QS, dk + b * T * KS + kh * D, KS, keys, D, rows);  // dK += dS^T Q
+          gemm_acc(s.data(), 1, keys, doh + t0 * QS, QS, dv + b * T * KS + kh * D, KS, keys, D, rows);  // dV += P^T dO
+        }
+      }
+    }
+  });
+}
+
+void attention_backward_reference(const float* dout, const float* q, const float* k, const float* v, const float* out,
                         const float* lse, int64_t B, int64_t T, int64_t H, int64_t KV, int64_t D, float scale,
                         float* dq, float* dk, float* dv) {
   const int64_t group = H / KV;

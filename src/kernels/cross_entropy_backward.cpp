@@ -20,12 +20,18 @@ double cross_entropy_forward_backward(float* logits, const int32_t* targets, int
         continue;
       }
       const float mx = *std::max_element(x, x + V);
+      const float target_logit = x[tgt];
+      // One exp per logit: x_i becomes e_i = exp(x_i - max) (summed in double), then softmax_i = e_i / sum.
       double sum = 0.0;
-      for (int64_t i = 0; i < V; ++i) sum += std::exp(static_cast<double>(x[i] - mx));
-      const double lse = mx + std::log(sum);
-      row_loss[static_cast<size_t>(n)] = lse - x[tgt];
+      for (int64_t i = 0; i < V; ++i) {
+        const double e = std::exp(static_cast<double>(x[i] - mx));
+        sum += e;
+        x[i] = static_cast<float>(e);
+      }
+      row_loss[static_cast<size_t>(n)] = mx + std::log(sum) - target_logit;
       // d/dx_i = softmax_i - [i == target]
-      for (int64_t i = 0; i < V; ++i) x[i] = static_cast<float>(std::exp(x[i] - lse)) * grad_scale;
+      const double inv = static_cast<double>(grad_scale) / sum;
+      for (int64_t i = 0; i < V; ++i) x[i] = static_cast<float>(x[i] * inv);
       x[tgt] -= grad_scale;
     }
   });

@@ -17,7 +17,7 @@ namespace dm {
 namespace {
 
 constexpr int64_t kNr = 32;   // columns of C per micro tile
-constexpr int64_t kMr = 4;    // rows of C per micro tile
+constexpr int64_t kMr = 8;    // rows of C per micro tile
 constexpr int64_t kPc = 256;  // depth block, keeps a B panel (kPc x kNr) in L1/L2
 
 // C tile (mr x kNr) += A(mr rows, p0..p1) * B(p0..p1, kNr cols). Full-width tiles only.
@@ -99,10 +99,30 @@ void gemm_acc(const float* a, int64_t a_ms, int64_t a_ps, const float* b, int64_
 }
 
 void linear_forward(const float* x, const float* w, const float* bias, int64_t N, int64_t K, int64_t M, float* y) {
-  TensorView wv{DType::kF32, {M, K}, w};
-  TensorView bv;
-  if (bias) bv = TensorView{DType::kF32, {M}, bias};
-  matmul(x, N, wv, bv, y);
+  // Few rows (decode-like): the inference kernel streams W once. Many rows (training batches): W^T once
+  // (M*K copies for N*M*K multiply-adds) and the training GEMM's wider register tile.
+  if (N < 64) {
+    TensorView wv{DType::kF32, {M, K}, w};
+    TensorView bv;
+    if (bias) bv = TensorView{DType::kF32, {M}, bias};
+    matmul(x, N, wv, bv, y);
+    return;
+  }
+  thread_local std::vector<float> caller_wt;  // the workers reach the caller's buffer through `wt`
+  caller_wt.resize(static_cast<size_t>(K * M));
+  float* wt = caller_wt.data();
+  constexpr int64_t kTile = 32;  // transposed in 32 x 32 tiles: both sides touch whole cache lines
+  parallel_for((M + kTile - 1) / kTile, [&](int64_t b0, int64_t b1) {
+    for (int64_t m0 = b0 * kTile; m0 < std::min(M, b1 * kTile); m0 += kTile)
+      for (int64_t k0 = 0; k0 < K; k0 += kTile)
+        for (int64_t k = k0; k < std::min(K, k0 + kTile); ++k)
+          for (int64_t m = m0; m < std::min(M, m0 + kTile); ++m) wt[k * M + m] = w[m * K + k];
+  });
+  parallel_for(N, [&](int64_t n0, int64_t n1) {
+    for (int64_t n = n0; n < n1; ++n)
+      for (int64_t m = 0; m < M; ++m) y[n * M + m] = bias ? bias[m] : 0.f;
+  });
+  gemm_acc(x, K, 1, wt, M, y, M, N, M, K);
 }
 
 void linear_backward(const float* dy, const float* x, const float* w, int64_t N, int64_t K, int64_t M, float* dx,

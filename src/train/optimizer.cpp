@@ -43,9 +43,12 @@ void AdamW::step(const std::vector<Param*>& params, double lr, const std::vector
     float* m = m_[i].f32();
     float* v = v_[i].f32();
     const bool wd = p.decay && cfg_.weight_decay != 0.0;
+    const float wd_factor = wd ? decay : 1.0f;  // x 1 is exact: one loop for both
     parallel_for(ranges[i].size(), [&](int64_t a, int64_t b) {
+      // Element-wise (w, g, m, v never overlap): SIMD lanes give each element the scalar loop's exact bits.
+#pragma omp simd
       for (int64_t k = a; k < b; ++k) {
-        if (wd) w[k] *= decay;
+        w[k] *= wd_factor;
         m[k] += (g[k] - m[k]) * (1.0f - b1);  // exp_avg.lerp_(grad, 1 - beta1)
         v[k] = v[k] * b2 + (1.0f - b2) * g[k] * g[k];
         const float denom = std::sqrt(v[k]) / bc2_sqrt + eps;

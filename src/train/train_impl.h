@@ -33,11 +33,17 @@ struct LoraSlot {
   int owner = -1;  // Proj index that computes A·dropout(x) for this module
 };
 
+// The forward's residual stream and the backward's gradients of activations, kept between steps.
+struct TrainScratch {
+  std::vector<float> x, tmp, dhf, logits, dx, dh, datt, dq, dk, dv, dql, dkl, dact, dg, du;
+};
+
 struct TrainModel::Impl {
   std::vector<std::array<LoraSlot, static_cast<size_t>(Proj::kCount)>> lora;
   std::vector<LayerActs> acts;  // per layer; with gradient checkpointing only x_in
   LayerActs scratch;            // gradient checkpointing: the layer being differentiated
   std::vector<float> xf, hf, rstdf;  // final norm input (N,C), output (N,C), rstd (N)
+  TrainScratch scratch_buffers;
 };
 
 }  // namespace dm

@@ -210,7 +210,10 @@ double TrainModel::run(const int32_t* ids, const int32_t* labels, int64_t B, int
   };
 
   // ---------------- forward ----------------
-  std::vector<float> x(static_cast<size_t>(N * C)), tmp(static_cast<size_t>(N * C));
+  // Working buffers live in Impl: the next step reuses their pages instead of faulting in new ones.
+  TrainScratch& sc = I.scratch_buffers;
+  std::vector<float>&x = sc.x, &tmp = sc.tmp;
+  x.resize(static_cast<size_t>(N * C)), tmp.resize(static_cast<size_t>(N * C));
   TrainExecutor ex(c, B, T, lin, rng);
   ex.trace = trace_;
   RowPositions positions;  // training runs without logn, at NTK alpha 1 (as the reference)
@@ -232,13 +235,13 @@ double TrainModel::run(const int32_t* ids, const int32_t* labels, int64_t B, int
   decoder_final_norm(c, w_, x.data(), N, I.hf.data(), I.rstdf.data(), ex);
 
   // Head + cross-entropy in row chunks so (N, V) logits never exist at once; dhf accumulates here.
-  std::vector<float> dhf;
+  std::vector<float>& dhf = sc.dhf;
   if (backward) zeros(dhf, N * C);
   float* dhead = base_grads ? mut(g_.lm_head) : nullptr;
   const bool head_f32 = w_.lm_head.dtype == DType::kF32;
   const float row_scale = grad_scale / static_cast<float>(count);
   const int64_t chunk = std::max<int64_t>(1, std::min<int64_t>(N, (int64_t{64} << 20) / (V * 4)));
-  std::vector<float> logits;
+  std::vector<float>& logits = sc.logits;
   double loss_sum = 0.0;
   for (int64_t r0 = 0; r0 < N; r0 += chunk) {
     const int64_t R = std::min(chunk, N - r0);
@@ -257,7 +260,8 @@ double TrainModel::run(const int32_t* ids, const int32_t* labels, int64_t B, int
   if (!backward) return loss;
 
   // ---------------- backward ----------------
-  std::vector<float> dx, dh, datt, dq, dk, dv, dql, dkl, dact, dg, du;
+  std::vector<float>&dx = sc.dx, &dh = sc.dh, &datt = sc.datt, &dq = sc.dq, &dk = sc.dk, &dv = sc.dv, &dql = sc.dql,
+  &dkl = sc.dkl, &dact = sc.dact, &dg = sc.dg, &du = sc.du;
   zeros(dx, N * C);
   rmsnorm_backward(dhf.data(), I.xf.data(), w_.final_norm.f32(), I.rstdf.data(), N, C, dx.data(),
                    base_grads ? mut(g_.final_norm) : nullptr);

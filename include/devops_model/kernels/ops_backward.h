@@ -48,9 +48,14 @@ void rope_rotate_half_backward(float* dx, int64_t N, int64_t heads, int64_t D, i
 // q (B, T, H, D); k, v (B, T, KV, D); out (B, T, H, D); lse (B, H, T) as ops.h attention writes it per
 // sequence (so the backward recomputes probabilities instead of storing (B, H, T, T)).
 // dq (B, T, H, D), dk, dv (B, T, KV, D) += gradients. Parallel over (b, kv head): each worker owns its rows.
+// Blocks of query rows through the training GEMM (gemm_acc); attention_backward_reference is its twin, the
+// same math one element at a time (the tests compare them).
 void attention_backward(const float* dout, const float* q, const float* k, const float* v, const float* out,
                         const float* lse, int64_t B, int64_t T, int64_t H, int64_t KV, int64_t D, float scale,
                         float* dq, float* dk, float* dv);
+void attention_backward_reference(const float* dout, const float* q, const float* k, const float* v,
+                                  const float* out, const float* lse, int64_t B, int64_t T, int64_t H, int64_t KV,
+                                  int64_t D, float scale, float* dq, float* dk, float* dv);
 
 // Cross-entropy over rows of logits (N, V) against targets (N), target < 0 = ignored.
 // Returns the SUM of -log p(target) over non-ignored rows; logits are overwritten IN PLACE by
