@@ -82,8 +82,8 @@ std::vector<double> losses(const std::string& log) {
   return v;
 }
 
-// Every tensor of the checkpoint's weights (the adapter for LoRA) within `rel` of the reference's, relative
-// to the reference tensor's largest magnitude.
+// Every tensor of the checkpoint's weights (the adapter for LoRA) within `rel` of the reference's, in the
+// L2 norm relative to the reference tensor's (0: bit for bit).
 void expect_same_weights(const std::string& ckpt, const std::string& ref, double rel) {
   const std::string file = fs::exists(ref + "/adapter_model.safetensors") ? "/adapter_model.safetensors"
                                                                            : "/model.safetensors";
@@ -98,10 +98,10 @@ void expect_same_weights(const std::string& ckpt, const std::string& ref, double
     ASSERT_EQ(x.size(), y.size()) << name;
     double diff = 0, scale = 0;
     for (size_t i = 0; i < x.size(); ++i) {
-      diff = std::max(diff, std::abs(static_cast<double>(x[i]) - y[i]));
-      scale = std::max(scale, std::abs(static_cast<double>(y[i])));
+      diff += (static_cast<double>(x[i]) - y[i]) * (static_cast<double>(x[i]) - y[i]);
+      scale += static_cast<double>(y[i]) * y[i];
     }
-    EXPECT_LE(diff, rel * std::max(scale, 1e-6)) << ckpt << " " << name;
+    EXPECT_LE(std::sqrt(diff), rel * std::max(std::sqrt(scale), 1e-6)) << ckpt << " " << name;
   }
 }
 
