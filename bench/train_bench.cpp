@@ -83,6 +83,7 @@ void BM_TrainStep(benchmark::State& st) {
   const int64_t B = 4, T = 256;
   auto m = random_model(bench_config(), 1);
   TrainModel tm(m->config(), m->weights());
+  tm.set_bf16(st.range(1) != 0);
   int64_t params = 0;
   for (Param& p : tm.base_params()) params += p.numel();
   std::vector<int32_t> ids(B * T);
@@ -104,10 +105,13 @@ void BM_TrainStep(benchmark::State& st) {
   st.counters["peak_GFLOP/s"] = measured_fma_peak(static_cast<int>(st.range(0)));
   set_num_threads(0);
 }
-BENCHMARK(BM_TrainStep)->Arg(2)->Iterations(3)->Unit(benchmark::kMillisecond)->UseRealTime();
+// Args: threads, bf16 (0: fp32; 1: --bf16's mixed precision, whose ceiling is twice the fp32 FMA peak on
+// AVX512-BF16 CPUs: vdpbf16ps does two multiply-adds per lane).
+BENCHMARK(BM_TrainStep)->Args({2, 0})->Args({2, 1})->Iterations(3)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 // The training GEMM (gemm_acc) in linear_backward's two products, 2 threads, BM_TrainStep's MLP shape:
-// N = B*T = 1024 rows, K = 512, M = 1408. Arg 0: dx (N,K) += dy (N,M) W (M,K); arg 1: dW (M,K) += dy^T x.
+// N = B*T = 1024 rows, K = 512, M = 1408. First arg 0: dx (N,K) += dy (N,M) W (M,K); 1: dW (M,K) += dy^T x.
+// Second arg: 0 f32, 1 bf16 operands (gemm_acc_bf16).
 void BM_LinearBackward(benchmark::State& st) {
   set_num_threads(2);
   const int64_t N = 1024, K = 512, M = 1408;
@@ -117,15 +121,16 @@ void BM_LinearBackward(benchmark::State& st) {
   for (size_t i = 0; i < w.size(); ++i) w[i] = static_cast<float>(i % 11) * 0.01f;
   std::vector<float> dx(x.size()), dw(w.size());
   for (auto _ : st) {
-    if (st.range(0) == 0) linear_backward(dy.data(), x.data(), w.data(), N, K, M, dx.data(), nullptr, nullptr);
-    else linear_backward(dy.data(), x.data(), w.data(), N, K, M, nullptr, dw.data(), nullptr);
+    const GemmPrecision p = st.range(1) ? GemmPrecision::kBF16 : GemmPrecision::kF32;
+    if (st.range(0) == 0) linear_backward(dy.data(), x.data(), w.data(), N, K, M, dx.data(), nullptr, nullptr, p);
+    else linear_backward(dy.data(), x.data(), w.data(), N, K, M, nullptr, dw.data(), nullptr, p);
     benchmark::ClobberMemory();
   }
   st.counters["GFLOP/s"] =
       benchmark::Counter(2.0 * static_cast<double>(N * K * M) / 1e9, benchmark::Counter::kIsIterationInvariantRate);
   set_num_threads(0);
 }
-BENCHMARK(BM_LinearBackward)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_LinearBackward)->ArgsProduct({{0, 1}, {0, 1}})->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace
 }  // namespace dm

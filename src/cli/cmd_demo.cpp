@@ -22,6 +22,7 @@ Registrar reg{{"demo", "clean -> BPE -> pretrain -> SFT -> eval -> chat, in minu
   auto* fresh = app.add_flag("--fresh", a->o.fresh, "delete the work directory and start clean");
   app.add_flag("--resume", a->resume, "keep finished stages and resume training (the default)")->excludes(fresh);
   app.add_flag("--quick", a->o.quick, "tiny model and few steps (seconds; for tests)");
+  app.add_flag("--bf16", a->o.bf16, "train in bf16 mixed precision (as train --bf16)");
   app.add_option("--model", a->o.model, "skip cleaning and training: evaluate and chat with this checkpoint");
   app.add_option("--eval-data", a->o.eval_data, "MCQ folders (CMMLU / C-Eval / DevOps-Eval layout); repeatable");
   app.add_option("--preset", a->o.preset, "eval preset over --eval-data (devops-574: the seed's 574 questions)");

@@ -16,6 +16,7 @@
 #include "devops_model/core/error.h"
 #include "devops_model/core/mapped_file.h"
 #include "devops_model/core/progress.h"
+#include "devops_model/kernels/ops_backward.h"
 #include "devops_model/model/model.h"
 #include "devops_model/model/random_init.h"
 #include "devops_model/tokenizer/tokenizer.h"
@@ -41,7 +42,8 @@ struct Opts {
   int threads = 0;
   bool no_shuffle = false;
   bool quiet_rank = false;
-  bool gradient_checkpointing = false;  // ranks other than 0 of a data-parallel job print nothing but errors
+  bool gradient_checkpointing = false;
+  bool bf16 = false, fp16 = false;  // mixed precision (HF's flags); fp16 is refused  // ranks other than 0 of a data-parallel job print nothing but errors
   int64_t logging_steps = 1;
   std::map<std::string, std::function<void(const std::string&)>> setters;  // YAML keys
 };
@@ -134,6 +136,9 @@ void print_data_parallel_plan(const Trainer& tr, TrainModel& tm) {
       "optimizer moments %.1f MiB (%.0f of %.0f trainable elements); sends %.1f MiB per step\n",
       dp.ranks(), dp.zero_stage(), params * 4 / MiB, trainable * 4 / MiB, owned * 8 / MiB, owned, trainable,
       dp.bytes_sent_per_step() / MiB);
+  if (tm.bf16())
+    std::printf("mixed precision: bf16 operands, f32 sums (%s)\n",
+                gemm_bf16_native() ? "AVX512-BF16 vdpbf16ps" : "rounded f32 on this CPU: no AVX512-BF16");
 }
 
 int run_train(Opts& o) {
@@ -170,6 +175,10 @@ int run_train(Opts& o) {
   auto tm = frozen_base ? TrainModel::over_frozen_base(base) : TrainModel::from_model(*base);
   base.reset();
   tm->set_gradient_checkpointing(o.gradient_checkpointing);
+  if (o.fp16)
+    fail(ErrorKind::kInvalidArgument, "fp16 mixed precision is not supported (it needs loss scaling and CPUs have "
+         "no fp16 matmul advantage here); use --bf16");
+  tm->set_bf16(o.bf16);
   if (o.finetuning_type == "lora") {
     std::stringstream ss(o.lora_target);
     for (std::string t; std::getline(ss, t, ',');) o.lora.targets.push_back(t);
@@ -256,12 +265,18 @@ Registrar reg{{"train", "continued pretraining / SFT, full or LoRA",
   Opts& r = *o;
   app.add_flag("--gradient_checkpointing,--gradient-checkpointing", r.gradient_checkpointing,
                "keep only each layer's input and recompute the layer in the backward (=false to turn off)");
+  app.add_flag("--bf16", r.bf16,
+               "mixed precision: bf16 weights and activations in the matmuls (AVX512-BF16 where the CPU has it), "
+               "f32 master weights, sums and optimizer state");
+  app.add_flag("--fp16", r.fp16, "refused: use --bf16");
   r.setters["dtype"] = [&r](const std::string& v) { r.dtype = v; };
-  r.setters["gradient_checkpointing"] = [&r](const std::string& v) {
-    if (v != "0" && v != "1")
-      fail(ErrorKind::kInvalidArgument, "recipe: gradient_checkpointing must be true or false, got ", v);
-    r.gradient_checkpointing = v == "1";
-  };
+  for (auto [key, flag] : {std::pair{"gradient_checkpointing", &r.gradient_checkpointing}, std::pair{"bf16", &r.bf16},
+                           std::pair{"fp16", &r.fp16}}) {
+    r.setters[key] = [flag, key = std::string(key)](const std::string& v) {
+      if (v != "0" && v != "1") fail(ErrorKind::kInvalidArgument, "recipe: ", key, " must be true or false, got ", v);
+      *flag = v == "1";
+    };
+  }
   opt(app, r, "stage", &r.d.stage, "pt | sft");
   opt(app, r, "output_dir", &r.a.output_dir, "where checkpoints go");
   opt(app, r, "learning_rate", &r.a.learning_rate, "peak learning rate");

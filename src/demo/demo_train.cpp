@@ -141,6 +141,7 @@ std::string stage_pretrain(const Ctx& c, const std::string& docs_dir, const std:
   const ModelConfig cfg = parse_model_config_text(cfg_json.dump(), "demo config");
   auto base = random_model(cfg, 42);
   auto tm = TrainModel::from_model(*base);
+  tm->set_bf16(c.opt.bf16);
   base.reset();
   int64_t params = 0;
   for (Param& p : tm->base_params()) params += p.numel();
@@ -178,6 +179,7 @@ std::string stage_sft(const Ctx& c, const std::string& base_dir) {
   std::vector<Example> ex = load_examples({c.opt.data_dir + "/sft/qa.jsonl"}, d, encode, bad);
   auto base = Model::load(base_dir);
   auto tm = TrainModel::from_model(*base);
+  tm->set_bf16(c.opt.bf16);
   base.reset();
   TrainArgs a = demo_train_args(c, "sft", c.sz.sft_lr);
   a.source_dir = base_dir;

@@ -98,10 +98,11 @@ void gemm_acc(const float* a, int64_t a_ms, int64_t a_ps, const float* b, int64_
   });
 }
 
-void linear_forward(const float* x, const float* w, const float* bias, int64_t N, int64_t K, int64_t M, float* y) {
+void linear_forward(const float* x, const float* w, const float* bias, int64_t N, int64_t K, int64_t M, float* y,
+                    GemmPrecision precision) {
   // Few rows (decode-like): the inference kernel streams W once. Many rows (training batches): W^T once
   // (M*K copies for N*M*K multiply-adds) and the training GEMM's wider register tile.
-  if (N < 64) {
+  if (N < 64 && precision == GemmPrecision::kF32) {
     TensorView wv{DType::kF32, {M, K}, w};
     TensorView bv;
     if (bias) bv = TensorView{DType::kF32, {M}, bias};
@@ -122,15 +123,16 @@ void linear_forward(const float* x, const float* w, const float* bias, int64_t N
     for (int64_t n = n0; n < n1; ++n)
       for (int64_t m = 0; m < M; ++m) y[n * M + m] = bias ? bias[m] : 0.f;
   });
-  gemm_acc(x, K, 1, wt, M, y, M, N, M, K);
+  (precision == GemmPrecision::kBF16 ? gemm_acc_bf16 : gemm_acc)(x, K, 1, wt, M, y, M, N, M, K);
 }
 
 void linear_backward(const float* dy, const float* x, const float* w, int64_t N, int64_t K, int64_t M, float* dx,
-                     float* dw, float* dbias) {
+                     float* dw, float* dbias, GemmPrecision precision) {
+  auto* gemm = precision == GemmPrecision::kBF16 ? gemm_acc_bf16 : gemm_acc;
   // dx (N, K) += dy (N, M) . W (M, K)
-  if (dx) gemm_acc(dy, M, 1, w, K, dx, K, N, K, M);
+  if (dx) gemm(dy, M, 1, w, K, dx, K, N, K, M);
   // dw (M, K) += dy^T (M, N) . x (N, K)
-  if (dw) gemm_acc(dy, 1, M, x, K, dw, K, M, K, N);
+  if (dw) gemm(dy, 1, M, x, K, dw, K, M, K, N);
   if (dbias) {
     parallel_for(M, [&](int64_t m0, int64_t m1) {
       for (int64_t n = 0; n < N; ++n)

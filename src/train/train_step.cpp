@@ -39,11 +39,12 @@ struct Lin {
   float scale = 0.f;        // alpha / r
   float dropout = 0.f;
   TensorView wv, bv;  // the weights and bias as views (any dtype)
+  GemmPrecision precision = GemmPrecision::kF32;  // of the base matmuls (--bf16); adapters stay f32
 };
 
 // y (N, out) = x W^T + b (+ scale * B A dropout(x))
 void lin_fwd(const Lin& L, const float* x, int64_t N, float* y, std::mt19937_64* rng) {
-  if (L.w) linear_forward(x, L.w, L.b, N, L.in, L.out, y);
+  if (L.w) linear_forward(x, L.w, L.b, N, L.in, L.out, y, L.precision);
   else matmul(x, N, L.wv, L.bv, y, Activations::kF32);  // a frozen base in its own dtype: exact f32 products
   if (!L.A) return;
   const int64_t r = L.r;
@@ -71,7 +72,7 @@ void lin_fwd(const Lin& L, const float* x, int64_t N, float* y, std::mt19937_64*
 // dx (N, in) += dy W (+ LoRA path); parameter grads += where trainable. Fused projections each add
 // their share of dA and dx (the module's gradient is their sum).
 void lin_bwd(const Lin& L, const float* dy, const float* x, int64_t N, float* dx) {
-  if (L.w) linear_backward(dy, x, L.w, N, L.in, L.out, dx, L.dw, L.db);
+  if (L.w) linear_backward(dy, x, L.w, N, L.in, L.out, dx, L.dw, L.db, L.precision);
   else linear_backward_input(dy, L.wv, N, dx);  // frozen: no weight or bias gradient
   if (!L.A) return;
   const int64_t r = L.r;
@@ -168,6 +169,7 @@ double TrainModel::run(const int32_t* ids, const int32_t* labels, int64_t B, int
   if (count == 0) return 0.0;
   const std::vector<double> inv_freq = rope_inv_freq(c.rotary_dim, c.rope_theta);  // NTK alpha 1
   const bool base_grads = backward && !lora_on_;
+  const GemmPrecision precision = bf16_ ? GemmPrecision::kBF16 : GemmPrecision::kF32;
   if (base_grads && frozen_source_)
     fail(ErrorKind::kInvalidArgument, "the base is frozen in its loaded dtype (QLoRA): only LoRA adapters train on it");
   std::mt19937_64 rng(dropout_seed_ * 0x9E3779B97F4A7C15ull + dropout_calls_++);
@@ -189,6 +191,7 @@ double TrainModel::run(const int32_t* ids, const int32_t* labels, int64_t B, int
     L.db = base_grads ? mut(g.proj_bias(p)) : nullptr;
     L.in = wt.shape[1], L.out = wt.shape[0];
     L.wv = wt, L.bv = bt;
+    L.precision = precision;
     const LoraSlot s = lora_on_ ? I.lora[static_cast<size_t>(l)][static_cast<size_t>(p)] : LoraSlot{};
     if (s.a >= 0) {
       Param& A = lora_[static_cast<size_t>(s.a)];
@@ -239,6 +242,8 @@ double TrainModel::run(const int32_t* ids, const int32_t* labels, int64_t B, int
   if (backward) zeros(dhf, N * C);
   float* dhead = base_grads ? mut(g_.lm_head) : nullptr;
   const bool head_f32 = w_.lm_head.dtype == DType::kF32;
+  // The head stays f32 under --bf16: its products feed the loss directly (bf16 logits cost the demo ~1 %).
+  const GemmPrecision head_precision = GemmPrecision::kF32;
   const float row_scale = grad_scale / static_cast<float>(count);
   const int64_t chunk = std::max<int64_t>(1, std::min<int64_t>(N, (int64_t{64} << 20) / (V * 4)));
   std::vector<float>& logits = sc.logits;
@@ -247,12 +252,12 @@ double TrainModel::run(const int32_t* ids, const int32_t* labels, int64_t B, int
     const int64_t R = std::min(chunk, N - r0);
     if (std::all_of(tgt.begin() + r0, tgt.begin() + r0 + R, [](int32_t t) { return t < 0; })) continue;
     logits.resize(static_cast<size_t>(R * V));
-    if (head_f32) linear_forward(I.hf.data() + r0 * C, w_.lm_head.f32(), nullptr, R, C, V, logits.data());
+    if (head_f32) linear_forward(I.hf.data() + r0 * C, w_.lm_head.f32(), nullptr, R, C, V, logits.data(), head_precision);
     else matmul(I.hf.data() + r0 * C, R, w_.lm_head, TensorView{}, logits.data(), Activations::kF32);
     loss_sum += cross_entropy_forward_backward(logits.data(), tgt.data() + r0, R, V, row_scale);
     if (backward && head_f32)
       linear_backward(logits.data(), I.hf.data() + r0 * C, w_.lm_head.f32(), R, C, V, dhf.data() + r0 * C, dhead,
-                      nullptr);
+                      nullptr, head_precision);
     else if (backward)
       linear_backward_input(logits.data(), w_.lm_head, R, dhf.data() + r0 * C);
   }

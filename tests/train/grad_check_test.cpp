@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <random>
 
@@ -94,6 +95,48 @@ TEST(GradCheck, GemmMatchesNaiveLoopsForAnyIsaAndThreadCount) {
       }
   }
   set_active_isa(saved);
+}
+
+// bf16 GEMM: both the vdpbf16ps kernel (AVX512-BF16 CPUs) and its twin equal the sum of the bf16-rounded
+// products (in double) up to f32 summation; edge rows and columns, an odd depth, a transposed A, C
+// accumulated into; bit-identical for 1 and 2 threads.
+TEST(GradCheck, GemmBf16SumsTheRoundedProducts) {
+  std::mt19937 rng(3);
+  const int64_t M = 13, N = 70, P = 301;
+  auto a = rnd(M * P, rng), b = rnd(P * N, rng), c0 = rnd(M * N, rng);
+  auto round_bf16 = [](float x) {
+    uint32_t u;
+    std::memcpy(&u, &x, 4);
+    u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+    std::memcpy(&x, &u, 4);
+    return x;
+  };
+  for (const bool transposed : {false, true}) {
+    // A(m, p) = a[m * P + p], or from the transposed layout at[p * M + m].
+    std::vector<float> at(a.size());
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t p = 0; p < P; ++p) at[p * M + m] = a[m * P + p];
+    const float* ap = transposed ? at.data() : a.data();
+    const int64_t ms = transposed ? 1 : P, ps = transposed ? M : 1;
+    std::vector<float> k1 = c0, k2 = c0, twin = c0;
+    set_num_threads(1);
+    gemm_acc_bf16(ap, ms, ps, b.data(), N, k1.data(), N, M, N, P);
+    set_num_threads(2);
+    gemm_acc_bf16(ap, ms, ps, b.data(), N, k2.data(), N, M, N, P);
+    gemm_acc_bf16_twin(ap, ms, ps, b.data(), N, twin.data(), N, M, N, P);
+    set_num_threads(0);
+    EXPECT_EQ(k1, k2);
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t n = 0; n < N; ++n) {
+        double s = c0[m * N + n], mag = std::abs(c0[m * N + n]);
+        for (int64_t p = 0; p < P; ++p) {
+          const double prod = double(round_bf16(a[m * P + p])) * round_bf16(b[p * N + n]);
+          s += prod, mag += std::abs(prod);
+        }
+        EXPECT_NEAR(k1[m * N + n], s, 2e-6 * mag) << m << "," << n << (transposed ? " transposed" : "");
+        EXPECT_NEAR(twin[m * N + n], s, 2e-6 * mag) << m << "," << n << (transposed ? " transposed" : "");
+      }
+  }
 }
 
 TEST(GradCheck, RmsNorm) {

@@ -39,6 +39,7 @@ struct DemoOptions {
   std::string data_dir;                // bundled data (raw/, sft/, mcq/); default: the source tree's demo/data
   bool fresh = false;                  // delete work_dir first
   bool quick = false;                  // DemoSizes::quick()
+  bool bf16 = false;                   // pretraining and SFT in bf16 mixed precision (train --bf16)
   std::string model;                   // skip cleaning and training; evaluate and chat with this checkpoint
   std::vector<std::string> eval_data;  // MCQ folders (default: data_dir/mcq)
   std::string preset;                  // eval preset (e.g. devops-574) applied to eval_data

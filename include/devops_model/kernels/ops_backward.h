@@ -17,12 +17,27 @@ namespace dm {
 void gemm_acc(const float* a, int64_t a_ms, int64_t a_ps, const float* b, int64_t ldb, float* c, int64_t ldc,
               int64_t Mr, int64_t Nc, int64_t P);
 
+// gemm_acc with A and B rounded to bf16 (nearest even) and f32 sums: the matmuls of mixed-precision training.
+// AVX512-BF16 CPUs use vdpbf16ps on packed bf16 pairs; others (and DM_ISA below avx512) run the twin,
+// gemm_acc_bf16_twin: gemm_acc over rounded f32 copies (the same products, summed in another order).
+void gemm_acc_bf16(const float* a, int64_t a_ms, int64_t a_ps, const float* b, int64_t ldb, float* c, int64_t ldc,
+                   int64_t Mr, int64_t Nc, int64_t P);
+void gemm_acc_bf16_twin(const float* a, int64_t a_ms, int64_t a_ps, const float* b, int64_t ldb, float* c,
+                        int64_t ldc, int64_t Mr, int64_t Nc, int64_t P);
+
+// Whether gemm_acc_bf16 runs on vdpbf16ps here (AVX512-BF16 and DM_ISA at avx512 or above), not the twin.
+bool gemm_bf16_native();
+
+// What a linear layer's products take: f32 operands, or operands rounded to bf16 (--bf16) with f32 sums.
+enum class GemmPrecision { kF32, kBF16 };
+
 // Linear layer y = x W^T + bias, forward.  x (N, K), w (M, K), bias (M) or null, y (N, M) overwritten.
-void linear_forward(const float* x, const float* w, const float* bias, int64_t N, int64_t K, int64_t M, float* y);
+void linear_forward(const float* x, const float* w, const float* bias, int64_t N, int64_t K, int64_t M, float* y,
+                    GemmPrecision precision = GemmPrecision::kF32);
 // Backward of the linear layer. dy (N, M). dx (N, K) += dy W; dw (M, K) += dy^T x; dbias (M) += sum_n dy.
 // Any of dx, dw, dbias may be null (frozen parameters / inputs that need no gradient).
 void linear_backward(const float* dy, const float* x, const float* w, int64_t N, int64_t K, int64_t M, float* dx,
-                     float* dw, float* dbias);
+                     float* dw, float* dbias, GemmPrecision precision = GemmPrecision::kF32);
 
 // dx (N, K) += dy (N, M) . W (M, K) for a frozen W of any dtype (f32, f16, bf16, ggml block types): the rows
 // are converted to f32 a tile at a time (to dequantize_row's values), so no f32 copy of W ever exists whole.

@@ -101,6 +101,11 @@ class TrainModel {
   // backward recomputes the layer; the gradients are the same, the kept activations one layer's worth.
   void set_gradient_checkpointing(bool on) { grad_ckpt_ = on; }
   bool gradient_checkpointing() const { return grad_ckpt_; }
+  // Mixed precision (HF's --bf16): the base matmuls (projections, head) take bf16-rounded weights and
+  // activations with f32 sums (kernels: gemm_acc_bf16); master weights, gradients' sums, norms, softmax,
+  // attention, the loss and the optimizer stay f32.
+  void set_bf16(bool on) { bf16_ = on; }
+  bool bf16() const { return bf16_; }
   // Bytes of activations the last forward_backward kept for its backward (and recomputed ones' room).
   int64_t kept_activation_bytes() const;
   // Hook called during the backward as soon as layer l's gradients are final (layers in reverse order), so
@@ -122,6 +127,7 @@ class TrainModel {
   TraceFn trace_;
   std::function<void(int)> on_layer_grads_;
   bool grad_ckpt_ = false;
+  bool bf16_ = false;
   std::shared_ptr<const Model> frozen_source_;  // owner of the frozen base's matrices (over_frozen_base)
   friend struct Impl;
   TrainModel(const ModelConfig& config, const ModelWeights& weights, bool keep_matrices);
