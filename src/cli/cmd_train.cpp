@@ -41,9 +41,9 @@ struct Opts {
   std::vector<std::string> data;
   int threads = 0;
   bool no_shuffle = false;
-  bool quiet_rank = false;
+  bool quiet_rank = false;  // ranks other than 0 of a data-parallel job print nothing but errors
   bool gradient_checkpointing = false;
-  bool bf16 = false, fp16 = false;  // mixed precision (HF's flags); fp16 is refused  // ranks other than 0 of a data-parallel job print nothing but errors
+  bool bf16 = false, fp16 = false;  // mixed precision (HF's flags); fp16 is refused
   int64_t logging_steps = 1;
   std::map<std::string, std::function<void(const std::string&)>> setters;  // YAML keys
 };
@@ -136,9 +136,6 @@ void print_data_parallel_plan(const Trainer& tr, TrainModel& tm) {
       "optimizer moments %.1f MiB (%.0f of %.0f trainable elements); sends %.1f MiB per step\n",
       dp.ranks(), dp.zero_stage(), params * 4 / MiB, trainable * 4 / MiB, owned * 8 / MiB, owned, trainable,
       dp.bytes_sent_per_step() / MiB);
-  if (tm.bf16())
-    std::printf("mixed precision: bf16 operands, f32 sums (%s)\n",
-                gemm_bf16_native() ? "AVX512-BF16 vdpbf16ps" : "rounded f32 on this CPU: no AVX512-BF16");
 }
 
 int run_train(Opts& o) {
@@ -158,6 +155,9 @@ int run_train(Opts& o) {
       fail(ErrorKind::kInvalidArgument, "quantization_bit ", o.quantization_bit, " and --dtype ", o.dtype, " disagree");
     o.dtype = q;
   }
+  if (o.fp16)
+    fail(ErrorKind::kInvalidArgument, "fp16 mixed precision is not supported (it needs loss scaling and CPUs have "
+         "no fp16 matmul advantage here); use --bf16");
   // Any --dtype but f32 keeps the base frozen in that dtype (QLoRA with a quantized one): adapters only.
   const bool frozen_base = o.dtype != "f32";
   if (frozen_base && (o.finetuning_type != "lora" || o.model.empty()))
@@ -175,9 +175,6 @@ int run_train(Opts& o) {
   auto tm = frozen_base ? TrainModel::over_frozen_base(base) : TrainModel::from_model(*base);
   base.reset();
   tm->set_gradient_checkpointing(o.gradient_checkpointing);
-  if (o.fp16)
-    fail(ErrorKind::kInvalidArgument, "fp16 mixed precision is not supported (it needs loss scaling and CPUs have "
-         "no fp16 matmul advantage here); use --bf16");
   tm->set_bf16(o.bf16);
   if (o.finetuning_type == "lora") {
     std::stringstream ss(o.lora_target);
@@ -195,6 +192,9 @@ int run_train(Opts& o) {
   for (const BadRecord& b : bad) std::fprintf(stderr, "skipped %s: %s\n", b.where.c_str(), b.why.c_str());
   Trainer tr(o.a, *tm, std::move(ex), group);
   if (!o.quiet_rank) print_data_parallel_plan(tr, *tm);
+  if (!o.quiet_rank && o.bf16)
+    std::printf("mixed precision: bf16 operands, f32 sums (%s)\n",
+                gemm_bf16_native() ? "AVX512-BF16 vdpbf16ps" : "rounded f32 on this CPU: no AVX512-BF16");
   std::string ckpt = o.resume;
   if (o.resume == "true" || o.resume == "auto" || o.resume == "1") {
     ckpt = resume_from_latest_good(tr, o.a.output_dir);

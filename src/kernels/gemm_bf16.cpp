@@ -5,9 +5,9 @@
 #include <immintrin.h>
 
 #include <algorithm>
-#include <cstring>
 #include <vector>
 
+#include "devops_model/core/dtype.h"
 #include "devops_model/core/threads.h"
 #include "devops_model/kernels/matmul.h"
 #include "devops_model/kernels/ops_backward.h"
@@ -20,23 +20,9 @@ constexpr int64_t kMr = 8;    // rows of C per micro tile
 constexpr int64_t kNr = 32;   // columns of C per micro tile (two 16-lane vectors)
 constexpr int64_t kPc = 256;  // depth block (even), as gemm_acc's
 
-// bf16 bits of x, rounded to nearest even (NaN stays a quiet NaN).
-inline uint16_t bf16_bits(float x) {
-  uint32_t u;
-  std::memcpy(&u, &x, 4);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40);
-  u += 0x7fffu + ((u >> 16) & 1u);
-  return static_cast<uint16_t>(u >> 16);
-}
+inline float bf16_round(float x) { return bf16_to_f32(f32_to_bf16(x)); }
 
-inline float bf16_round(float x) {
-  const uint32_t u = static_cast<uint32_t>(bf16_bits(x)) << 16;
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-
-inline uint32_t pair(float lo, float hi) { return bf16_bits(lo) | (static_cast<uint32_t>(bf16_bits(hi)) << 16); }
+inline uint32_t pair(float lo, float hi) { return f32_to_bf16(lo) | (static_cast<uint32_t>(f32_to_bf16(hi)) << 16); }
 
 #define DM_GEMM_ARGS                                                                                          \
   const float *a, int64_t a_ms, int64_t a_ps, const float *b, int64_t ldb, float *c, int64_t ldc, int64_t m0, \

@@ -4,10 +4,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <cstring>
 #include <functional>
 #include <random>
 
+#include "devops_model/core/dtype.h"
 #include "devops_model/core/threads.h"
 #include "devops_model/kernels/ops.h"
 #include "devops_model/kernels/matmul.h"
@@ -104,13 +104,7 @@ TEST(GradCheck, GemmBf16SumsTheRoundedProducts) {
   std::mt19937 rng(3);
   const int64_t M = 13, N = 70, P = 301;
   auto a = rnd(M * P, rng), b = rnd(P * N, rng), c0 = rnd(M * N, rng);
-  auto round_bf16 = [](float x) {
-    uint32_t u;
-    std::memcpy(&u, &x, 4);
-    u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
-    std::memcpy(&x, &u, 4);
-    return x;
-  };
+  auto round_bf16 = [](float x) { return bf16_to_f32(f32_to_bf16(x)); };  // torch's rounding (DType tests)
   for (const bool transposed : {false, true}) {
     // A(m, p) = a[m * P + p], or from the transposed layout at[p * M + m].
     std::vector<float> at(a.size());
