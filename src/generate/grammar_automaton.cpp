@@ -104,15 +104,31 @@ void GrammarAutomaton::expand(uint32_t stack, std::vector<uint32_t>& out) {
 
 std::vector<uint32_t> GrammarAutomaton::advance(const std::vector<uint32_t>& stacks, uint32_t cp) {
   std::vector<uint32_t> out;
+  auto dedup = [&out] {
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+  };
   for (uint32_t s : stacks) {
     if (s == 0 || (cp != kAnyCodePoint && !class_matches(nodes_[s].pos, cp))) continue;
     const auto next = static_cast<uint32_t>(class_end(el_, nodes_[s].pos));
     const uint32_t parent = nodes_[s].parent;
     expand(ends_alternative(el_[next].op) ? parent : node(next, parent), out);
+    if (out.size() > 4 * kMaxStacks) dedup();  // bounds the work list before the check below
+    if (out.size() > kMaxStacks) {
+      dedup();
+      if (out.size() > kMaxStacks) throw_too_ambiguous();
+    }
   }
-  std::sort(out.begin(), out.end());
-  out.erase(std::unique(out.begin(), out.end()), out.end());
+  dedup();
   return out;
+}
+
+// An ambiguous grammar (alternatives that match the same text, nested under recursion) can multiply the
+// parse stacks with every byte; past the bound, matching stops instead of growing without limit.
+void GrammarAutomaton::throw_too_ambiguous() const {
+  fail(ErrorKind::kInvalidArgument, "grammar: too ambiguous: the text so far has over ", kMaxStacks,
+       " possible parse stacks at once (alternatives that match the same text, nested by recursion); make the "
+       "alternatives differ sooner or bound the repetition");
 }
 
 GrammarAutomaton::StateId GrammarAutomaton::compute_step(StateId s, uint8_t byte) {

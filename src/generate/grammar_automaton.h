@@ -31,6 +31,7 @@ class GrammarAutomaton {
 
   StateId initial() const { return initial_; }
   // The state after one more byte, or kDead when no parse stack accepts it (invalid UTF-8 included).
+  // Throws Error (kInvalidArgument) when the new state would hold over kMaxStacks parse stacks.
   StateId step(StateId s, uint8_t byte) {
     const int32_t t = trans_[static_cast<size_t>(s) * 256 + byte];
     return t != kUnknown ? t : compute_step(s, byte);
@@ -39,6 +40,9 @@ class GrammarAutomaton {
   bool accepting(StateId s) const;
   size_t state_count() const { return states_.size(); }
   size_t node_count() const { return nodes_.size(); }
+  // Parse stacks one state may hold; step() throws Error (kInvalidArgument) past it. An enum of n strings
+  // with a common prefix legitimately holds n stacks; doubling per byte reaches this within 16 bytes.
+  static constexpr size_t kMaxStacks = size_t{1} << 16;
   // Drops every cached state and stack node except those of `keep` and the start state; returns keep's
   // new id (initial() changes too).
   StateId compact(StateId keep);
@@ -69,6 +73,7 @@ class GrammarAutomaton {
   // Stacks after consuming code point cp from those of `stacks` whose top class matches it
   // (kAnyCodePoint: all of them, known to match).
   std::vector<uint32_t> advance(const std::vector<uint32_t>& stacks, uint32_t cp);
+  [[noreturn]] void throw_too_ambiguous() const;
   void partial(const std::vector<uint32_t>& stacks, State& next) const;
   bool class_matches(uint32_t pos, uint32_t cp) const;
   // How much of [lo, hi] (valid code points, no surrogates) the class at `pos` holds.

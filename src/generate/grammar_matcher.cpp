@@ -81,6 +81,7 @@ void GrammarMatcher::reset() {
 // One pass over the pre-order trie: walk_[d] is the state after the first d bytes of the current node's
 // path; a dead state skips the node's whole subtree.
 void GrammarMatcher::walk(const TokenTable& tokens, CachedMask& out) {
+  out.state = -1;  // not a valid mask until the walk ends (a step may throw on an over-ambiguous grammar)
   out.bits.assign((static_cast<size_t>(tokens.size()) + 63) / 64, 0);
   const auto& nodes = tokens.nodes();
   const auto& ids = tokens.token_ids();

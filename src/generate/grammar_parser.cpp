@@ -302,6 +302,9 @@ uint32_t GbnfParser::parse_char() {
     if ((cc & 0xC0) != 0x80) error_at(start, "invalid UTF-8");
     cp = (cp << 6) | (cc & 0x3F);
   }
+  // Strict: no overlong forms, surrogates or values past U+10FFFF (the rendering could not spell them).
+  const uint32_t min_cp = len == 1 ? 0 : len == 2 ? 0x80 : len == 3 ? 0x800 : 0x10000;
+  if (cp < min_cp || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) error_at(start, "invalid UTF-8");
   pos_ += static_cast<size_t>(len);
   return cp;
 }

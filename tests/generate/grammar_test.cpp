@@ -82,6 +82,10 @@ TEST(GrammarParse, ErrorsNameLineAndColumn) {
   EXPECT_NE(parse_error("root ::= \"a\" | \"b\" )").find("grammar:1:20: expected end of line"), std::string::npos);
   EXPECT_NE(parse_error("root ::= \"\\x4\"").find("grammar:1:14: expected 2 hex digits"), std::string::npos);
   EXPECT_NE(parse_error("root ::= \"\xff\"").find("grammar:1:11: invalid UTF-8"), std::string::npos);
+  // Well-formed lead and continuation bytes that still spell no character: past U+10FFFF (a fuzzer's find:
+  // the class then rendered as \U0015C71A, which does not parse back), overlong, a surrogate.
+  for (const char* bad : {"root ::= [\xf5\x9c\x9c\x9a]", "root ::= \"\xc0\xaf\"", "root ::= \"\xed\xa0\x80\""})
+    EXPECT_NE(parse_error(bad).find("invalid UTF-8"), std::string::npos) << bad;
 }
 
 TEST(GrammarParse, RejectsLeftRecursionAndEndlessRules) {
@@ -182,6 +186,35 @@ TEST(GrammarMatcher, AmbiguousGrammarsStayBounded) {
   EXPECT_TRUE(m.accept_bytes(std::string(2000, 'a')));
   EXPECT_TRUE(m.is_complete());
   EXPECT_LT(m.cached_states(), 50u);
+}
+
+TEST(GrammarMatcher, ExponentiallyAmbiguousGrammarIsRefusedNotRunOutOfMemory) {
+  // Each byte can continue the current item or open a nested root whose item{1,3} has several pending
+  // tails: distinct parse stacks double with every byte (a fuzzer's find: 40 s and gigabytes at 32 bytes
+  // before the bound). The matcher stops with a clear error instead and stays usable.
+  GrammarMatcher m(Grammar::parse("root ::= item{1,3} tail?\nitem ::= [a-z] [a-z]* | . root\ntail ::= \"x\""));
+  size_t accepted = 0;
+  try {
+    for (; accepted < 200; ++accepted) ASSERT_TRUE(m.accept_bytes("a"));
+    FAIL() << "200 bytes accepted without reaching the stack bound";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kInvalidArgument);
+    EXPECT_NE(std::string(e.what()).find("too ambiguous"), std::string::npos) << e.what();
+  }
+  EXPECT_GT(accepted, 5u);  // a few bytes parse fine before the stacks pile up
+  EXPECT_THROW(m.accept_bytes("a"), Error);  // the same byte is refused again: nothing half-cached
+  m.reset();
+  EXPECT_TRUE(m.accept_bytes("abx"));
+  EXPECT_TRUE(m.is_complete());
+}
+
+TEST(GrammarMatcher, LargeEnumIsNotMistakenForAmbiguity) {
+  // 5000 strings behind one common prefix: 5000 open stacks after "k", fine.
+  std::string gbnf = "root ::= ";
+  for (int i = 0; i < 5000; ++i) gbnf += (i ? " | \"k" : "\"k") + std::to_string(10000 + i) + "\"";
+  GrammarMatcher m(Grammar::parse(gbnf));
+  EXPECT_TRUE(m.accept_bytes("k14999"));
+  EXPECT_TRUE(m.is_complete());
 }
 
 TEST(GrammarMatcher, CacheIsCompactedPastItsLimit) {

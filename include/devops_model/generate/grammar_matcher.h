@@ -9,7 +9,10 @@
 // src/generate/grammar_automaton.h); mask_logits walks the vocabulary's byte trie once, pruning each
 // subtree whose prefix the grammar rejects. Tokens may end in the middle of a UTF-8 character: the next
 // token must then complete it. One matcher per generation stream; not thread-safe. A TokenTable is
-// immutable and may be shared by any number of matchers.
+// immutable and may be shared by any number of matchers. A grammar so ambiguous that over
+// GrammarAutomaton::kMaxStacks (65536) parses stay open at once makes any call that steps over bytes
+// (accept_*, can_accept, must_end, fill_allowed, mask_logits) throw Error (kInvalidArgument); the
+// matcher's state is then unchanged.
 #pragma once
 #include <cstddef>
 #include <cstdint>
