@@ -52,36 +52,79 @@ __attribute__((always_inline)) inline void micro_edge(const float* a, int64_t a_
   }
 }
 
+// Rows [m0, m1) of A (read as columns: a_ms == 1) over depth [p0, p0 + pc), copied to tiles of kMr rows laid
+// out [tile][p][kMr] (the last tile zero-padded): the micro tiles then read A contiguously.
+__attribute__((always_inline)) inline void pack_a_columns(const float* a, int64_t a_ps, int64_t m0, int64_t m1,
+                                                          int64_t p0, int64_t pc, float* packed) {
+  for (int64_t m = m0; m < m1; m += kMr) {
+    const int64_t mr = std::min(kMr, m1 - m);
+    float* dst = packed + (m - m0) * pc;
+    for (int64_t p = 0; p < pc; ++p) {
+      const float* src = a + m + (p0 + p) * a_ps;
+      for (int64_t i = 0; i < kMr; ++i) dst[p * kMr + i] = i < mr ? src[i] : 0.f;
+    }
+  }
+}
+
+// The rows' tiles over one depth block: every column block, every row tile.
+__attribute__((always_inline)) inline void gemm_block(const float* a, int64_t a_ms, int64_t a_ps, int64_t a_tile,
+                                                      const float* b, int64_t ldb, float* c, int64_t ldc, int64_t m0,
+                                                      int64_t m1, int64_t Nc, int64_t pc) {
+  for (int64_t j0 = 0; j0 < Nc; j0 += kNr) {
+    const int64_t nc = std::min(kNr, Nc - j0);
+    for (int64_t m = m0; m < m1; m += kMr) {
+      const int64_t mr = std::min(kMr, m1 - m);
+      const float* ap = a + (m - m0) / kMr * a_tile;
+      float* cp = c + m * ldc + j0;
+      if (mr == kMr && nc == kNr) micro_full<kMr>(ap, a_ms, a_ps, b + j0, ldb, cp, ldc, pc);
+      else micro_edge(ap, a_ms, a_ps, b + j0, ldb, cp, ldc, mr, nc, pc);
+    }
+  }
+}
+
+constexpr int64_t kMc = 128;  // rows per packed A block: 128 x kPc floats = 128 KB, stays in L2
+
+// A read as columns (dW += dy^T x): each micro tile would gather kPc strided rows again for every column
+// block; packed once per (row block, depth block) instead. Same products in the same order as
+// gemm_rows_body, so the result is bit-identical either way. (A separate function: inlined into the
+// other, it cost the row-major path a sixth of its speed.)
+__attribute__((always_inline)) inline void gemm_rows_packed_body(const float* a, int64_t, int64_t a_ps, const float* b,
+                                                                 int64_t ldb, float* c, int64_t ldc, int64_t m0,
+                                                                 int64_t m1, int64_t Nc, int64_t P) {
+  thread_local std::vector<float> packed;
+  packed.resize(static_cast<size_t>(kMc * kPc));
+  for (int64_t p0 = 0; p0 < P; p0 += kPc) {
+    const int64_t pc = std::min(kPc, P - p0);
+    for (int64_t r0 = m0; r0 < m1; r0 += kMc) {
+      const int64_t r1 = std::min(m1, r0 + kMc);
+      pack_a_columns(a, a_ps, r0, r1, p0, pc, packed.data());
+      gemm_block(packed.data(), 1, kMr, kMr * pc, b + p0 * ldb, ldb, c, ldc, r0, r1, Nc, pc);
+    }
+  }
+}
+
 __attribute__((always_inline)) inline void gemm_rows_body(const float* a, int64_t a_ms, int64_t a_ps, const float* b,
                                                           int64_t ldb, float* c, int64_t ldc, int64_t m0, int64_t m1,
                                                           int64_t Nc, int64_t P) {
   // Depth blocks in fixed order: the sum over p is always accumulated in the same sequence.
   for (int64_t p0 = 0; p0 < P; p0 += kPc) {
     const int64_t pc = std::min(kPc, P - p0);
-    for (int64_t j0 = 0; j0 < Nc; j0 += kNr) {
-      const int64_t nc = std::min(kNr, Nc - j0);
-      for (int64_t m = m0; m < m1; m += kMr) {
-        const int64_t mr = std::min(kMr, m1 - m);
-        const float* ap = a + m * a_ms + p0 * a_ps;
-        const float* bp = b + p0 * ldb + j0;
-        float* cp = c + m * ldc + j0;
-        if (mr == kMr && nc == kNr) micro_full<kMr>(ap, a_ms, a_ps, bp, ldb, cp, ldc, pc);
-        else micro_edge(ap, a_ms, a_ps, bp, ldb, cp, ldc, mr, nc, pc);
-      }
-    }
+    gemm_block(a + m0 * a_ms + p0 * a_ps, a_ms, a_ps, kMr * a_ms, b + p0 * ldb, ldb, c, ldc, m0, m1, Nc, pc);
   }
 }
 
 #define DM_GEMM_ROWS_ARGS                                                                                     \
   const float *a, int64_t a_ms, int64_t a_ps, const float *b, int64_t ldb, float *c, int64_t ldc, int64_t m0, \
       int64_t m1, int64_t Nc, int64_t P
-__attribute__((target("arch=x86-64-v4"))) void gemm_rows_avx512(DM_GEMM_ROWS_ARGS) {
-  gemm_rows_body(a, a_ms, a_ps, b, ldb, c, ldc, m0, m1, Nc, P);
-}
-__attribute__((target("avx2,fma"))) void gemm_rows_avx2(DM_GEMM_ROWS_ARGS) {
-  gemm_rows_body(a, a_ms, a_ps, b, ldb, c, ldc, m0, m1, Nc, P);
-}
-void gemm_rows_scalar(DM_GEMM_ROWS_ARGS) { gemm_rows_body(a, a_ms, a_ps, b, ldb, c, ldc, m0, m1, Nc, P); }
+#define DM_GEMM_ROWS(name, body, target)                                          \
+  target void name(DM_GEMM_ROWS_ARGS) { body(a, a_ms, a_ps, b, ldb, c, ldc, m0, m1, Nc, P); }
+DM_GEMM_ROWS(gemm_rows_avx512, gemm_rows_body, __attribute__((target("arch=x86-64-v4"))))
+DM_GEMM_ROWS(gemm_rows_avx2, gemm_rows_body, __attribute__((target("avx2,fma"))))
+DM_GEMM_ROWS(gemm_rows_scalar, gemm_rows_body, )
+DM_GEMM_ROWS(gemm_rows_packed_avx512, gemm_rows_packed_body, __attribute__((target("arch=x86-64-v4"))))
+DM_GEMM_ROWS(gemm_rows_packed_avx2, gemm_rows_packed_body, __attribute__((target("avx2,fma"))))
+DM_GEMM_ROWS(gemm_rows_packed_scalar, gemm_rows_packed_body, )
+#undef DM_GEMM_ROWS
 #undef DM_GEMM_ROWS_ARGS
 
 }  // namespace
@@ -92,7 +135,10 @@ void gemm_acc(const float* a, int64_t a_ms, int64_t a_ps, const float* b, int64_
   // Partition rows of C in whole micro tiles; each worker owns its rows (no shared writes).
   const int64_t tiles = (Mr + kMr - 1) / kMr;
   const Isa isa = active_isa();
-  auto* rows = isa >= Isa::kAvx512 ? gemm_rows_avx512 : isa == Isa::kAvx2 ? gemm_rows_avx2 : gemm_rows_scalar;
+  const bool packed = a_ms == 1 && a_ps != 1;
+  auto* rows = isa >= Isa::kAvx512 ? (packed ? gemm_rows_packed_avx512 : gemm_rows_avx512)
+               : isa == Isa::kAvx2 ? (packed ? gemm_rows_packed_avx2 : gemm_rows_avx2)
+                                   : (packed ? gemm_rows_packed_scalar : gemm_rows_scalar);
   parallel_for(tiles, [&](int64_t t0, int64_t t1) {
     rows(a, a_ms, a_ps, b, ldb, c, ldc, t0 * kMr, std::min(Mr, t1 * kMr), Nc, P);
   });

@@ -59,12 +59,31 @@ void AdamW::step(const std::vector<Param*>& params, double lr, const std::vector
 }
 
 double grad_square_sum(const std::vector<Param*>& params, const std::vector<ParamRange>& ranges) {
-  // Per-tensor sums then their total, as torch's norm of norms; in double, in a fixed order.
+  // Per-tensor sums then their total, as torch's norm of norms; in double. A tensor is summed in fixed
+  // blocks (in parallel), each block in 8 interleaved partial sums (so it vectorises), the partials and
+  // then the blocks added in order: the result depends on the data alone, never on the thread count.
+  constexpr int64_t kBlock = int64_t{1} << 14, kLanes = 8;
   double total_sq = 0.0;
+  std::vector<double> block_sums;
   for (size_t i = 0; i < params.size(); ++i) {
-    const float* g = params[i]->g();
+    const float* g = params[i]->g() + ranges[i].begin;
+    const int64_t n = ranges[i].size();
+    block_sums.assign(static_cast<size_t>((n + kBlock - 1) / kBlock), 0.0);
+    parallel_for(static_cast<int64_t>(block_sums.size()), [&](int64_t b0, int64_t b1) {
+      for (int64_t b = b0; b < b1; ++b) {
+        const int64_t k0 = b * kBlock, k1 = std::min(n, k0 + kBlock);
+        double lanes[kLanes] = {};
+        int64_t k = k0;
+        for (; k + kLanes <= k1; k += kLanes)
+          for (int64_t j = 0; j < kLanes; ++j) lanes[j] += static_cast<double>(g[k + j]) * g[k + j];
+        for (; k < k1; ++k) lanes[0] += static_cast<double>(g[k]) * g[k];
+        double s = 0.0;
+        for (double x : lanes) s += x;
+        block_sums[static_cast<size_t>(b)] = s;
+      }
+    });
     double s = 0.0;
-    for (int64_t k = ranges[i].begin; k < ranges[i].end; ++k) s += static_cast<double>(g[k]) * g[k];
+    for (double x : block_sums) s += x;
     total_sq += s;
   }
   return total_sq;
@@ -78,7 +97,9 @@ double clip_coefficient(double norm, double max_norm) {
 void scale_grads(const std::vector<Param*>& params, const std::vector<ParamRange>& ranges, float coef) {
   for (size_t i = 0; i < params.size(); ++i) {
     float* g = params[i]->g();
-    for (int64_t k = ranges[i].begin; k < ranges[i].end; ++k) g[k] *= coef;
+    parallel_for(ranges[i].size(), [&](int64_t a, int64_t b) {
+      for (int64_t k = ranges[i].begin + a; k < ranges[i].begin + b; ++k) g[k] *= coef;
+    });
   }
 }
 

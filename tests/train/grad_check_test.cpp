@@ -6,6 +6,7 @@
 #include <cmath>
 #include <functional>
 #include <random>
+#include <string>
 
 #include "devops_model/core/dtype.h"
 #include "devops_model/core/threads.h"
@@ -68,33 +69,45 @@ TEST(GradCheck, Linear) {
 }
 
 // Every ISA's build of the training GEMM, 1 and 2 threads: bit-identical (each element is the same chain
-// of fused multiply-adds in the same order) and equal to naive loops in double.
+// of fused multiply-adds in the same order) and equal to naive loops in double. A given as rows, and as
+// columns (dW += dy^T x: the packed path, over several packed row blocks and an edge tile): both layouts
+// give the same bits too.
 TEST(GradCheck, GemmMatchesNaiveLoopsForAnyIsaAndThreadCount) {
   std::mt19937 rng(2);
-  const int64_t M = 13, N = 70, P = 300;
-  auto a = rnd(M * P, rng), b = rnd(P * N, rng);
-  const Isa saved = active_isa();
-  std::vector<float> ref;
-  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
-    if (static_cast<int>(isa) > static_cast<int>(best_isa())) continue;
-    set_active_isa(isa);
-    std::vector<float> c1(M * N, 0.f), c2(M * N, 0.f);
-    set_num_threads(1);
-    gemm_acc(a.data(), P, 1, b.data(), N, c1.data(), N, M, N, P);
-    set_num_threads(2);
-    gemm_acc(a.data(), P, 1, b.data(), N, c2.data(), N, M, N, P);
-    set_num_threads(0);
-    EXPECT_EQ(c1, c2) << isa_name(isa);  // fixed reduction order: bit-identical across thread counts
-    if (ref.empty()) ref = c1;
-    EXPECT_EQ(c1, ref) << isa_name(isa) << " differs from scalar";
+  for (const int64_t M : {13, 270}) {
+    const int64_t N = 70, P = 300;
+    auto a = rnd(M * P, rng), b = rnd(P * N, rng);
+    std::vector<float> at(a.size());  // A(m, p) at at[p * M + m]
     for (int64_t m = 0; m < M; ++m)
-      for (int64_t n = 0; n < N; ++n) {
-        double s = 0;
-        for (int64_t p = 0; p < P; ++p) s += double(a[m * P + p]) * b[p * N + n];
-        EXPECT_NEAR(c1[m * N + n], s, 1e-3) << isa_name(isa);
+      for (int64_t p = 0; p < P; ++p) at[p * M + m] = a[m * P + p];
+    const Isa saved = active_isa();
+    std::vector<float> ref;
+    for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
+      if (static_cast<int>(isa) > static_cast<int>(best_isa())) continue;
+      set_active_isa(isa);
+      for (const bool columns : {false, true}) {
+        const float* ap = columns ? at.data() : a.data();
+        const int64_t ms = columns ? 1 : P, ps = columns ? M : 1;
+        std::vector<float> c1(M * N, 0.f), c2(M * N, 0.f);
+        set_num_threads(1);
+        gemm_acc(ap, ms, ps, b.data(), N, c1.data(), N, M, N, P);
+        set_num_threads(2);
+        gemm_acc(ap, ms, ps, b.data(), N, c2.data(), N, M, N, P);
+        set_num_threads(0);
+        const std::string what = std::string(isa_name(isa)) + (columns ? " columns" : " rows") + " M=" + std::to_string(M);
+        EXPECT_EQ(c1, c2) << what;  // fixed reduction order: bit-identical across thread counts
+        if (ref.empty()) ref = c1;
+        EXPECT_EQ(c1, ref) << what << " differs from scalar rows";
+        for (int64_t m = 0; m < M; ++m)
+          for (int64_t n = 0; n < N; ++n) {
+            double s = 0;
+            for (int64_t p = 0; p < P; ++p) s += double(a[m * P + p]) * b[p * N + n];
+            EXPECT_NEAR(c1[m * N + n], s, 1e-3) << what;
+          }
       }
+    }
+    set_active_isa(saved);
   }
-  set_active_isa(saved);
 }
 
 // bf16 GEMM: both the vdpbf16ps kernel (AVX512-BF16 CPUs) and its twin equal the sum of the bf16-rounded
