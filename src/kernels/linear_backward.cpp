@@ -127,6 +127,14 @@ DM_GEMM_ROWS(gemm_rows_packed_scalar, gemm_rows_packed_body, )
 #undef DM_GEMM_ROWS
 #undef DM_GEMM_ROWS_ARGS
 
+// y (N, M) = bias in every row, or zeros.
+void fill_bias_rows(const float* bias, int64_t N, int64_t M, float* y) {
+  parallel_for(N, [&](int64_t n0, int64_t n1) {
+    for (int64_t n = n0; n < n1; ++n)
+      for (int64_t m = 0; m < M; ++m) y[n * M + m] = bias ? bias[m] : 0.f;
+  });
+}
+
 }  // namespace
 
 void gemm_acc(const float* a, int64_t a_ms, int64_t a_ps, const float* b, int64_t ldb, float* c, int64_t ldc,
@@ -155,6 +163,12 @@ void linear_forward(const float* x, const float* w, const float* bias, int64_t N
     matmul(x, N, wv, bv, y);
     return;
   }
+  const bool bf16_direct = precision == GemmPrecision::kBF16 && gemm_bf16_native();  // packs from W itself
+  if (bf16_direct) {
+    fill_bias_rows(bias, N, M, y);
+    gemm_acc_bf16_bt(x, K, w, K, y, M, N, M, K);
+    return;
+  }
   thread_local std::vector<float> caller_wt;  // the workers reach the caller's buffer through `wt`
   caller_wt.resize(static_cast<size_t>(K * M));
   float* wt = caller_wt.data();
@@ -165,10 +179,7 @@ void linear_forward(const float* x, const float* w, const float* bias, int64_t N
         for (int64_t k = k0; k < std::min(K, k0 + kTile); ++k)
           for (int64_t m = m0; m < std::min(M, m0 + kTile); ++m) wt[k * M + m] = w[m * K + k];
   });
-  parallel_for(N, [&](int64_t n0, int64_t n1) {
-    for (int64_t n = n0; n < n1; ++n)
-      for (int64_t m = 0; m < M; ++m) y[n * M + m] = bias ? bias[m] : 0.f;
-  });
+  fill_bias_rows(bias, N, M, y);
   (precision == GemmPrecision::kBF16 ? gemm_acc_bf16 : gemm_acc)(x, K, 1, wt, M, y, M, N, M, K);
 }
 

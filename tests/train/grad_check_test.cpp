@@ -112,7 +112,7 @@ TEST(GradCheck, GemmMatchesNaiveLoopsForAnyIsaAndThreadCount) {
 
 // bf16 GEMM: both the vdpbf16ps kernel (AVX512-BF16 CPUs) and its twin equal the sum of the bf16-rounded
 // products (in double) up to f32 summation; edge rows and columns, an odd depth, a transposed A, C
-// accumulated into; bit-identical for 1 and 2 threads.
+// accumulated into; bit-identical for 1 and 2 threads, and with B read from its transpose.
 TEST(GradCheck, GemmBf16SumsTheRoundedProducts) {
   std::mt19937 rng(3);
   const int64_t M = 13, N = 70, P = 301;
@@ -143,6 +143,16 @@ TEST(GradCheck, GemmBf16SumsTheRoundedProducts) {
         EXPECT_NEAR(k1[m * N + n], s, 2e-6 * mag) << m << "," << n << (transposed ? " transposed" : "");
         EXPECT_NEAR(twin[m * N + n], s, 2e-6 * mag) << m << "," << n << (transposed ? " transposed" : "");
       }
+    // B given as its transpose W (N, P) (a linear layer's forward packs from W itself): the same bits.
+    if (gemm_bf16_native() && !transposed) {
+      std::vector<float> w(b.size()), kt = c0;
+      for (int64_t p = 0; p < P; ++p)
+        for (int64_t n = 0; n < N; ++n) w[n * P + p] = b[p * N + n];
+      set_num_threads(2);
+      gemm_acc_bf16_bt(a.data(), P, w.data(), P, kt.data(), N, M, N, P);
+      set_num_threads(0);
+      EXPECT_EQ(kt, k1);
+    }
   }
 }
 

@@ -25,6 +25,11 @@ void gemm_acc_bf16(const float* a, int64_t a_ms, int64_t a_ps, const float* b, i
 void gemm_acc_bf16_twin(const float* a, int64_t a_ms, int64_t a_ps, const float* b, int64_t ldb, float* c,
                         int64_t ldc, int64_t Mr, int64_t Nc, int64_t P);
 
+// gemm_acc_bf16 with B given as its transpose: C (Mr, Nc) += A (Mr, P; rows, leading dimension lda) . W^T,
+// W (Nc, P) row-major: the bits of gemm_acc_bf16 over a transposed copy, without the copy (a linear layer's
+// forward). Only where gemm_bf16_native().
+void gemm_acc_bf16_bt(const float* a, int64_t lda, const float* w, int64_t ldw, float* c, int64_t ldc, int64_t Mr,
+                      int64_t Nc, int64_t P);
 // Whether gemm_acc_bf16 runs on vdpbf16ps here (AVX512-BF16 and DM_ISA at avx512 or above), not the twin.
 bool gemm_bf16_native();
 
