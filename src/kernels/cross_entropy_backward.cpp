@@ -21,13 +21,16 @@ double cross_entropy_forward_backward(float* logits, const int32_t* targets, int
       }
       const float mx = *std::max_element(x, x + V);
       const float target_logit = x[tgt];
-      // One exp per logit: x_i becomes e_i = exp(x_i - max) (summed in double), then softmax_i = e_i / sum.
-      double sum = 0.0;
+      // One f32 exp per logit: x_i becomes e_i = exp(x_i - max), summed in double in 8 interleaved partial
+      // sums (a single chain of dependent adds cost more than the exps), then softmax_i = e_i / sum.
+      double lanes[8] = {};
       for (int64_t i = 0; i < V; ++i) {
-        const double e = std::exp(static_cast<double>(x[i] - mx));
-        sum += e;
-        x[i] = static_cast<float>(e);
+        const float e = std::exp(x[i] - mx);
+        lanes[i % 8] += e;
+        x[i] = e;
       }
+      double sum = 0.0;
+      for (double l : lanes) sum += l;
       row_loss[static_cast<size_t>(n)] = mx + std::log(sum) - target_logit;
       // d/dx_i = softmax_i - [i == target]
       const double inv = static_cast<double>(grad_scale) / sum;
