@@ -125,17 +125,19 @@ double peak_rss_bytes() {
 // What each rank holds and sends, for sizing a cluster run (rank 0 prints; every rank has the same shape).
 void print_data_parallel_plan(const Trainer& tr, TrainModel& tm) {
   const DataParallel& dp = tr.data_parallel();
-  double params = 0, trainable = 0, owned = 0;
+  double params = 0, trainable = 0, owned = 0;  // elements
   for (Param& p : tm.base_params()) params += static_cast<double>(p.numel());
   for (Param& p : tm.lora_params()) params += static_cast<double>(p.numel());
   for (Param* p : tm.trainable()) trainable += static_cast<double>(p->numel());
   for (const ParamRange& r : dp.owned()) owned += static_cast<double>(r.size());
   constexpr double MiB = 1024.0 * 1024.0;
+  const int micro = tr.args().grad_accum;
   std::printf(
-      "data parallel: %d rank(s), zero stage %d; per rank: weights %.1f MiB, gradients %.1f MiB, "
+      "data parallel: %d rank(s), zero stage %d; per rank: weights %.1f MiB, gradients %.1f MiB%s, "
       "optimizer moments %.1f MiB (%.0f of %.0f trainable elements); sends %.1f MiB per step\n",
-      dp.ranks(), dp.zero_stage(), params * 4 / MiB, trainable * 4 / MiB, owned * 8 / MiB, owned, trainable,
-      dp.bytes_sent_per_step() / MiB);
+      dp.ranks(), dp.zero_stage(), params * 4 / MiB, dp.kept_gradient_elements(micro) * 4 / MiB,
+      dp.shards_grads() ? " kept (whole only for the layers in flight)" : "", owned * 8 / MiB, owned, trainable,
+      dp.bytes_sent_per_step(micro) / MiB);
 }
 
 int run_train(Opts& o) {

@@ -6,6 +6,9 @@
 #include <cmath>
 #include <cstring>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include "devops_model/core/error.h"
 
 namespace dm {
@@ -36,11 +39,69 @@ DataParallel::DataParallel(ProcessGroup& group, int zero_stage, std::vector<Para
   started_.assign(params_.size(), false);
 }
 
+namespace {
+
+// p[0, n) reads as zeros afterwards. The whole pages inside go back to the system (MADV_DONTNEED on the
+// heap's private anonymous memory: the next touch maps a fresh zero page); the partial pages at the ends,
+// which other allocations may share, are cleared instead.
+void release_zeroed(float* p, int64_t n) {
+  if (n <= 0) return;
+  static const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const auto b = reinterpret_cast<uintptr_t>(p), e = b + static_cast<uintptr_t>(n) * sizeof(float);
+  const uintptr_t ab = (b + page - 1) / page * page, ae = e / page * page;
+  if (ae <= ab) {
+    std::memset(p, 0, static_cast<size_t>(n) * sizeof(float));
+    return;
+  }
+  std::memset(p, 0, ab - b);
+  std::memset(reinterpret_cast<void*>(ae), 0, e - ae);
+  if (madvise(reinterpret_cast<void*>(ab), ae - ab, MADV_DONTNEED) != 0)
+    std::memset(reinterpret_cast<void*>(ab), 0, ae - ab);
+}
+
+}  // namespace
+
+void DataParallel::zero_grads() {
+  for (Param* p : params_) {
+    if (shards_grads()) release_zeroed(p->g(), p->numel());
+    else std::memset(p->g(), 0, static_cast<size_t>(p->numel()) * sizeof(float));
+  }
+}
+
+void DataParallel::begin_micro_batch(int index, int count) {
+  micro_index_ = index, micro_count_ = count;
+  if (shards_grads() && count > 1 && acc_.empty())
+    for (const ParamRange& r : owned_) acc_.emplace_back(static_cast<size_t>(r.size()));
+}
+
+bool DataParallel::reduces_this_micro_batch() const {
+  return group_.size() > 1 && (micro_index_ + 1 == micro_count_ || shards_grads());
+}
+
 void DataParallel::start(size_t i) {
   started_[i] = true;
   Param& p = *params_[i];
-  if (stage_ == 2) group_.start_reduce_scatter_sum(p.g(), piece_counts(p.numel(), group_.size()));
+  if (stage_ == 2) group_.start_reduce_scatter_sum(p.g(), piece_counts(p.numel(), group_.size()), [this, i] { absorb(i); });
   else group_.start_allreduce_sum(p.g(), p.numel());
+}
+
+// The piece (sum over ranks of this micro-batch's gradient) is at its offset: with one micro-batch per step
+// it stays there and the rest is released; with several it is added to the step's sum and all is released
+// (the next micro-batch's backward accumulates into zeros again).
+void DataParallel::absorb(size_t i) {
+  Param& p = *params_[i];
+  const ParamRange r = owned_[i];
+  float* g = p.g();
+  if (micro_count_ == 1) {
+    release_zeroed(g, r.begin);
+    release_zeroed(g + r.end, p.numel() - r.end);
+    return;
+  }
+  float* acc = acc_[i].data();
+  if (micro_index_ == 0) std::memcpy(acc, g + r.begin, static_cast<size_t>(r.size()) * sizeof(float));
+  else
+    for (int64_t k = 0; k < r.size(); ++k) acc[k] += g[r.begin + k];
+  release_zeroed(g, p.numel());
 }
 
 void DataParallel::start_layer(int layer) {
@@ -50,6 +111,14 @@ void DataParallel::start_layer(int layer) {
   group_.poke();  // lets the transfers started so far advance before the next layer's backward
 }
 
+void DataParallel::end_micro_batch() {
+  if (!shards_grads()) return;
+  for (size_t i = 0; i < params_.size(); ++i)
+    if (!started_[i]) start(i);
+  group_.finish_all();
+  started_.assign(params_.size(), false);
+}
+
 void DataParallel::finish_gradients() {
   if (group_.size() > 1) {
     for (size_t i = 0; i < params_.size(); ++i)
@@ -57,6 +126,9 @@ void DataParallel::finish_gradients() {
     group_.finish_all();
   }
   started_.assign(params_.size(), false);
+  if (shards_grads() && micro_count_ > 1)  // the step's sums back where clipping and the update read them
+    for (size_t i = 0; i < params_.size(); ++i)
+      std::memcpy(params_[i]->g() + owned_[i].begin, acc_[i].data(), acc_[i].size() * sizeof(float));
 }
 
 double DataParallel::clip(double max_norm) {
@@ -83,7 +155,7 @@ void DataParallel::gather_to_root(size_t i, const float* piece, float* full) {
   group_.gather_to_root(piece, full, piece_counts(n, group_.size()));
 }
 
-double DataParallel::bytes_sent_per_step() const {
+double DataParallel::bytes_sent_per_step(int micro_batches) const {
   const double N = group_.size();
   if (N == 1) return 0.0;
   double elems = 0;
@@ -91,7 +163,15 @@ double DataParallel::bytes_sent_per_step() const {
   const double part = (N - 1) / N * elems * sizeof(float);
   if (stage_ == 0) return 2 * part;  // all-reduce of the gradients
   if (stage_ == 1) return 3 * part;  // all-reduce of the gradients, all-gather of the weights
-  return 2 * part;                   // reduce-scatter of the gradients, all-gather of the weights
+  return (micro_batches + 1) * part;  // a reduce-scatter of each micro-batch's gradients, all-gather of the weights
+}
+
+double DataParallel::kept_gradient_elements(int micro_batches) const {
+  double all = 0, owned = 0;
+  for (size_t i = 0; i < params_.size(); ++i)
+    all += static_cast<double>(params_[i]->numel()), owned += static_cast<double>(owned_[i].size());
+  if (!shards_grads()) return all;
+  return micro_batches > 1 ? 2 * owned : owned;
 }
 
 }  // namespace dm

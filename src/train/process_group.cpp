@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 
 #include "devops_model/core/error.h"
 
@@ -19,6 +20,8 @@ struct ProcessGroup::Pending {
   MPI_Request request = MPI_REQUEST_NULL;
   float* data = nullptr;
   int64_t offset = 0, count = 0;
+  std::function<void()> on_done;
+  bool done = false;
 };
 
 namespace {
@@ -143,29 +146,39 @@ void ProcessGroup::start_allreduce_sum(float* data, int64_t n) {
   }
 }
 
-void ProcessGroup::start_reduce_scatter_sum(float* data, const std::vector<int64_t>& counts) {
+void ProcessGroup::start_reduce_scatter_sum(float* data, const std::vector<int64_t>& counts,
+                                            std::function<void()> on_done) {
   if (size_ == 1) return;
   std::vector<int> c, displs;
   int_counts(counts, c, displs);
   const size_t r = static_cast<size_t>(rank_);
-  auto p = std::make_unique<Pending>(Pending{MPI_REQUEST_NULL, data, displs[r], c[r]});
+  auto p = std::make_unique<Pending>(Pending{MPI_REQUEST_NULL, data, displs[r], c[r], std::move(on_done), false});
   // In place, MPI leaves this rank's piece at the start of the buffer; finish_all moves it to its offset.
   MPI_Ireduce_scatter(MPI_IN_PLACE, data, c.data(), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &p->request);
   pending_.push_back(std::move(p));
 }
 
+// A finished request: a reduce-scatter's piece moves to its offset, then the caller's callback runs.
+void ProcessGroup::complete(Pending& p) {
+  p.done = true;
+  if (p.data && p.offset > 0) std::memmove(p.data + p.offset, p.data, static_cast<size_t>(p.count) * sizeof(float));
+  if (p.on_done) p.on_done();
+}
+
 void ProcessGroup::poke() {
   for (auto& p : pending_) {
+    if (p->done) continue;
     int done = 0;
     MPI_Test(&p->request, &done, MPI_STATUS_IGNORE);
+    if (done) complete(*p);
   }
 }
 
 void ProcessGroup::finish_all() {
   for (auto& p : pending_) {
+    if (p->done) continue;
     MPI_Wait(&p->request, MPI_STATUS_IGNORE);
-    if (p->data && p->offset > 0)
-      std::memmove(p->data + p->offset, p->data, static_cast<size_t>(p->count) * sizeof(float));
+    complete(*p);
   }
   pending_.clear();
 }

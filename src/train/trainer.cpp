@@ -135,7 +135,7 @@ StepLog Trainer::train_step() {
   const int ranks = group.size();
   const int64_t per_step = micro_batches_per_step();
   StepLog log;
-  model_.zero_grad();
+  dp_.zero_grads();
   std::vector<int32_t> ids, labels;
   double sums[2] = {0, 0};  // this rank's micro-batch losses, tokens
   for (int a = 0; a < args_.grad_accum; ++a) {
@@ -143,11 +143,13 @@ StepLog Trainer::train_step() {
     int64_t T = 0, tokens = 0;
     make_batch(micro, ids, labels, T, tokens);
     model_.set_dropout_seed(args_.seed ^ (static_cast<uint64_t>(micro) * 0x2545F4914F6CDD1Dull));
-    // The last micro-batch's layer gradients are final as its backward passes them: send them right away.
-    if (a + 1 == args_.grad_accum && ranks > 1) model_.set_on_layer_grads([this](int l) { dp_.start_layer(l); });
+    // A reduced micro-batch's layer gradients are final as its backward passes them: send them right away.
+    dp_.begin_micro_batch(a, args_.grad_accum);
+    if (dp_.reduces_this_micro_batch()) model_.set_on_layer_grads([this](int l) { dp_.start_layer(l); });
     sums[0] += model_.forward_backward(ids.data(), labels.data(), static_cast<int64_t>(ids.size()) / T, T,
                                        1.0f / static_cast<float>(per_step));
     model_.set_on_layer_grads(nullptr);
+    if (a + 1 < args_.grad_accum) dp_.end_micro_batch();
     sums[1] += static_cast<double>(tokens);
   }
   micro_ += per_step;

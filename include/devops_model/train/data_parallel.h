@@ -2,7 +2,10 @@
 //   stage 0: gradients all-reduced, every rank keeps all AdamW moments and updates every weight (DDP);
 //   stage 1: gradients all-reduced, each rank keeps the moments of its piece of every param, updates that
 //            piece and the pieces are all-gathered;
-//   stage 2: as 1, but gradients are reduce-scattered: each rank receives only its piece's sum.
+//   stage 2: as 1, but gradients are reduce-scattered after every micro-batch: each rank receives only its
+//            piece's sum and keeps only that (summed over the step's micro-batches); the rest of each
+//            gradient's pages go back to the system as soon as its piece has arrived, so whole gradients
+//            exist only for the layers whose reductions are in flight.
 // Piece r of a param of n elements is [n*r/N, n*(r+1)/N) (piece_counts), so the cut depends only on the
 // param and the rank count, and a checkpoint's full tensors re-cut for any N. Each param's reduction starts
 // as soon as its layer's backward is done (TrainModel::set_on_layer_grads) and overlaps the layers below.
@@ -29,9 +32,20 @@ class DataParallel {
   const std::vector<ParamRange>& owned() const { return owned_; }
   bool shards_state() const { return stage_ >= 1 && group_.size() > 1; }
 
+  // Stage 2 over several ranks: gradients sharded (see above).
+  bool shards_grads() const { return stage_ == 2 && group_.size() > 1; }
+  // Before a step's first backward: every gradient zero (stage 2: its pages released).
+  void zero_grads();
+  // Before micro-batch `index` of the step's `count`.
+  void begin_micro_batch(int index, int count);
+  // Whether this micro-batch's gradients are sent as its backward ends each layer (the step's last one, or
+  // every one at stage 2); the caller then hooks start_layer to the backward.
+  bool reduces_this_micro_batch() const;
   // Starts summing layer `layer`'s gradients over the ranks (call when they are final); other params
-  // wait for finish_gradients.
+  // wait for end_micro_batch / finish_gradients.
   void start_layer(int layer);
+  // After a micro-batch's backward that is not the step's last: at stage 2, its reductions finish here.
+  void end_micro_batch();
   // Starts every reduction not yet started and waits for all: afterwards the owned ranges (stage 2) or
   // the whole gradients (stages 0, 1) hold the sums over ranks.
   void finish_gradients();
@@ -44,11 +58,17 @@ class DataParallel {
   void gather_to_root(size_t i, const float* piece, float* full);
 
   // Bytes this rank hands to MPI per optimizer step for gradients and weights, by the ring algorithms'
-  // counts (all-reduce 2(N-1)/N, reduce-scatter and all-gather (N-1)/N of the data each).
-  double bytes_sent_per_step() const;
+  // counts (all-reduce 2(N-1)/N, reduce-scatter and all-gather (N-1)/N of the data each), with
+  // `micro_batches` per step (stage 2 reduces each one).
+  double bytes_sent_per_step(int micro_batches) const;
+  // Gradient elements this rank keeps between steps (stage 2: its pieces, twice with accumulation).
+  double kept_gradient_elements(int micro_batches) const;
 
  private:
   void start(size_t i);
+  void absorb(size_t i);  // stage 2: param i's piece has arrived
+  int micro_index_ = 0, micro_count_ = 1;
+  std::vector<std::vector<float>> acc_;  // stage 2 with accumulation: each owned piece summed over micro-batches
   ProcessGroup& group_;
   int stage_;
   std::vector<Param*> params_;

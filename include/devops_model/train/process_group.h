@@ -3,6 +3,7 @@
 // the group calls it (MPI_THREAD_FUNNELED); every collective is called by every rank in the same order.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -34,7 +35,8 @@ class ProcessGroup {
   // Non-blocking sums for overlapping communication with computation: start, then finish_all() before the
   // data is read. Progress happens inside MPI calls: poke() lets pending ones advance between layers.
   void start_allreduce_sum(float* data, int64_t n);
-  void start_reduce_scatter_sum(float* data, const std::vector<int64_t>& counts);
+  // on_done (optional) runs once the piece is in place, inside poke() or finish_all().
+  void start_reduce_scatter_sum(float* data, const std::vector<int64_t>& counts, std::function<void()> on_done = {});
   void poke();
   void finish_all();
 
@@ -47,6 +49,7 @@ class ProcessGroup {
   bool mpi_ = false;
   int rank_ = 0, size_ = 1;
   struct Pending;  // an MPI request in flight (defined with mpi.h in the .cpp)
+  void complete(Pending& p);
   std::vector<std::unique_ptr<Pending>> pending_;
 };
 

@@ -57,6 +57,7 @@ class Trainer {
 
   int64_t total_steps() const { return total_steps_; }
   const DataParallel& data_parallel() const { return dp_; }
+  const TrainArgs& args() const { return args_; }
   int64_t step() const { return step_; }
   const std::vector<StepLog>& history() const { return history_; }
 
