@@ -1,6 +1,7 @@
 // `devops-model train`: LLaMA-Factory / HF TrainingArguments option names (dashes or underscores), or a
 // flat LLaMA-Factory YAML recipe as the single argument. Parses, builds, and prints per-step logs.
 #include <algorithm>
+#include <cstdlib>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -16,6 +17,7 @@
 #include "devops_model/core/error.h"
 #include "devops_model/core/mapped_file.h"
 #include "devops_model/core/progress.h"
+#include "devops_model/core/sysinfo.h"
 #include "devops_model/kernels/ops_backward.h"
 #include "devops_model/model/model.h"
 #include "devops_model/model/random_init.h"
@@ -122,6 +124,34 @@ double peak_rss_bytes() {
   return static_cast<double>(u.ru_maxrss) * 1024.0;
 }
 
+// Refuses, before the f32 copies are made, a run whose f32 weights (and, fully fine-tuned, gradients and AdamW
+// moments as its ZeRO stage shards them) cannot fit this machine's memory: the kernel would otherwise kill
+// it after minutes of paging. Ranks on this machine (mpirun's local size) share it.
+void check_training_memory(const ModelConfig& c, const Opts& o) {
+  const double C = c.hidden_size, F = c.intermediate_size, Q = c.q_dim(), KVD = c.kv_dim(), V = c.vocab_size;
+  const double per_layer = 2 * C + (c.qk_norm ? 2.0 * c.head_dim : 0) + C * Q + 2 * C * KVD + Q * C + 3 * C * F +
+                           (c.qkv_bias ? Q + 2 * KVD : 0);
+  const double n = V * C * (c.tie_embeddings ? 1 : 2) + C + per_layer * c.num_layers;
+  const char* local = std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+  const double local_ranks = local ? std::max(1, std::atoi(local)) : 1;
+  const double ranks = ProcessGroup::world().size();
+  const bool full = o.finetuning_type != "lora";
+  double per_param = 4;  // f32 weights
+  if (full) per_param += (o.a.zero_stage == 2 ? 4 / ranks : 4) + (o.a.zero_stage >= 1 ? 8 / ranks : 8);
+  const double need = n * per_param * local_ranks, avail = static_cast<double>(available_memory_bytes());
+  if (avail <= 0 || need <= avail) return;
+  constexpr double GiB = 1024.0 * 1024.0 * 1024.0;
+  char what[256];
+  std::snprintf(what, sizeof what, "%.2fB-parameter model keeps %.1f bytes a parameter in f32 (%.1f GiB for %.0f "
+                "rank(s) on this machine), and %.1f GiB is available", n / 1e9, per_param, need / GiB, local_ranks,
+                avail / GiB);
+  fail(ErrorKind::kInvalidArgument, "not enough memory: ", o.finetuning_type, " training of this ", what,
+       full ? "; shard it over more machines (mpirun, --zero_stage 2), train LoRA on a frozen quantized base "
+              "(--finetuning_type lora --dtype q8_0: 1.06 bytes a parameter) or use a machine with more memory"
+            : "; keep the frozen base quantized (--dtype q8_0: 1.06 bytes a parameter, or q4_k) or use a machine "
+              "with more memory");
+}
+
 // What each rank holds and sends, for sizing a cluster run (rank 0 prints; every rank has the same shape).
 void print_data_parallel_plan(const Trainer& tr, TrainModel& tm) {
   const DataParallel& dp = tr.data_parallel();
@@ -167,10 +197,15 @@ int run_train(Opts& o) {
          "--model and --finetuning_type lora (full fine-tuning trains f32 master weights)");
   std::shared_ptr<Model> base;
   if (!o.model.empty()) {
-    base = Model::load(o.model, load_options_for_dtype(o.dtype));
+    // Trained in f32: loaded as stored (mmap'd where it can be) and copied once into the f32 masters, which
+    // the memory check sizes first; loading as f32 made a second whole f32 copy.
+    base = Model::load(o.model, frozen_base ? load_options_for_dtype(o.dtype) : LoadOptions{});
+    if (!frozen_base) check_training_memory(base->config(), o);
     o.a.source_dir = o.model;
   } else if (!o.from_scratch.empty()) {
-    base = random_model(read_model_config(o.from_scratch), o.a.seed);
+    const ModelConfig config = read_model_config(o.from_scratch);
+    check_training_memory(config, o);
+    base = random_model(config, o.a.seed);
   } else {
     fail(ErrorKind::kInvalidArgument, "give --model DIR or --from-scratch CONFIG.json");
   }

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <vector>
 
 #include "devops_model/core/threads.h"
@@ -55,6 +56,23 @@ size_t current_rss_bytes() {
   if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
   std::fclose(f);
   return static_cast<size_t>(resident) * static_cast<size_t>(sysconf(_SC_PAGESIZE));
+}
+
+size_t available_memory_bytes() {
+  std::FILE* f = std::fopen("/proc/meminfo", "r");
+  if (f == nullptr) return 0;
+  size_t total_kb = 0;
+  bool found = false;
+  char line[256];
+  while (std::fgets(line, sizeof line, f)) {
+    unsigned long long kb = 0;
+    if (std::sscanf(line, "MemAvailable: %llu kB", &kb) == 1 || std::sscanf(line, "SwapFree: %llu kB", &kb) == 1) {
+      total_kb += kb;
+      found = found || std::strncmp(line, "MemAvailable:", 13) == 0;
+    }
+  }
+  std::fclose(f);
+  return found ? total_kb * 1024 : 0;
 }
 
 }  // namespace dm

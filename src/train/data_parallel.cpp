@@ -62,9 +62,10 @@ void release_zeroed(float* p, int64_t n) {
 }  // namespace
 
 void DataParallel::zero_grads() {
-  for (Param* p : params_) {
-    if (shards_grads()) release_zeroed(p->g(), p->numel());
-    else std::memset(p->g(), 0, static_cast<size_t>(p->numel()) * sizeof(float));
+  for (size_t i = 0; i < params_.size(); ++i) {
+    // Stage 2: the rest is zero already (released when the last step's pieces arrived, or never written).
+    const ParamRange r = shards_grads() ? owned_[i] : ParamRange{0, params_[i]->numel()};
+    std::memset(params_[i]->g() + r.begin, 0, static_cast<size_t>(r.size()) * sizeof(float));
   }
 }
 

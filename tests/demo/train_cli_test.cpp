@@ -106,5 +106,27 @@ TEST(TrainCli, RawTextPretrainThenSftWithTrainedTokenizer) {
   fs::remove_all(w);
 }
 
+// A model whose f32 training state cannot fit this machine is refused at once with the figures and the
+// ways out (it used to allocate until the kernel killed it, minutes later).
+TEST(TrainCli, ModelTooLargeForMemoryIsRefusedBeforeAllocating) {
+  const std::string w = test::temp_dir("train_cli_huge");
+  const nlohmann::json cfg = {{"architectures", {"Qwen2ForCausalLM"}}, {"model_type", "qwen2"},
+                              {"hidden_size", 16384},                {"intermediate_size", 65536},
+                              {"num_hidden_layers", 200},            {"num_attention_heads", 128},
+                              {"num_key_value_heads", 8},            {"max_position_embeddings", 4096},
+                              {"vocab_size", 151936},                {"rms_norm_eps", 1e-6}};
+  write_file_atomic(w + "/huge.json", cfg.dump());
+  write_file_atomic(w + "/data.jsonl", "{\"input_ids\": [1, 2, 3, 4]}\n");
+  auto r = test::run_cmd(test::cli() + " train --from-scratch " + w + "/huge.json --data " + w +
+                         "/data.jsonl --stage pt --max_steps 1 --output_dir " + w + "/out");
+  EXPECT_EQ(r.status, 2) << r.err;
+  EXPECT_NE(r.err.find("not enough memory: full training of this 763.32B-parameter model"), std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("16.0 bytes a parameter"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--zero_stage 2"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(w + "/out"));
+  fs::remove_all(w);
+}
+
 }  // namespace
 }  // namespace dm

@@ -10,5 +10,8 @@ double measure_read_bandwidth(size_t buffer_bytes = size_t{1} << 30, int repeats
 size_t peak_rss_bytes();
 // Current resident set size, in bytes.
 size_t current_rss_bytes();
+// Memory a new allocation can still get without the OOM killer: MemAvailable plus free swap (Linux), in
+// bytes; 0 when unknown.
+size_t available_memory_bytes();
 
 }  // namespace dm

@@ -34,7 +34,7 @@ class DataParallel {
 
   // Stage 2 over several ranks: gradients sharded (see above).
   bool shards_grads() const { return stage_ == 2 && group_.size() > 1; }
-  // Before a step's first backward: every gradient zero (stage 2: its pages released).
+  // Before a step's first backward: every gradient zero.
   void zero_grads();
   // Before micro-batch `index` of the step's `count`.
   void begin_micro_batch(int index, int count);
