@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <memory>
 #include <random>
 
 #include "devops_model/core/error.h"
@@ -193,24 +194,27 @@ std::string Trainer::save_checkpoint() {
     if (!args_.tokenizer_dir.empty()) copy_tokenizer_files(args_.tokenizer_dir, tmp);
   }
   // Optimizer moments by param name, whole tensors whatever the ranks' pieces, then the trainer position.
-  std::vector<Tensor> full;
-  std::vector<std::pair<std::string, TensorView>> st;
+  // Gathered one tensor at a time and streamed to the file: rank 0 never holds more than one whole moment.
   const std::vector<Param*> params = model_.trainable();
-  if (opt_.exp_avg().size() == params.size()) {
-    for (size_t i = 0; i < params.size(); ++i) {
-      for (const bool second : {false, true}) {
-        full.push_back(root ? Tensor::zeros_f32(params[i]->value.shape()) : Tensor());
-        dp_.gather_to_root(i, (second ? opt_.exp_avg_sq() : opt_.exp_avg())[i].f32(),
-                           root ? full.back().f32() : nullptr);
-      }
-    }
-    for (size_t i = 0; i < params.size() && root; ++i) {
-      st.emplace_back("exp_avg." + params[i]->name, full[2 * i].view());
-      st.emplace_back("exp_avg_sq." + params[i]->name, full[2 * i + 1].view());
+  const bool have_moments = opt_.exp_avg().size() == params.size();
+  std::unique_ptr<SafetensorsWriter> moments;
+  if (root) {
+    std::vector<SafetensorsWriter::Spec> specs;
+    for (size_t i = 0; i < params.size() && have_moments; ++i)
+      for (const char* prefix : {"exp_avg.", "exp_avg_sq."})
+        specs.push_back({prefix + params[i]->name, DType::kF32, params[i]->value.shape()});
+    moments = std::make_unique<SafetensorsWriter>(tmp + "/optimizer.safetensors", std::move(specs));
+  }
+  std::vector<float> whole;  // rank 0's room for one tensor
+  for (size_t i = 0; i < params.size() && have_moments; ++i) {
+    for (const bool second : {false, true}) {
+      if (root) whole.resize(static_cast<size_t>(params[i]->numel()));
+      dp_.gather_to_root(i, (second ? opt_.exp_avg_sq() : opt_.exp_avg())[i].f32(), root ? whole.data() : nullptr);
+      if (root) moments->write_next(whole.data(), whole.size() * sizeof(float));
     }
   }
   if (root) {
-    write_safetensors(tmp + "/optimizer.safetensors", st);
+    moments->commit();
     nlohmann::json hist = nlohmann::json::array();
     for (const StepLog& l : history_)
       hist.push_back({{"step", l.step}, {"loss", l.loss}, {"grad_norm", l.grad_norm}, {"learning_rate", l.lr}});
