@@ -3,6 +3,8 @@
 // vectorises (explicit fma: the build is ISO C++, which turns contraction off). The one body is compiled
 // three times (AVX-512, AVX2+FMA, baseline) and chosen by active_isa(), like matmul: DM_ISA forces one
 // and the tests run each against naive loops.
+#include <immintrin.h>
+
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -127,6 +129,44 @@ DM_GEMM_ROWS(gemm_rows_packed_scalar, gemm_rows_packed_body, )
 #undef DM_GEMM_ROWS
 #undef DM_GEMM_ROWS_ARGS
 
+// dst (cols, rows) = src (rows, cols)^T over rows [r0, r1): 32 x 32 tiles (both sides touch whole cache
+// lines), each as 8 x 8 blocks transposed in registers (AVX2) or element by element (the twin; edges).
+__attribute__((target("avx2"))) void transpose_8x8_avx2(const float* src, int64_t lds, float* dst, int64_t ldd) {
+  __m256 r[8], t[8];
+  for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * lds);
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 8; i += 4) {
+    r[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+    r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+    r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+    r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+  }
+  for (int i = 0; i < 4; ++i) {
+    _mm256_storeu_ps(dst + i * ldd, _mm256_permute2f128_ps(r[i], r[i + 4], 0x20));
+    _mm256_storeu_ps(dst + (i + 4) * ldd, _mm256_permute2f128_ps(r[i], r[i + 4], 0x31));
+  }
+}
+
+void transpose_rows(const float* src, int64_t rows, int64_t cols, float* dst, int64_t r0, int64_t r1, bool simd) {
+  constexpr int64_t kTile = 32;
+  for (int64_t m0 = r0; m0 < r1; m0 += kTile)
+    for (int64_t k0 = 0; k0 < cols; k0 += kTile) {
+      const int64_t m1 = std::min(r1, m0 + kTile), k1 = std::min(cols, k0 + kTile);
+      for (int64_t k = k0; k < k1; k += 8)
+        for (int64_t m = m0; m < m1; m += 8) {
+          if (simd && k + 8 <= k1 && m + 8 <= m1) {
+            transpose_8x8_avx2(src + m * cols + k, cols, dst + k * rows + m, rows);
+            continue;
+          }
+          for (int64_t kk = k; kk < std::min(k1, k + 8); ++kk)
+            for (int64_t mm = m; mm < std::min(m1, m + 8); ++mm) dst[kk * rows + mm] = src[mm * cols + kk];
+        }
+    }
+}
+
 // y (N, M) = bias in every row, or zeros.
 void fill_bias_rows(const float* bias, int64_t N, int64_t M, float* y) {
   parallel_for(N, [&](int64_t n0, int64_t n1) {
@@ -152,6 +192,14 @@ void gemm_acc(const float* a, int64_t a_ms, int64_t a_ps, const float* b, int64_
   });
 }
 
+void transpose(const float* src, int64_t rows, int64_t cols, float* dst) {
+  const bool simd = active_isa() >= Isa::kAvx2;
+  constexpr int64_t kTile = 32;
+  parallel_for((rows + kTile - 1) / kTile, [&](int64_t b0, int64_t b1) {
+    transpose_rows(src, rows, cols, dst, b0 * kTile, std::min(rows, b1 * kTile), simd);
+  });
+}
+
 void linear_forward(const float* x, const float* w, const float* bias, int64_t N, int64_t K, int64_t M, float* y,
                     GemmPrecision precision) {
   // Few rows (decode-like): the inference kernel streams W once. Many rows (training batches): W^T once
@@ -172,13 +220,7 @@ void linear_forward(const float* x, const float* w, const float* bias, int64_t N
   thread_local std::vector<float> caller_wt;  // the workers reach the caller's buffer through `wt`
   caller_wt.resize(static_cast<size_t>(K * M));
   float* wt = caller_wt.data();
-  constexpr int64_t kTile = 32;  // transposed in 32 x 32 tiles: both sides touch whole cache lines
-  parallel_for((M + kTile - 1) / kTile, [&](int64_t b0, int64_t b1) {
-    for (int64_t m0 = b0 * kTile; m0 < std::min(M, b1 * kTile); m0 += kTile)
-      for (int64_t k0 = 0; k0 < K; k0 += kTile)
-        for (int64_t k = k0; k < std::min(K, k0 + kTile); ++k)
-          for (int64_t m = m0; m < std::min(M, m0 + kTile); ++m) wt[k * M + m] = w[m * K + k];
-  });
+  transpose(w, M, K, wt);
   fill_bias_rows(bias, N, M, y);
   (precision == GemmPrecision::kBF16 ? gemm_acc_bf16 : gemm_acc)(x, K, 1, wt, M, y, M, N, M, K);
 }

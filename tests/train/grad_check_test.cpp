@@ -110,6 +110,24 @@ TEST(GradCheck, GemmMatchesNaiveLoopsForAnyIsaAndThreadCount) {
   }
 }
 
+// The transpose linear_forward packs W with: AVX2 8 x 8 register blocks and the element-by-element twin
+// both give exactly src^T, edge blocks and sizes past one 32 x 32 tile included.
+TEST(GradCheck, TransposeIsExactForAnyIsa) {
+  std::mt19937 rng(4);
+  const int64_t R = 75, C = 45;
+  auto src = rnd(R * C, rng);
+  const Isa saved = active_isa();
+  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
+    if (static_cast<int>(isa) > static_cast<int>(best_isa())) continue;
+    set_active_isa(isa);
+    std::vector<float> dst(src.size(), -1.f);
+    transpose(src.data(), R, C, dst.data());
+    for (int64_t r = 0; r < R; ++r)
+      for (int64_t c = 0; c < C; ++c) ASSERT_EQ(dst[c * R + r], src[r * C + c]) << isa_name(isa) << " " << r << "," << c;
+  }
+  set_active_isa(saved);
+}
+
 // bf16 GEMM: both the vdpbf16ps kernel (AVX512-BF16 CPUs) and its twin equal the sum of the bf16-rounded
 // products (in double) up to f32 summation; edge rows and columns, an odd depth, a transposed A, C
 // accumulated into; bit-identical for 1 and 2 threads, and with B read from its transpose.

@@ -17,6 +17,10 @@ namespace dm {
 void gemm_acc(const float* a, int64_t a_ms, int64_t a_ps, const float* b, int64_t ldb, float* c, int64_t ldc,
               int64_t Mr, int64_t Nc, int64_t P);
 
+// dst (cols, rows) = src (rows, cols)^T, in parallel; 8 x 8 blocks in AVX2 registers where DM_ISA allows,
+// element by element otherwise (the twin; the tests compare them).
+void transpose(const float* src, int64_t rows, int64_t cols, float* dst);
+
 // gemm_acc with A and B rounded to bf16 (nearest even) and f32 sums: the matmuls of mixed-precision training.
 // AVX512-BF16 CPUs use vdpbf16ps on packed bf16 pairs; others (and DM_ISA below avx512) run the twin,
 // gemm_acc_bf16_twin: gemm_acc over rounded f32 copies (the same products, summed in another order).
