@@ -2,6 +2,7 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <atomic>
 #include <exception>
 #include <thread>
@@ -60,5 +61,9 @@ void parallel_for_impl(int64_t n, ChunkBody body, void* ctx) {
 }
 
 }  // namespace detail
+
+void clear_parallel(float* p, int64_t n) {
+  parallel_for(n, [p](int64_t a, int64_t b) { std::fill(p + a, p + b, 0.f); });
+}
 
 }  // namespace dm

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "devops_model/core/error.h"
+#include "devops_model/core/threads.h"
 
 namespace dm {
 
@@ -65,7 +66,7 @@ void DataParallel::zero_grads() {
   for (size_t i = 0; i < params_.size(); ++i) {
     // Stage 2: the rest is zero already (released when the last step's pieces arrived, or never written).
     const ParamRange r = shards_grads() ? owned_[i] : ParamRange{0, params_[i]->numel()};
-    std::memset(params_[i]->g() + r.begin, 0, static_cast<size_t>(r.size()) * sizeof(float));
+    clear_parallel(params_[i]->g() + r.begin, r.size());
   }
 }
 

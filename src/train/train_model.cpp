@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "devops_model/core/error.h"
+#include "devops_model/core/threads.h"
 #include "devops_model/model/model.h"
 #include "train_impl.h"
 
@@ -85,7 +86,7 @@ Param* TrainModel::find(const std::string& name) {
 }
 
 void TrainModel::zero_grad() {
-  for (Param* p : trainable()) std::memset(p->g(), 0, static_cast<size_t>(p->numel()) * sizeof(float));
+  for (Param* p : trainable()) clear_parallel(p->g(), p->numel());
 }
 
 double TrainModel::forward_backward(const int32_t* ids, const int32_t* labels, int64_t B, int64_t T, float grad_scale) {

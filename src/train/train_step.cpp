@@ -146,8 +146,7 @@ LayerBuffers keep_buffers(const ModelConfig& c, int64_t B, int64_t T, float* x, 
 // on BM_TrainStep's shape, left the other idle).
 void zeros(std::vector<float>& v, int64_t n) {
   v.resize(static_cast<size_t>(n));
-  float* p = v.data();
-  parallel_for(n, [p](int64_t a, int64_t b) { std::fill(p + a, p + b, 0.f); });
+  clear_parallel(v.data(), n);
 }
 
 }  // namespace

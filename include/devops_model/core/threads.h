@@ -22,6 +22,9 @@ int num_threads();
 template <typename Fn>
 void parallel_for(int64_t n, Fn&& fn);
 
+// p[0, n) = 0 by every worker (a large gradient or buffer cleared by one thread leaves the others idle).
+void clear_parallel(float* p, int64_t n);
+
 namespace detail {
 // The non-template core (threads.cpp): a plain function pointer + context, no allocation per call.
 using ChunkBody = void (*)(void* ctx, int64_t begin, int64_t end, int worker);
