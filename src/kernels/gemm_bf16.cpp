@@ -1,6 +1,7 @@
 // gemm_acc with bf16 operands (training's --bf16): A and B rounded to bf16 (nearest even), products summed in
-// f32. On AVX512-BF16 CPUs both are packed into bf16 pairs (A: 8 rows per tile, B: 32-column panels with
-// rows p and p+1 interleaved) and multiplied with vdpbf16ps, two multiply-adds per lane per instruction.
+// f32. On AVX512-BF16 CPUs both are packed into bf16 pairs (A: 8 rows per tile, per worker; B: 32-column
+// panels with rows p and p+1 interleaved, once per call for all workers, from B or from its transpose) and
+// multiplied with vdpbf16ps, two multiply-adds per lane per instruction.
 // Elsewhere the twin runs: gemm_acc over rounded f32 copies (the same products; another summation order).
 #include <immintrin.h>
 
@@ -26,8 +27,8 @@ inline float bf16_round(float x) { return bf16_to_f32(f32_to_bf16(x)); }
 
 inline uint32_t pair(float lo, float hi) { return f32_to_bf16(lo) | (static_cast<uint32_t>(f32_to_bf16(hi)) << 16); }
 
-// On AVX512-BF16 the conversions are vcvtneps2bf16: nearest-even like f32_to_bf16 (f32 denormals, which
-// no training value is, become zero there).
+// On AVX512-BF16 the conversions are vcvtneps2bf16: nearest-even like f32_to_bf16, except that f32
+// denormal inputs (below 1.2e-38) become zero there; the scalar edge loops keep them.
 #define DM_BF16 __attribute__((target("arch=x86-64-v4,avx512bf16")))
 
 // 16 f32 -> 16 bf16 widened to the low halves of 16 u32 lanes. (The maskz forms of the widening and the
