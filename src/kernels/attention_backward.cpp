@@ -6,7 +6,9 @@
 #include <vector>
 
 #include "devops_model/core/threads.h"
+#include "devops_model/kernels/matmul.h"
 #include "devops_model/kernels/ops_backward.h"
+#include "kernels/backward_exp_isa.h"
 
 namespace dm {
 
@@ -20,6 +22,18 @@ inline float dot(const float* a, const float* b, int64_t n) {
 
 }  // namespace
 
+namespace kernels {
+
+void softmax_grad_row_scalar(float* s, float* dp, int64_t n, int64_t last, float scale, float lse, float delta) {
+  for (int64_t j = 0; j < n; ++j) {
+    const float p = j <= last ? std::exp(s[j] * scale - lse) : 0.f;
+    s[j] = p;
+    dp[j] = p * (dp[j] - delta) * scale;
+  }
+}
+
+}  // namespace kernels
+
 // Per (sequence, kv head), query rows in blocks of kQb: for a block [t0, t1) only keys s < t1 exist (causal),
 // so every product below is (t1 - t0) x t1 x D and the masked half of the T x T matrices is never computed.
 // The five products run on gemm_acc (the training GEMM, SIMD per ISA); K and V are transposed once per head.
@@ -28,6 +42,7 @@ void attention_backward(const float* dout, const float* q, const float* k, const
                         float* dq, float* dk, float* dv) {
   constexpr int64_t kQb = 64;
   const int64_t group = H / KV, QS = H * D, KS = KV * D;  // row strides of q/dout/dq and k/v/dk/dv
+  auto* softmax_row = active_isa() >= Isa::kAvx512 ? kernels::softmax_grad_row_avx512 : kernels::softmax_grad_row_scalar;
   parallel_for(B * KV, [&](int64_t w0, int64_t w1) {
     std::vector<float> kt(static_cast<size_t>(D * T)), vt(static_cast<size_t>(D * T));
     std::vector<float> s(static_cast<size_t>(kQb * T)), dp(static_cast<size_t>(kQb * T));
@@ -53,14 +68,8 @@ void attention_backward(const float* dout, const float* q, const float* k, const
           for (int64_t i = 0; i < rows; ++i) {
             const int64_t t = t0 + i;
             const float delta = dot(doh + t * QS, oh + t * QS, D);  // sum_s p*dp = dout . out
-            float* si = s.data() + i * keys;
-            float* dpi = dp.data() + i * keys;
-            for (int64_t j = 0; j < keys; ++j) {
-              // P = softmax row from the kept log-sum-exp; dS = P (dP - delta) scale; masked: both 0.
-              const float p = j <= t ? std::exp(si[j] * scale - lh[t]) : 0.f;
-              si[j] = p;
-              dpi[j] = p * (dpi[j] - delta) * scale;
-            }
+            // P = softmax row from the kept log-sum-exp; dS = P (dP - delta) scale; masked: both 0.
+            softmax_row(s.data() + i * keys, dp.data() + i * keys, keys, t, scale, lh[t], delta);
           }
           gemm_acc(dp.data(), keys, 1, kb, KS, dq + base + t0 * QS, QS, rows, D, keys);                  // dQ += dS K
           gemm_acc(dp.data(), 1, keys, qh + t0 * QS, QS, dk + b * T * KS + kh * D, KS, keys, D, rows);  // dK += dS^T Q

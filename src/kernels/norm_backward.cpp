@@ -3,7 +3,9 @@
 #include <cmath>
 
 #include "devops_model/core/threads.h"
+#include "devops_model/kernels/matmul.h"
 #include "devops_model/kernels/ops_backward.h"
+#include "kernels/backward_exp_isa.h"
 
 namespace dm {
 
@@ -33,16 +35,24 @@ void rmsnorm_backward(const float* dout, const float* x, const float* w, const f
   }
 }
 
+namespace kernels {
+
+void swiglu_backward_scalar(const float* dout, const float* gate, const float* up, int64_t n, float* dgate,
+                            float* dup) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = gate[i];
+    const float s = 1.0f / (1.0f + std::exp(-g));
+    const float silu = g * s;
+    dup[i] += dout[i] * silu;
+    dgate[i] += dout[i] * up[i] * s * (1.0f + g * (1.0f - s));
+  }
+}
+
+}  // namespace kernels
+
 void swiglu_backward(const float* dout, const float* gate, const float* up, int64_t n, float* dgate, float* dup) {
-  parallel_for(n, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) {
-      const float g = gate[i];
-      const float s = 1.0f / (1.0f + std::exp(-g));
-      const float silu = g * s;
-      dup[i] += dout[i] * silu;
-      dgate[i] += dout[i] * up[i] * s * (1.0f + g * (1.0f - s));
-    }
-  });
+  auto* run = active_isa() >= Isa::kAvx512 ? kernels::swiglu_backward_avx512 : kernels::swiglu_backward_scalar;
+  parallel_for(n, [&](int64_t i0, int64_t i1) { run(dout + i0, gate + i0, up + i0, i1 - i0, dgate + i0, dup + i0); });
 }
 
 void embedding_backward(const float* dout, const int32_t* ids, int64_t N, int64_t C, float* dtable) {

@@ -14,6 +14,7 @@
 #include "devops_model/kernels/matmul.h"
 #include "devops_model/kernels/ops_backward.h"
 #include "devops_model/train/train_model.h"
+#include "kernels/backward_exp_isa.h"
 #include "kernels/matmul_isa.h"
 
 namespace dm {
@@ -107,6 +108,47 @@ TEST(GradCheck, GemmMatchesNaiveLoopsForAnyIsaAndThreadCount) {
       }
     }
     set_active_isa(saved);
+  }
+}
+
+// SwiGLU backward: the AVX-512 loop (polynomial exp) against the std::exp twin, accumulating into given
+// values, over gates from -100 to 100 (exp's clamped ends included) and a masked tail.
+TEST(GradCheck, SwigluBackwardSimdMatchesTwin) {
+  if (best_isa() < Isa::kAvx512) GTEST_SKIP() << "no AVX-512 on this CPU: only the scalar twin runs";
+  std::mt19937 rng(5);
+  const int64_t n = 1000 + 7;
+  auto dout = rnd(n, rng), up = rnd(n, rng), g = rnd(n, rng, 8.f), dg0 = rnd(n, rng), du0 = rnd(n, rng);
+  for (float x : {-100.f, -88.f, -30.f, 0.f, 30.f, 88.f, 100.f}) g.push_back(x), dout.push_back(0.5f), up.push_back(2.f);
+  const int64_t m = static_cast<int64_t>(g.size());
+  dg0.resize(m, 0.25f), du0.resize(m, -0.25f);
+  std::vector<float> dg1 = dg0, du1 = du0, dg2 = dg0, du2 = du0;
+  kernels::swiglu_backward_scalar(dout.data(), g.data(), up.data(), m, dg1.data(), du1.data());
+  kernels::swiglu_backward_avx512(dout.data(), g.data(), up.data(), m, dg2.data(), du2.data());
+  for (int64_t i = 0; i < m; ++i) {
+    EXPECT_NEAR(dg2[i], dg1[i], 1e-6f * (std::abs(dg1[i]) + 1.f)) << i << " gate " << g[i];
+    EXPECT_NEAR(du2[i], du1[i], 1e-6f * (std::abs(du1[i]) + 1.f)) << i << " gate " << g[i];
+  }
+}
+
+// Attention backward's softmax-gradient row: the AVX-512 loop against the std::exp twin, causal cut inside
+// a vector and a masked tail; probabilities from e^-80 to 1.
+TEST(GradCheck, SoftmaxGradRowSimdMatchesTwin) {
+  if (best_isa() < Isa::kAvx512) GTEST_SKIP() << "no AVX-512 on this CPU: only the scalar twin runs";
+  std::mt19937 rng(6);
+  const int64_t n = 45;
+  for (const int64_t last : {0, 20, 44}) {
+    auto s1 = rnd(n, rng, 10.f), dp1 = rnd(n, rng);
+    s1[3] = -80.f;
+    std::vector<float> s2 = s1, dp2 = dp1;
+    kernels::softmax_grad_row_scalar(s1.data(), dp1.data(), n, last, 0.5f, 1.5f, 0.25f);
+    kernels::softmax_grad_row_avx512(s2.data(), dp2.data(), n, last, 0.5f, 1.5f, 0.25f);
+    for (int64_t j = 0; j < n; ++j) {
+      EXPECT_NEAR(s2[j], s1[j], 1e-6f * std::abs(s1[j]) + 1e-37f) << "last " << last << " key " << j;
+      EXPECT_NEAR(dp2[j], dp1[j], 1e-6f * std::abs(dp1[j]) + 1e-37f) << "last " << last << " key " << j;
+      if (j > last) {
+        EXPECT_EQ(s2[j], 0.f);
+      }
+    }
   }
 }
 
