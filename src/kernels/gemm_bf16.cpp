@@ -54,22 +54,24 @@ DM_BF16 void pack_b_panel(const float* b, int64_t ldb, int64_t p0, int64_t pc, i
   }
 }
 
+// pc consecutive values of one row as its (pc + 1) / 2 pairs, pair q at dst[q * stride] (an odd tail pairs
+// with zero): 32 values are 16 pairs in order, converted at once and scattered to their slots.
+DM_BF16 void pack_row_pairs(const float* row, int64_t pc, int64_t stride, uint32_t* dst) {
+  const __m512i slots = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                           _mm512_set1_epi32(static_cast<int>(stride)));
+  int64_t q = 0;
+  for (; 2 * q + 32 <= pc; q += 16) {
+    const __m512i v = (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(row + 2 * q + 16), _mm512_loadu_ps(row + 2 * q));
+    _mm512_i32scatter_epi32(dst + q * stride, slots, v, 4);
+  }
+  for (; q < (pc + 1) / 2; ++q) dst[q * stride] = pair(row[2 * q], 2 * q + 1 < pc ? row[2 * q + 1] : 0.f);
+}
+
 // The same panel from B's transpose W (B(p, j) = W(j, p), W row-major with leading dimension ldw): each of the
 // panel's columns is a run of one W row, 32 values = 16 pairs in order, scattered to their pairs' slots.
 DM_BF16 void pack_bt_panel(const float* w, int64_t ldw, int64_t p0, int64_t pc, int64_t j0, int64_t nc, uint32_t* dst) {
-  const int64_t pairs = (pc + 1) / 2;
-  std::fill(dst, dst + pairs * kNr, 0u);  // missing columns
-  const __m512i slots = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                           _mm512_set1_epi32(kNr));
-  for (int64_t j = 0; j < nc; ++j) {
-    const float* row = w + (j0 + j) * ldw + p0;
-    int64_t q = 0;
-    for (; 2 * q + 32 <= pc; q += 16) {
-      const __m512i v = (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(row + 2 * q + 16), _mm512_loadu_ps(row + 2 * q));
-      _mm512_i32scatter_epi32(dst + q * kNr + j, slots, v, 4);
-    }
-    for (; q < pairs; ++q) dst[q * kNr + j] = pair(row[2 * q], 2 * q + 1 < pc ? row[2 * q + 1] : 0.f);
-  }
+  std::fill(dst, dst + (pc + 1) / 2 * kNr, 0u);  // missing columns
+  for (int64_t j = 0; j < nc; ++j) pack_row_pairs(w + (j0 + j) * ldw + p0, pc, kNr, dst + j);
 }
 
 // Rows [m0, m1) of A over one depth block: per tile of 8 rows, per pair q, the rows' (A(m, p), A(m, p+1));
@@ -92,19 +94,13 @@ DM_BF16 void pack_a_block(const float* a, int64_t a_ms, int64_t a_ps, int64_t m0
       }
       continue;
     }
-    // A as rows: 32 consecutive values of a row are 16 pairs in order, scattered to their pairs' slots.
-    const __m512i slots = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                             _mm512_set1_epi32(kMr));
+    // A as rows: each row's run of pc values (missing rows and any other layout pair by pair below).
     for (int64_t i = 0; i < kMr; ++i) {
-      int64_t q = 0;
       if (i < rows && a_ps == 1) {
-        const float* row = a + (mt + i) * a_ms + p0;
-        for (; 2 * q + 32 <= pc; q += 16) {
-          const __m512i v = (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(row + 2 * q + 16), _mm512_loadu_ps(row + 2 * q));
-          _mm512_i32scatter_epi32(at + q * kMr + i, slots, v, 4);
-        }
+        pack_row_pairs(a + (mt + i) * a_ms + p0, pc, kMr, at + i);
+        continue;
       }
-      for (; q < pairs; ++q) {
+      for (int64_t q = 0; q < pairs; ++q) {
         const int64_t p = p0 + 2 * q;
         const float lo = i < rows ? a[(mt + i) * a_ms + p * a_ps] : 0.f;
         const float hi = i < rows && 2 * q + 1 < pc ? a[(mt + i) * a_ms + (p + 1) * a_ps] : 0.f;
