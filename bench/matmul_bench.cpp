@@ -46,6 +46,11 @@ void shapes(benchmark::internal::Benchmark* b) {
       b->Args({isa, wt, 1, 4864, 896});    // decode, MLP up
       b->Args({isa, wt, 128, 4864, 896});  // prefill, MLP up
     }
+  // AVX-512's packed GEMM (use_packed_gemm: x past 512 KiB): a long prompt, and the MLP's down projection.
+  for (int wt : {static_cast<int>(DType::kF32), static_cast<int>(DType::kBF16), static_cast<int>(DType::kF16)}) {
+    b->Args({2, wt, 512, 4864, 896});
+    b->Args({2, wt, 128, 896, 4864});
+  }
   b->Args({2, static_cast<int>(DType::kBF16), 1, 151936, 896});  // decode, lm_head
   b->Unit(benchmark::kMillisecond)->UseRealTime();
 }

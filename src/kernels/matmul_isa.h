@@ -30,6 +30,14 @@ constexpr bool has_few_token_int8_kernel(DType wt) {
 // prefetched this far ahead (BM_MatmulBlock and bench decode: best of 0.5, 2, 4, 8, 16 KiB on Zen 5).
 inline constexpr int64_t kRowPrefetchBytes = 16384;
 
+// AVX-512 multiplies F32/BF16/F16 weights by the packed GEMM (gemm_packed_avx512.cpp) from this many tokens on,
+// once the tokens' activations outgrow L2 (the dot-product tiles reread them for every tile of rows; below,
+// they are as fast and pack nothing). BM_Matmul on Zen 5, 2 threads: 512 x 4864 x 896 ~350 -> ~410 GFLOP/s,
+// 128 x 896 x 4864 (x 2.5 MiB) ~245 -> ~340; 128 x 4864 x 896 (x 448 KiB) ~380 either way.
+inline constexpr int64_t kPackedMinTokens = 32;
+inline constexpr int64_t kPackedMinActBytes = int64_t{512} << 10;
+inline bool use_packed_gemm(int64_t T, int64_t K) { return T >= kPackedMinTokens && T * K * 4 > kPackedMinActBytes; }
+
 namespace kernels {
 struct QuantizedActs;
 // The integer path over rows [n0, n1) (block types only): y[t, n] for the quantized activations' T tokens,
@@ -51,6 +59,10 @@ void matmul_rows_avx2(const float* x, int64_t T, int64_t K, DType wt, const void
                       int64_t ldy);
 void matmul_rows_avx512(const float* x, int64_t T, int64_t K, DType wt, const void* w, int64_t n0, int64_t n1, float* y,
                         int64_t ldy);
+// The packed GEMM (F32/BF16/F16 weights; other types go to the scalar kernel), any T; matmul_rows_avx512 takes
+// it where use_packed_gemm(T, K).
+void matmul_rows_packed_avx512(const float* x, int64_t T, int64_t K, DType wt, const void* w, int64_t n0, int64_t n1,
+                               float* y, int64_t ldy);
 
 // ggml block type weights decoded by each SIMD ISA's decoder (block_decode.h), n a multiple of the block:
 // the values the matmul tiles use, bit-identical to dequantize_row (core/quant.h). For the tests.

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <random>
 
 #include "kernels/matmul_isa.h"
@@ -28,8 +29,10 @@ TEST_P(MatmulIsaTest, SimdMatchesScalarOnOddShapesAndOffsets) {
   std::mt19937 rng(42);
   std::uniform_real_distribution<float> u(-1, 1);
   if (simd_isas().empty()) GTEST_SKIP() << "no SIMD ISA on this CPU";
+  // use_packed_gemm(T, K) (T x K > 128 Ki floats) takes AVX-512's packed GEMM: partial panels, depth
+  // blocks with tails, token tails.
   for (Dims d : {Dims{1, 1, 1}, Dims{1, 17, 33}, Dims{3, 9, 15}, Dims{5, 31, 100}, Dims{8, 16, 64}, Dims{13, 45, 129},
-                 Dims{1, 67, 257}}) {
+                 Dims{1, 67, 257}, Dims{32, 17, 33}, Dims{37, 130, 3600}, Dims{45, 81, 2929}, Dims{64, 64, 2100}}) {
     // +1 element of slack so the data can start misaligned.
     std::vector<float> x(static_cast<size_t>(d.T * d.K + 1));
     for (auto& v : x) v = u(rng);
@@ -60,6 +63,34 @@ TEST_P(MatmulIsaTest, SimdMatchesScalarOnOddShapesAndOffsets) {
             << isa_name(isa) << " " << dtype_name(wt) << " T=" << d.T << " N=" << d.N << " K=" << d.K << " i=" << i;
       }
     }
+  }
+}
+
+// The packed GEMM on its own, at token counts below the driver's threshold too (its contract is any T).
+TEST_P(MatmulIsaTest, PackedGemmMatchesScalar) {
+  const DType wt = GetParam();
+  if (static_cast<int>(best_isa()) < static_cast<int>(Isa::kAvx512)) GTEST_SKIP() << "this CPU has no AVX-512";
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<float> u(-1, 1);
+  for (Dims d : {Dims{1, 1, 1}, Dims{2, 16, 128}, Dims{7, 49, 257}, Dims{13, 200, 96}, Dims{6, 64, 129}}) {
+    std::vector<float> x(static_cast<size_t>(d.T * d.K)), wf(static_cast<size_t>(d.N * d.K));
+    for (auto& v : x) v = u(rng);
+    for (auto& v : wf) v = u(rng);
+    std::vector<uint8_t> w(dtype_bytes(wt, d.N * d.K));
+    for (size_t i = 0; i < wf.size(); ++i) {
+      if (wt == DType::kF32) {
+        std::memcpy(w.data() + 4 * i, &wf[i], 4);
+      } else {
+        const uint16_t h = wt == DType::kBF16 ? f32_to_bf16(wf[i]) : f32_to_f16(wf[i]);
+        std::memcpy(w.data() + 2 * i, &h, 2);
+      }
+    }
+    std::vector<float> want(static_cast<size_t>(d.T * d.N)), got(want.size(), -7.0f);
+    kernels::matmul_rows_scalar(x.data(), d.T, d.K, wt, w.data(), 0, d.N, want.data(), d.N);
+    kernels::matmul_rows_packed_avx512(x.data(), d.T, d.K, wt, w.data(), 0, d.N, got.data(), d.N);
+    for (size_t i = 0; i < want.size(); ++i)
+      ASSERT_NEAR(got[i], want[i], 1e-5 * (1 + std::fabs(want[i])) * std::sqrt(double(d.K)))
+          << dtype_name(wt) << " T=" << d.T << " N=" << d.N << " K=" << d.K << " i=" << i;
   }
 }
 
