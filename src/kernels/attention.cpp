@@ -1,7 +1,8 @@
 // Causal grouped-query attention (forward), for inference over the KV cache and for training (which keeps
 // the log-sum-exp). Shape legend: q (T, H, D), k/v (S, KV, D), out (T, H, D), lse (H, T); query head h
-// reads kv head h / (H / KV). The inner loops (scores, weighted sum of values) run per ISA
-// (kernels/attention_isa.h: scalar twin, AVX-512), chosen like the matmuls by active_isa().
+// reads kv head h / (H / KV). The inner loops (scores, softmax row, weighted sum of values) run per ISA
+// (kernels/attention_isa.h, kernels/forward_exp_isa.h: scalar twins, AVX-512), chosen like the matmuls by
+// active_isa().
 #include <cmath>
 #include <vector>
 
@@ -9,6 +10,7 @@
 #include "devops_model/kernels/matmul.h"
 #include "devops_model/kernels/ops.h"
 #include "kernels/attention_isa.h"
+#include "kernels/forward_exp_isa.h"
 
 namespace dm {
 
@@ -34,6 +36,18 @@ void attention_accumulate_scalar(const float* p, float weight, const float* v, i
   }
 }
 
+double softmax_row_scalar(float* p, int64_t n, float* max_out) {
+  float mx = -INFINITY;
+  for (int64_t s = 0; s < n; ++s) mx = p[s] > mx ? p[s] : mx;
+  double sum = 0.0;
+  for (int64_t s = 0; s < n; ++s) {
+    p[s] = std::exp(p[s] - mx);
+    sum += p[s];
+  }
+  *max_out = mx;
+  return sum;
+}
+
 }  // namespace kernels
 
 void attention(const float* q, int64_t T, int64_t H, int64_t KV, int64_t D, const float* k, const float* v,
@@ -43,6 +57,7 @@ void attention(const float* q, int64_t T, int64_t H, int64_t KV, int64_t D, cons
   const bool simd = static_cast<int>(active_isa()) >= static_cast<int>(Isa::kAvx512);
   auto* scores = simd ? kernels::attention_scores_avx512 : kernels::attention_scores_scalar;
   auto* accumulate = simd ? kernels::attention_accumulate_avx512 : kernels::attention_accumulate_scalar;
+  auto* softmax_row = simd ? kernels::softmax_row_avx512 : kernels::softmax_row_scalar;
   // Query t costs pos0 + t + 1 keys: visit queries zig-zag (0, T-1, 1, T-2, ...) so that each worker's
   // contiguous chunk holds early and late queries alike (causal work is otherwise back-loaded).
   parallel_for(T * H, [&](int64_t b, int64_t e) {
@@ -53,13 +68,8 @@ void attention(const float* q, int64_t T, int64_t H, int64_t KV, int64_t D, cons
       const float* qv = q + (t * H + h) * D;
       const int64_t n = pos0 + t + 1;  // causal: keys 0..pos0+t
       scores(qv, k + kvh * D, kv_stride, D, n, scale, p.data());
-      float mx = -INFINITY;
-      for (int64_t s = 0; s < n; ++s) mx = p[static_cast<size_t>(s)] > mx ? p[static_cast<size_t>(s)] : mx;
-      double sum = 0.0;  // double: long contexts add many small terms
-      for (int64_t s = 0; s < n; ++s) {
-        p[static_cast<size_t>(s)] = std::exp(p[static_cast<size_t>(s)] - mx);
-        sum += p[static_cast<size_t>(s)];
-      }
+      float mx = 0.0f;
+      const double sum = softmax_row(p.data(), n, &mx);
       const float inv = static_cast<float>(1.0 / sum);
       if (lse) lse[h * T + t] = mx + static_cast<float>(std::log(sum));
       accumulate(p.data(), inv, v + kvh * D, kv_stride, D, n, out + (t * H + h) * D);

@@ -1,6 +1,5 @@
 // AVX-512 exp-bound loops of the training backward (kernels/backward_exp_isa.h): 16 elements per vector,
-// masked tail. exp(x) as in Cephes' expf: x = n ln2 + r with |r| <= ln2 / 2 (ln2 split in two for an exact
-// product), e^r by its degree-6 polynomial, times 2^n by vscalefps.
+// masked tail, exp by kernels/exp_avx512.h.
 // GCC 12's avx512fintrin.h self-initialises "undefined" vectors and warns about it (GCC bug 105593).
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #if !defined(__clang__)
@@ -19,27 +18,10 @@
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,fma")
 #endif
 
+#include "kernels/exp_avx512.h"
+
 namespace dm::kernels {
 
-namespace {
-
-__m512 exp_ps(__m512 x) {
-  x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-88.3762626647949f)), _mm512_set1_ps(88.3762626647949f));
-  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-  p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-  return _mm512_scalef_ps(p, n);
-}
-
-}  // namespace
 
 void swiglu_backward_avx512(const float* dout, const float* gate, const float* up, int64_t n, float* dgate,
                             float* dup) {

@@ -1,11 +1,14 @@
-// RMSNorm, embedding lookup, SwiGLU and softmax (forward). Plain loops the compiler vectorises; rows are
-// split over the workers only when there is enough work to pay for a parallel region (decode has one row).
+// RMSNorm, embedding lookup, SwiGLU and softmax (forward). Plain loops the compiler vectorises (SwiGLU's exp
+// per ISA: kernels/forward_exp_isa.h); rows are split over the workers only when there is enough work to pay
+// for a parallel region (decode has one row).
 #include <cmath>
 #include <vector>
 
 #include "devops_model/core/error.h"
 #include "devops_model/core/threads.h"
+#include "devops_model/kernels/matmul.h"
 #include "devops_model/kernels/ops.h"
+#include "kernels/forward_exp_isa.h"
 
 namespace dm {
 
@@ -58,13 +61,18 @@ void embed_rows(const TensorView& table, const int32_t* ids, int64_t T, float* o
   });
 }
 
+namespace kernels {
+void swiglu_scalar(const float* gate, const float* up, int64_t n, float* out) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = gate[i];
+    out[i] = g / (1.0f + std::exp(-g)) * up[i];
+  }
+}
+}  // namespace kernels
+
 void swiglu(const float* gate, const float* up, int64_t n, float* out) {
-  for_rows(n, 1, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) {
-      const float g = gate[i];
-      out[i] = g / (1.0f + std::exp(-g)) * up[i];
-    }
-  });
+  auto* run = active_isa() >= Isa::kAvx512 ? kernels::swiglu_avx512 : kernels::swiglu_scalar;
+  for_rows(n, 1, [&](int64_t i0, int64_t i1) { run(gate + i0, up + i0, i1 - i0, out + i0); });
 }
 
 void softmax(float* x, int64_t n) {
