@@ -33,9 +33,9 @@ namespace dm::kernels {
 
 namespace {
 
-constexpr int kMr = 6;          // tokens per register tile
-constexpr int64_t kNr = 64;     // outputs per panel (4 vectors)
-constexpr int64_t kKc = 128;    // depth block: a panel is 128 x 64 f32 = 32 KiB, inside L1
+constexpr int kMr = 6;        // tokens per register tile
+constexpr int64_t kNr = 64;   // outputs per panel (4 vectors)
+constexpr int64_t kKc = 128;  // depth block: a panel is 128 x 64 f32 = 32 KiB, inside L1
 
 // 16 weights of one row from element idx on, widened to f32; `m` masks the ones past the row's end.
 template <DType WT>

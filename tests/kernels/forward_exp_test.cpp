@@ -43,7 +43,8 @@ TEST(ForwardExp, SwigluSimdMatchesTwin) {
   std::vector<float> o1(g.size()), o2(g.size(), -1.f);
   kernels::swiglu_scalar(g.data(), up.data(), n, o1.data());
   kernels::swiglu_avx512(g.data(), up.data(), n, o2.data());
-  for (int64_t i = 0; i < n; ++i) EXPECT_NEAR(o2[i], o1[i], 1e-6f * (std::abs(o1[i]) + 1e-30f)) << i << " gate " << g[i];
+  for (int64_t i = 0; i < n; ++i)
+    EXPECT_NEAR(o2[i], o1[i], 1e-6f * (std::abs(o1[i]) + 1e-30f)) << i << " gate " << g[i];
 }
 
 }  // namespace
