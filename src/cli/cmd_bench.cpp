@@ -93,6 +93,7 @@ Registrar reg{{"bench", "measure load, prefill and decode speed against memory b
     j["weights_dtype"] = matrix_types(model->weights());
     j["threads"] = num_threads();
     j["isa"] = isa_name(active_isa());
+    j["bf16_activations"] = bf16_activations();
     j["weight_file_bytes"] = model->store().checkpoint() ? model->store().checkpoint()->total_bytes() : 0;
     j["load_seconds"] = load_s;
     j["first_forward_seconds"] = first_s;

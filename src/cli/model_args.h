@@ -1,5 +1,5 @@
 // Options shared by the commands that load a model: --model DIR, --dtype, --threads, --check-weights,
-// --no-mmap.
+// --no-mmap, --bf16-activations.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -17,6 +17,7 @@ struct ModelArgs {
   int threads = 0;
   bool check_weights = false;  // scan every tensor for NaN/Inf before loading
   bool no_mmap = false;        // read the weight files into memory instead of mapping them
+  bool bf16_activations = false;  // BF16 weights' prefill with bf16 activations (kernels/matmul.h)
 
   void add(CLI::App& app, bool required = true);
   std::unique_ptr<Model> load() const;  // applies --threads first

@@ -32,7 +32,10 @@ inline __mmask16 tail_mask(int64_t left) {
 
 double softmax_row_avx512(float* p, int64_t n, float* max_out) {
   __m512 mx = _mm512_set1_ps(-INFINITY);
-  for (int64_t s = 0; s < n; s += 16) mx = _mm512_mask_max_ps(mx, tail_mask(n - s), mx, _mm512_loadu_ps(p + s));
+  // max(p, mx) returns mx where p is NaN: NaN scores are skipped, as the twin's comparison skips them (their
+  // exps below are NaN all the same).
+  for (int64_t s = 0; s < n; s += 16)
+    mx = _mm512_mask_max_ps(mx, tail_mask(n - s), _mm512_maskz_loadu_ps(tail_mask(n - s), p + s), mx);
   const float m = _mm512_reduce_max_ps(mx);
   const __m512 vm = _mm512_set1_ps(m);
   // Two lanes of 8 doubles: the scalar twin sums in double too.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #include "devops_model/core/error.h"
 #include "devops_model/core/threads.h"
@@ -34,6 +35,12 @@ Isa initial_isa() {
 }
 
 Isa g_isa = initial_isa();
+bool g_bf16_activations = false;
+
+bool cpu_has_avx512_bf16() {
+  static const bool has = __builtin_cpu_supports("avx512bf16") != 0;
+  return has;
+}
 
 }  // namespace
 
@@ -73,6 +80,18 @@ bool uses_int8_path(Isa isa, DType wt, int64_t T, int64_t K) {
   return has_few_token_int8_kernel(wt) && K % 64 == 0;
 }
 
+void set_bf16_activations(bool on) {
+  if (on && (!cpu_has_avx512_bf16() || best_isa() != Isa::kAvx512Vnni))
+    fail(ErrorKind::kUnsupported, "--bf16-activations needs a CPU with AVX512-BF16 (this one has ",
+         isa_name(best_isa()), " and ", cpu_has_avx512_bf16() ? "" : "no ", "AVX512-BF16)");
+  g_bf16_activations = on;
+}
+bool bf16_activations() { return g_bf16_activations; }
+
+bool uses_bf16_pairs_path(Isa isa, DType wt, int64_t T, int64_t K) {
+  return g_bf16_activations && isa == Isa::kAvx512Vnni && wt == DType::kBF16 && K % 2 == 0 && T >= kPackedMinTokens;
+}
+
 void matmul(const float* x, int64_t T, const TensorView& w, const TensorView& bias, float* y, Activations acts) {
   MatmulTarget t{w, bias, y};
   matmul_group(x, T, std::span<const MatmulTarget>(&t, 1), acts);
@@ -101,9 +120,21 @@ void matmul_group(const float* x, int64_t T, std::span<const MatmulTarget> targe
   // (thread_local for its buffers' reuse; the workers read it through `acts`, not their own instance.)
   thread_local kernels::QuantizedActs caller_acts;
   kernels::QuantizedActs& acts = caller_acts;
-  bool any_int8 = false;
-  for (const MatmulTarget& t : targets) any_int8 = any_int8 || uses_int8_path(isa, t.w.dtype, T, K);
+  bool any_int8 = false, any_bf16 = false;
+  for (const MatmulTarget& t : targets) {
+    any_int8 = any_int8 || uses_int8_path(isa, t.w.dtype, T, K);
+    any_bf16 = any_bf16 || uses_bf16_pairs_path(isa, t.w.dtype, T, K);
+  }
   if (any_int8) kernels::quantize_acts(x, T, K, acts);
+  thread_local std::vector<uint32_t> caller_pairs;  // the bf16 path's activations, as `acts`
+  uint32_t* pairs = nullptr;
+  if (any_bf16) {
+    caller_pairs.resize(static_cast<size_t>(T * K / 2));
+    pairs = caller_pairs.data();
+    parallel_for(T, [&](int64_t t0, int64_t t1) {
+      kernels::round_acts_bf16_pairs_avx512(x + t0 * K, (t1 - t0) * K, pairs + t0 * K / 2);
+    });
+  }
   parallel_for(first_block.back(), [&](int64_t b0, int64_t b1) {
     for (size_t i = 0; i < targets.size(); ++i) {
       const int64_t lo = std::max(b0, first_block[i]), hi = std::min(b1, first_block[i + 1]);
@@ -113,6 +144,8 @@ void matmul_group(const float* x, int64_t T, std::span<const MatmulTarget> targe
       const int64_t n0 = (lo - first_block[i]) * block, n1 = std::min(N, (hi - first_block[i]) * block);
       if (uses_int8_path(isa, w.dtype, T, K)) {
         kernels::matmul_rows_int8_avx512(acts, w.dtype, w.data, n0, n1, targets[i].y, N);
+      } else if (uses_bf16_pairs_path(isa, w.dtype, T, K)) {
+        kernels::matmul_rows_bf16_pairs_avx512(pairs, T, K, w.data, n0, n1, targets[i].y, N);
       } else {
         matmul_rows(isa, x, T, K, w.dtype, w.data, n0, n1, targets[i].y, N);
       }
@@ -149,6 +182,14 @@ void matmul_rows_int8_scalar(const QuantizedActs& a, DType wt, const void* w, in
                              int64_t ldy) {
   const std::vector<float> x_hat = dequantize_acts(a);
   matmul_rows_scalar(x_hat.data(), a.T, a.K, wt, w, n0, n1, y, ldy);
+}
+
+void matmul_rows_bf16_pairs_scalar(const uint32_t* xb, int64_t T, int64_t K, const void* w, int64_t n0, int64_t n1,
+                                   float* y, int64_t ldy) {
+  std::vector<float> x_hat(static_cast<size_t>(T * K));
+  for (int64_t i = 0; i < T * K; ++i)
+    x_hat[static_cast<size_t>(i)] = bf16_to_f32(static_cast<uint16_t>(xb[i / 2] >> (i % 2 == 0 ? 0 : 16)));
+  matmul_rows_scalar(x_hat.data(), T, K, DType::kBF16, w, n0, n1, y, ldy);
 }
 
 }  // namespace kernels

@@ -21,6 +21,12 @@ void matmul_rows(Isa isa, const float* x, int64_t T, int64_t K, DType wt, const 
 // types with a few-token kernel (Q8_0, Q4_0, Q5_0, Q4_K, Q6_K) where K is a multiple of 64.
 bool uses_int8_path(Isa isa, DType wt, int64_t T, int64_t K);
 
+// Whether matmul() multiplies T tokens by (N, K) BF16 weights with the activations rounded to bf16 (vdpbf16ps,
+// gemm_packed_bf16_avx512.cpp): once set_bf16_activations(true), at the integer path's ISA level (DM_ISA=avx512
+// keeps f32 activations), from kPackedMinTokens tokens on (twice the f32 FMA's rate pays for the packing even
+// where the activations fit L2), K even.
+bool uses_bf16_pairs_path(Isa isa, DType wt, int64_t T, int64_t K);
+
 // The types matmul_int8_decode_avx512.cpp has a loader for (its dispatch names the same ones).
 constexpr bool has_few_token_int8_kernel(DType wt) {
   return wt == DType::kQ8_0 || wt == DType::kQ4_0 || wt == DType::kQ5_0 || wt == DType::kQ4_K || wt == DType::kQ6_K;
@@ -46,6 +52,13 @@ void matmul_rows_int8_avx512(const QuantizedActs& a, DType wt, const void* w, in
                              int64_t ldy);
 void matmul_rows_int8_few_avx512(const QuantizedActs& a, DType wt, const void* w, int64_t n0, int64_t n1, float* y,
                                  int64_t ldy);
+// The bf16 path: x (T, K) rounded to bf16 pairs xb (T, K / 2), low half the even element, n = T * K even;
+// rows [n0, n1) of y = xb W^T over BF16 weights. The twin: the f32 scalar kernel over the pairs widened back.
+void round_acts_bf16_pairs_avx512(const float* x, int64_t n, uint32_t* dst);
+void matmul_rows_bf16_pairs_avx512(const uint32_t* xb, int64_t T, int64_t K, const void* w, int64_t n0, int64_t n1,
+                                   float* y, int64_t ldy);
+void matmul_rows_bf16_pairs_scalar(const uint32_t* xb, int64_t T, int64_t K, const void* w, int64_t n0, int64_t n1,
+                                   float* y, int64_t ldy);
 // Its scalar twin: the f32 scalar kernel over the dequantized activations (same values, other rounding).
 void matmul_rows_int8_scalar(const QuantizedActs& a, DType wt, const void* w, int64_t n0, int64_t n1, float* y,
                              int64_t ldy);

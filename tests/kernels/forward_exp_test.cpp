@@ -31,6 +31,15 @@ TEST(ForwardExp, SoftmaxRowSimdMatchesTwin) {
     EXPECT_NEAR(sum2, sum1, 1e-6 * sum1) << "n " << n;
     for (int64_t s = 0; s < n; ++s) EXPECT_NEAR(p2[s], p1[s], 1e-6f * p1[s] + 1e-37f) << "n " << n << " key " << s;
   }
+  // A NaN score: the max skips it, its exp and the sum are NaN, as the twin's.
+  std::vector<float> p1 = uniform(20, rng, 5.f);
+  p1[17] = NAN;
+  std::vector<float> p2 = p1;
+  float m1 = 0, m2 = 0;
+  const double sum1 = kernels::softmax_row_scalar(p1.data(), 20, &m1);
+  const double sum2 = kernels::softmax_row_avx512(p2.data(), 20, &m2);
+  EXPECT_EQ(m2, m1);
+  EXPECT_TRUE(std::isnan(sum1) && std::isnan(sum2) && std::isnan(p2[17]));
 }
 
 // Gates from -100 to 100 (exp's clamped ends included) and a masked tail.

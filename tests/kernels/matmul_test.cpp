@@ -2,6 +2,7 @@
 // for each weight dtype.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -124,6 +125,63 @@ TEST(MatmulQ8, SimdMatchesScalarAndScalarIsTheDequantizedProduct) {
       for (size_t i = 0; i < want.size(); ++i)
         ASSERT_NEAR(got[i], want[i], 1e-4 * (1 + std::fabs(want[i])) * std::sqrt(double(d.K)))
             << isa_name(isa) << " T=" << d.T << " N=" << d.N << " K=" << d.K << " i=" << i;
+    }
+  }
+}
+
+// BF16 weights with bf16 activations (AVX512-BF16): the rounding of x is f32_to_bf16's, the products match
+// the scalar twin's over the rounded x, and matmul() takes the path only once asked for and only where
+// uses_bf16_pairs_path says (Activations::kF32 keeps the exact f32 product).
+TEST(MatmulBf16Pairs, Avx512MatchesTheTwinAndTheDriverTakesItOnlyForFastest) {
+  if (!__builtin_cpu_supports("avx512bf16") || best_isa() != Isa::kAvx512Vnni)
+    GTEST_SKIP() << "this CPU has no AVX512-BF16";
+  std::mt19937 rng(13);
+  std::uniform_real_distribution<float> u(-1, 1);
+  for (Dims d : {Dims{1, 17, 34}, Dims{6, 64, 256}, Dims{7, 49, 258}, Dims{33, 70, 130}, Dims{37, 130, 3600},
+                 Dims{45, 81, 2930}}) {
+    std::vector<float> x(static_cast<size_t>(d.T * d.K));
+    for (auto& v : x) v = u(rng);
+    std::vector<uint16_t> w(static_cast<size_t>(d.N * d.K));
+    for (auto& h : w) h = f32_to_bf16(u(rng));
+    std::vector<uint32_t> xb(x.size() / 2);
+    kernels::round_acts_bf16_pairs_avx512(x.data(), d.T * d.K, xb.data());
+    for (size_t i = 0; i < x.size(); ++i)
+      ASSERT_EQ(static_cast<uint16_t>(xb[i / 2] >> (i % 2 ? 16 : 0)), f32_to_bf16(x[i])) << "x " << i;
+    std::vector<float> want(static_cast<size_t>(d.T * d.N)), got(want.size(), -7.0f);
+    kernels::matmul_rows_bf16_pairs_scalar(xb.data(), d.T, d.K, w.data(), 0, d.N, want.data(), d.N);
+    const int64_t mid = d.N / 2;
+    kernels::matmul_rows_bf16_pairs_avx512(xb.data(), d.T, d.K, w.data(), 0, mid, got.data(), d.N);
+    kernels::matmul_rows_bf16_pairs_avx512(xb.data(), d.T, d.K, w.data(), mid, d.N, got.data(), d.N);
+    for (size_t i = 0; i < want.size(); ++i)
+      ASSERT_NEAR(got[i], want[i], 1e-5 * (1 + std::fabs(want[i])) * std::sqrt(double(d.K)))
+          << "T=" << d.T << " N=" << d.N << " K=" << d.K << " i=" << i;
+    // Through the driver: the fastest activations take the path where it applies; f32 ones never do.
+    const TensorView wv{DType::kBF16, {d.N, d.K}, w.data()};
+    std::vector<float> exact(want.size()), fastest(want.size()), f32(want.size());
+    kernels::matmul_rows_scalar(x.data(), d.T, d.K, DType::kBF16, w.data(), 0, d.N, exact.data(), d.N);
+    ASSERT_FALSE(bf16_activations()) << "off by default";
+    std::vector<float> by_default(want.size());
+    matmul(x.data(), d.T, wv, TensorView{}, by_default.data());
+    set_bf16_activations(true);
+    matmul(x.data(), d.T, wv, TensorView{}, fastest.data());
+    matmul(x.data(), d.T, wv, TensorView{}, f32.data(), Activations::kF32);
+    const bool pairs = uses_bf16_pairs_path(active_isa(), DType::kBF16, d.T, d.K);
+    set_bf16_activations(false);
+    EXPECT_EQ(pairs, d.T >= kPackedMinTokens) << "T=" << d.T << " K=" << d.K;
+    double worst_f32 = 0, worst_fastest_vs_exact = 0, worst_fastest_vs_twin = 0, worst_default = 0;
+    for (size_t i = 0; i < want.size(); ++i) {
+      worst_default = std::max(worst_default, double(std::fabs(by_default[i] - exact[i])));
+      worst_f32 = std::max(worst_f32, double(std::fabs(f32[i] - exact[i])));
+      worst_fastest_vs_exact = std::max(worst_fastest_vs_exact, double(std::fabs(fastest[i] - exact[i])));
+      worst_fastest_vs_twin = std::max(worst_fastest_vs_twin, double(std::fabs(fastest[i] - want[i])));
+    }
+    EXPECT_LT(worst_f32, 1e-4) << "T=" << d.T << " K=" << d.K;
+    EXPECT_LT(worst_default, 1e-4) << "T=" << d.T << " K=" << d.K;
+    if (pairs) {
+      EXPECT_LT(worst_fastest_vs_twin, 1e-3) << "T=" << d.T << " K=" << d.K;
+      EXPECT_GT(worst_fastest_vs_exact, 1e-3) << "bf16 rounding of x should show, T=" << d.T << " K=" << d.K;
+    } else {
+      EXPECT_LT(worst_fastest_vs_exact, 1e-4) << "T=" << d.T << " K=" << d.K;
     }
   }
 }

@@ -21,6 +21,13 @@ const char* isa_name(Isa isa);
 Isa best_isa();    // what this CPU supports
 Isa active_isa();  // what matmul() uses: best_isa() unless the DM_ISA environment variable says otherwise
 
+// BF16 weights times 32 or more tokens (prefill) with the activations rounded to bf16 (vdpbf16ps, AVX512-BF16):
+// how llama.cpp multiplies bf16 weights, twice the f32 FMA's rate, but the logits move (0.16 on the tiny
+// fixtures' logits of std ~4, past the golden tests' 1e-3), so it is off unless asked for (--bf16-activations).
+// Process-wide, like active_isa(); Error(kUnsupported) where the CPU has no AVX512-BF16.
+void set_bf16_activations(bool on);
+bool bf16_activations();
+
 // What the activations may become: kFastest lets block-type weights take the integer path (8-bit activations,
 // inference); kF32 keeps them f32 on every CPU (training, whose gradients are those of the f32 product).
 enum class Activations { kFastest, kF32 };
