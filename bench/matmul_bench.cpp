@@ -57,6 +57,25 @@ void shapes(benchmark::internal::Benchmark* b) {
 
 BENCHMARK(BM_Matmul)->Apply(shapes);
 
+// BF16 weights with --bf16-activations (vdpbf16ps on AVX512-BF16; skipped elsewhere), against BM_Matmul's
+// exact f32 product of the same shapes: prefill of 128 and 512 tokens on the MLP up projection, 128 on down.
+void BM_MatmulBf16Activations(benchmark::State& state) {
+  if (!__builtin_cpu_supports("avx512bf16") || best_isa() != Isa::kAvx512Vnni) {
+    state.SkipWithError("this CPU has no AVX512-BF16");
+    return;
+  }
+  set_bf16_activations(true);
+  BM_Matmul(state);
+  set_bf16_activations(false);
+}
+
+BENCHMARK(BM_MatmulBf16Activations)
+    ->Args({3, static_cast<int>(DType::kBF16), 128, 4864, 896})
+    ->Args({3, static_cast<int>(DType::kBF16), 512, 4864, 896})
+    ->Args({3, static_cast<int>(DType::kBF16), 128, 896, 4864})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
 // ggml block types (GGUF weights) on Qwen2.5-0.5B's MLP down projection, N=896, K=4864 (19 super-blocks of
 // 256 a row): decode (T=1, read weight_B/s) and prefill (T=64, read FLOP/s), per SIMD ISA (3 = AVX-512 VNNI: the
 // integer path with quantized activations; its FLOP/s count each multiply-add as 2, as for f32).

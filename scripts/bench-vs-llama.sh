@@ -4,7 +4,8 @@
 # `llama-bench` interleaved (ours, theirs, ours, theirs, ...) and one table of medians: tokens/s of both,
 # the ratio ours/theirs, and our decode as a fraction of the memory bandwidth our bench measured in the
 # same run. Both read the weights into memory (ours --no-mmap, llama.cpp --mmap 0: mapped 4 KiB file pages
-# halve llama.cpp's own 7B decode on these VMs). Benchmarks only: nothing here is a test.
+# halve llama.cpp's own 7B decode on these VMs). Both run with their default thread waits (llama.cpp's pool
+# polls; OpenMP spins a while before sleeping). Benchmarks only: nothing here is a test.
 #
 #   scripts/bench-vs-llama.sh [--shapes "qwen2.5-0.5b qwen2.5-1.5b"] [--types "f32 f16 bf16 q8_0 q4_0 q4_k_m"]
 #                             [--prompts "128 512"] [--decode 64] [--threads 2] [--reps 2] [--work DIR]
@@ -45,7 +46,6 @@ done
 command -v jq >/dev/null || { echo "bench-vs-llama: needs jq (scripts/install-deps.sh installs it)" >&2; exit 2; }
 [ -x /usr/bin/time ] || { echo "bench-vs-llama: needs GNU time (Debian package time)" >&2; exit 2; }
 mkdir -p "$work"
-export OMP_WAIT_POLICY=PASSIVE
 
 # The GGUF of one shape and type, made once.
 model_file() {

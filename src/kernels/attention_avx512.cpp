@@ -20,23 +20,11 @@
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,fma")
 #endif
 
+#include "kernels/hsum16_avx512.h"
+
 namespace dm::kernels {
 
 namespace {
-
-// r[i] = sum of a[i]'s 16 lanes: pairs, quads within 128-bit lanes, then across lanes (45 ops for 16 sums,
-// where 16 horizontal reductions take about 150).
-inline __m512 hsum16(const __m512 (&a)[16]) {
-  __m512 b[8], c[4];
-  for (int i = 0; i < 8; ++i)
-    b[i] = _mm512_add_ps(_mm512_unpacklo_ps(a[2 * i], a[2 * i + 1]), _mm512_unpackhi_ps(a[2 * i], a[2 * i + 1]));
-  for (int j = 0; j < 4; ++j)
-    c[j] =
-        _mm512_add_ps(_mm512_shuffle_ps(b[2 * j], b[2 * j + 1], 0x44), _mm512_shuffle_ps(b[2 * j], b[2 * j + 1], 0xEE));
-  const __m512 d0 = _mm512_add_ps(_mm512_shuffle_f32x4(c[0], c[1], 0x88), _mm512_shuffle_f32x4(c[0], c[1], 0xDD));
-  const __m512 d1 = _mm512_add_ps(_mm512_shuffle_f32x4(c[2], c[3], 0x88), _mm512_shuffle_f32x4(c[2], c[3], 0xDD));
-  return _mm512_add_ps(_mm512_shuffle_f32x4(d0, d1, 0x88), _mm512_shuffle_f32x4(d0, d1, 0xDD));
-}
 
 // q . k over D, as one vector of partial sums (16 lanes) to be reduced by the caller.
 inline __m512 dot_lanes(const float* q, const float* kv, int64_t D16, __mmask16 tail) {

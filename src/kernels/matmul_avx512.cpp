@@ -23,6 +23,7 @@
 #endif
 
 #include "kernels/block_matmul.h"
+#include "kernels/hsum16_avx512.h"
 
 namespace dm::kernels {
 
@@ -71,6 +72,26 @@ inline __m512 load_w(const void* base, int64_t idx, __mmask16 m) {
   }
 }
 
+// y[t0 + j, n0 + i] = the sum of acc[i][j]'s lanes: 16 accumulators at a time through one transposed
+// reduction (a tenth of a 6 x 4 prefill tile went to 24 separate horizontal sums), fewer one by one.
+template <int R, int TT>
+inline void store_sums(__m512 (&acc)[R][TT], float* y, int64_t ldy, int64_t n0, int64_t t0) {
+  constexpr int kN = R * TT;
+  if constexpr (kN >= 8) {
+    float sums[(kN + 15) / 16 * 16];
+    for (int g = 0; g < kN; g += 16) {
+      __m512 v[16];
+      for (int m = 0; m < 16; ++m) v[m] = g + m < kN ? acc[(g + m) / TT][(g + m) % TT] : _mm512_setzero_ps();
+      _mm512_storeu_ps(sums + g, hsum16(v));
+    }
+    for (int i = 0; i < R; ++i)
+      for (int j = 0; j < TT; ++j) y[(t0 + j) * ldy + n0 + i] = sums[i * TT + j];
+  } else {
+    for (int i = 0; i < R; ++i)
+      for (int j = 0; j < TT; ++j) y[(t0 + j) * ldy + n0 + i] = _mm512_reduce_add_ps(acc[i][j]);
+  }
+}
+
 // Computes the R x TT tile y[t0+j, n0+i]: full 16-wide steps with plain loads, then one masked tail step.
 template <DType WT, int R, int TT>
 inline void tile_step(const float* x, int64_t K, const void* w, int64_t n0, int64_t t0, int64_t k, __mmask16 m,
@@ -103,8 +124,7 @@ void tile(const float* x, int64_t K, const void* w, int64_t n0, int64_t t0, floa
     }
   }
   if (k < K) tile_step<WT, R, TT>(x, K, w, n0, t0, k, static_cast<__mmask16>((1u << (K - k)) - 1), acc);
-  for (int i = 0; i < R; ++i)
-    for (int j = 0; j < TT; ++j) y[(t0 + j) * ldy + n0 + i] = _mm512_reduce_add_ps(acc[i][j]);
+  store_sums<R, TT>(acc, y, ldy, n0, t0);
 }
 
 template <DType WT>
