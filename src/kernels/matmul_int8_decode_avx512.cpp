@@ -51,16 +51,22 @@ inline __m512 two_scales(const uint8_t* a, const uint8_t* b) {
   uint16_t ha, hb;
   std::memcpy(&ha, a, 2);
   std::memcpy(&hb, b, 2);
-  return _mm512_cvtph_ps(
-      _mm256_set_m128i(_mm_set1_epi16(static_cast<short>(hb)), _mm_set1_epi16(static_cast<short>(ha))));
+  // Both widened in one vector's first two lanes, then spread (fewer vector ops than two broadcasts).
+  const __m128 f = _mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(ha | static_cast<uint32_t>(hb) << 16)));
+  return _mm512_permutexvar_ps(_mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0), _mm512_castps128_ps512(f));
 }
-// Q4_0/Q5_0's 16 bytes of nibbles for two blocks as elements 0-31 of each: [lo a, hi a, lo b, hi b].
+// The nibbles of v's bytes: 16-bit lanes shifted right by `shifts` (0: low nibbles, 4: high), masked to 4 bits.
+inline __m512i nibbles(__m512i v, __m512i shifts) {
+  return _mm512_and_si512(_mm512_srlv_epi16(v, shifts), _mm512_set1_epi8(0x0f));
+}
+// Q4_0/Q5_0's 16 bytes of nibbles for two blocks as elements 0-31 of each: [lo a, hi a, lo b, hi b]. The
+// loads broadcast [a, a, b, b] into the four 128-bit lanes; one shift per lane (0, 4, 0, 4) picks the nibbles.
 inline __m512i nibble_pairs(const uint8_t* a, const uint8_t* b) {
-  const __m256i v = _mm256_set_m128i(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b)),
-                                     _mm_loadu_si128(reinterpret_cast<const __m128i*>(a)));
-  const __m512i lh = join(_mm256_and_si256(v, _mm256_set1_epi8(0x0f)),
-                          _mm256_and_si256(_mm256_srli_epi16(v, 4), _mm256_set1_epi8(0x0f)));  // lo a, lo b, hi a, hi b
-  return _mm512_shuffle_i64x2(lh, lh, _MM_SHUFFLE(3, 1, 2, 0));
+  const __m512i v = _mm512_mask_broadcast_i32x4(_mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a))),
+                                                0xFF00, _mm_loadu_si128(reinterpret_cast<const __m128i*>(b)));
+  const __m512i shifts = _mm512_set_epi64(0x0004000400040004, 0x0004000400040004, 0, 0, 0x0004000400040004,
+                                          0x0004000400040004, 0, 0);
+  return nibbles(v, shifts);
 }
 
 // Loaders: kChunks chunks per block (a pair of 32-blocks counts as one block); begin(blk) once per block.
@@ -134,10 +140,9 @@ struct Q4_KLoader {
                                               _mm256_set1_ps(-load_f16(b + 2))));
   }
   Chunk chunk(int j) const {  // elements 64j..64j+63: low then high nibbles of qs[32j..32j+31]
-    const __m256i v = load32(blk + 16 + 32 * j);
+    const __m512i v = _mm512_broadcast_i64x4(load32(blk + 16 + 32 * j));  // both halves: the 32 bytes
     Chunk c;
-    c.u = join(_mm256_and_si256(v, _mm256_set1_epi8(0x0f)),
-               _mm256_and_si256(_mm256_srli_epi16(v, 4), _mm256_set1_epi8(0x0f)));
+    c.u = nibbles(v, _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(4), 1));
     c.sc = per32(sc, j);
     c.mn = per32(mn, j);
     return c;
