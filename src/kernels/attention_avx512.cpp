@@ -49,7 +49,7 @@ void attention_scores_avx512(const float* q, const float* k, int64_t kv_stride, 
     for (int i = 0; i < 16; ++i) acc[i] = dot_lanes(q, k + (s + i) * kv_stride, D16, tail);
     _mm512_storeu_ps(p + s, _mm512_mul_ps(hsum16(acc), vscale));
   }
-  for (; s < n; ++s) p[s] = _mm512_reduce_add_ps(dot_lanes(q, k + s * kv_stride, D16, tail)) * scale;
+  for (; s < n; ++s) p[s] = hsum1(dot_lanes(q, k + s * kv_stride, D16, tail)) * scale;
 }
 
 void attention_accumulate_avx512(const float* p, float weight, const float* v, int64_t kv_stride, int64_t D, int64_t n,

@@ -73,7 +73,8 @@ inline __m512 load_w(const void* base, int64_t idx, __mmask16 m) {
 }
 
 // y[t0 + j, n0 + i] = the sum of acc[i][j]'s lanes: 16 accumulators at a time through one transposed
-// reduction (a tenth of a 6 x 4 prefill tile went to 24 separate horizontal sums), fewer one by one.
+// reduction (a tenth of a 6 x 4 prefill tile went to 24 separate horizontal sums), fewer one by one in the
+// same order (every tile shape gives a product the same bits).
 template <int R, int TT>
 inline void store_sums(__m512 (&acc)[R][TT], float* y, int64_t ldy, int64_t n0, int64_t t0) {
   constexpr int kN = R * TT;
@@ -88,7 +89,7 @@ inline void store_sums(__m512 (&acc)[R][TT], float* y, int64_t ldy, int64_t n0, 
       for (int j = 0; j < TT; ++j) y[(t0 + j) * ldy + n0 + i] = sums[i * TT + j];
   } else {
     for (int i = 0; i < R; ++i)
-      for (int j = 0; j < TT; ++j) y[(t0 + j) * ldy + n0 + i] = _mm512_reduce_add_ps(acc[i][j]);
+      for (int j = 0; j < TT; ++j) y[(t0 + j) * ldy + n0 + i] = hsum1(acc[i][j]);
   }
 }
 

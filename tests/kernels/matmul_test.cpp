@@ -67,6 +67,33 @@ TEST_P(MatmulIsaTest, SimdMatchesScalarOnOddShapesAndOffsets) {
   }
 }
 
+// Below the packed GEMM, a token's products do not depend on the tile it falls into (6 x 4, 6 x 1, 8 x 1,
+// ...): a batch of tokens gives each token's one-by-one bits (the engine's batch-equals-separate guarantee).
+TEST_P(MatmulIsaTest, TokensGiveTheSameBitsAloneAndInABatch) {
+  const DType wt = GetParam();
+  std::mt19937 rng(17);
+  std::uniform_real_distribution<float> u(-1, 1);
+  const int64_t T = 7, N = 45, K = 200;
+  std::vector<float> x(static_cast<size_t>(T * K));
+  for (auto& v : x) v = u(rng);
+  std::vector<uint8_t> w(dtype_bytes(wt, N * K));
+  for (int64_t i = 0; i < N * K; ++i) {
+    const float v = u(rng);
+    if (wt == DType::kF32) {
+      std::memcpy(w.data() + 4 * i, &v, 4);
+    } else {
+      const uint16_t h = wt == DType::kBF16 ? f32_to_bf16(v) : f32_to_f16(v);
+      std::memcpy(w.data() + 2 * i, &h, 2);
+    }
+  }
+  for (Isa isa : simd_isas()) {
+    std::vector<float> batch(static_cast<size_t>(T * N)), alone(batch.size());
+    matmul_rows(isa, x.data(), T, K, wt, w.data(), 0, N, batch.data(), N);
+    for (int64_t t = 0; t < T; ++t) matmul_rows(isa, x.data() + t * K, 1, K, wt, w.data(), 0, N, alone.data() + t * N, N);
+    for (size_t i = 0; i < batch.size(); ++i) ASSERT_EQ(batch[i], alone[i]) << isa_name(isa) << " i=" << i;
+  }
+}
+
 // The packed GEMM on its own, at token counts below the driver's threshold too (its contract is any T).
 TEST_P(MatmulIsaTest, PackedGemmMatchesScalar) {
   const DType wt = GetParam();
