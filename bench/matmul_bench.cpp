@@ -46,7 +46,8 @@ void shapes(benchmark::internal::Benchmark* b) {
       b->Args({isa, wt, 1, 4864, 896});    // decode, MLP up
       b->Args({isa, wt, 128, 4864, 896});  // prefill, MLP up
     }
-  // AVX-512's packed GEMM (use_packed_gemm: x past 512 KiB): a long prompt, and the MLP's down projection.
+  // AVX-512's packed GEMM (use_packed_gemm: x past 512 KiB, 1 MiB for 16-bit weights): a long prompt, and the
+  // MLP's down projection.
   for (int wt : {static_cast<int>(DType::kF32), static_cast<int>(DType::kBF16), static_cast<int>(DType::kF16)}) {
     b->Args({2, wt, 512, 4864, 896});
     b->Args({2, wt, 128, 896, 4864});

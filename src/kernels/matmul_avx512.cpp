@@ -136,7 +136,7 @@ void rows(const float* x, int64_t T, int64_t K, const void* w, int64_t n0, int64
     for (; n < n1; ++n) tile<WT, 1, 1>(x, K, w, n, 0, y, ldy);
     return;
   }
-  if (use_packed_gemm(T, K)) return matmul_rows_packed_avx512(x, T, K, WT, w, n0, n1, y, ldy);
+  if (use_packed_gemm(T, K, WT)) return matmul_rows_packed_avx512(x, T, K, WT, w, n0, n1, y, ldy);
   // Few tokens (batched decode): 6 rows x 4 tokens (24 accumulators). The x vectors stream from L2 once per row tile, so rows per
   // tile set the L2 traffic per FMA (64 / R bytes); the rows' weights stay in L1/L2 across token tiles.
   // (BM_Matmul 128x4864x896: bf16 ~275 -> ~317 GFLOP/s, f32 ~289 -> ~307 on 2 Zen 5 cores.)

@@ -38,11 +38,15 @@ inline constexpr int64_t kRowPrefetchBytes = 16384;
 
 // AVX-512 multiplies F32/BF16/F16 weights by the packed GEMM (gemm_packed_avx512.cpp) from this many tokens on,
 // once the tokens' activations outgrow L2 (the dot-product tiles reread them for every tile of rows; below,
-// they are as fast and pack nothing). BM_Matmul on Zen 5, 2 threads: 512 x 4864 x 896 ~350 -> ~410 GFLOP/s,
-// 128 x 896 x 4864 (x 2.5 MiB) ~245 -> ~340; 128 x 4864 x 896 (x 448 KiB) ~380 either way.
+// they are as fast and pack nothing): past 512 KiB for f32 weights, past 1 MiB for bf16/f16 ones, whose
+// widening makes packing dearer. BM_Matmul on Zen 5, 2 threads, GFLOP/s dot tiles -> packed: f32 512 x 4864 x
+// 896 ~350 -> ~420, 128 x 896 x 4864 (x 2.5 MiB) ~245 -> ~400, 128 x 8960 x 1536 (x 768 KiB) ~313 -> ~375;
+// bf16 128 x 8960 x 1536 ~445 -> ~365 (so the dot tiles keep it).
 inline constexpr int64_t kPackedMinTokens = 32;
 inline constexpr int64_t kPackedMinActBytes = int64_t{512} << 10;
-inline bool use_packed_gemm(int64_t T, int64_t K) { return T >= kPackedMinTokens && T * K * 4 > kPackedMinActBytes; }
+inline bool use_packed_gemm(int64_t T, int64_t K, DType wt) {
+  return T >= kPackedMinTokens && T * K * 4 > (wt == DType::kF32 ? kPackedMinActBytes : 2 * kPackedMinActBytes);
+}
 
 namespace kernels {
 struct QuantizedActs;
@@ -73,7 +77,7 @@ void matmul_rows_avx2(const float* x, int64_t T, int64_t K, DType wt, const void
 void matmul_rows_avx512(const float* x, int64_t T, int64_t K, DType wt, const void* w, int64_t n0, int64_t n1, float* y,
                         int64_t ldy);
 // The packed GEMM (F32/BF16/F16 weights; other types go to the scalar kernel), any T; matmul_rows_avx512 takes
-// it where use_packed_gemm(T, K).
+// it where use_packed_gemm(T, K, wt).
 void matmul_rows_packed_avx512(const float* x, int64_t T, int64_t K, DType wt, const void* w, int64_t n0, int64_t n1,
                                float* y, int64_t ldy);
 

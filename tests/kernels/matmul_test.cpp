@@ -30,10 +30,10 @@ TEST_P(MatmulIsaTest, SimdMatchesScalarOnOddShapesAndOffsets) {
   std::mt19937 rng(42);
   std::uniform_real_distribution<float> u(-1, 1);
   if (simd_isas().empty()) GTEST_SKIP() << "no SIMD ISA on this CPU";
-  // use_packed_gemm(T, K) (T x K > 128 Ki floats) takes AVX-512's packed GEMM: partial panels, depth
-  // blocks with tails, token tails.
+  // use_packed_gemm (T x K past 512 KiB of f32 for f32 weights, 1 MiB for 16-bit ones) takes AVX-512's packed
+  // GEMM: partial panels, depth blocks with tails, token tails.
   for (Dims d : {Dims{1, 1, 1}, Dims{1, 17, 33}, Dims{3, 9, 15}, Dims{5, 31, 100}, Dims{8, 16, 64}, Dims{13, 45, 129},
-                 Dims{1, 67, 257}, Dims{32, 17, 33}, Dims{37, 130, 3600}, Dims{45, 81, 2929}, Dims{64, 64, 2100}}) {
+                 Dims{1, 67, 257}, Dims{32, 17, 33}, Dims{37, 130, 3600}, Dims{45, 81, 2929}, Dims{64, 64, 2100}, Dims{40, 70, 6600}}) {
     // +1 element of slack so the data can start misaligned.
     std::vector<float> x(static_cast<size_t>(d.T * d.K + 1));
     for (auto& v : x) v = u(rng);
@@ -202,13 +202,13 @@ TEST(MatmulBf16Pairs, Avx512MatchesTheTwinAndTheDriverTakesItOnlyForFastest) {
       worst_fastest_vs_exact = std::max(worst_fastest_vs_exact, double(std::fabs(fastest[i] - exact[i])));
       worst_fastest_vs_twin = std::max(worst_fastest_vs_twin, double(std::fabs(fastest[i] - want[i])));
     }
-    EXPECT_LT(worst_f32, 1e-4) << "T=" << d.T << " K=" << d.K;
-    EXPECT_LT(worst_default, 1e-4) << "T=" << d.T << " K=" << d.K;
+    EXPECT_LT(worst_f32, 5e-4) << "T=" << d.T << " K=" << d.K;  // summation order only (sums of ~20)
+    EXPECT_LT(worst_default, 5e-4) << "T=" << d.T << " K=" << d.K;
     if (pairs) {
       EXPECT_LT(worst_fastest_vs_twin, 1e-3) << "T=" << d.T << " K=" << d.K;
       EXPECT_GT(worst_fastest_vs_exact, 1e-3) << "bf16 rounding of x should show, T=" << d.T << " K=" << d.K;
     } else {
-      EXPECT_LT(worst_fastest_vs_exact, 1e-4) << "T=" << d.T << " K=" << d.K;
+      EXPECT_LT(worst_fastest_vs_exact, 5e-4) << "T=" << d.T << " K=" << d.K;
     }
   }
 }
