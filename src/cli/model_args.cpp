@@ -41,7 +41,7 @@ void ModelArgs::add(CLI::App& app, bool required) {
                "decode of multi-GB models (llama.cpp's --no-mmap)");
   app.add_flag("--bf16-activations", bf16_activations,
                "BF16 weights: round the activations of the prompt's matmuls (32+ tokens) to bf16 and multiply them "
-               "with vdpbf16ps, as llama.cpp does: about twice the prefill speed, logits no longer f32-exact (AVX512-BF16 "
+               "with vdpbf16ps, as llama.cpp does: 1.7-1.9x the prefill speed, logits no longer f32-exact (AVX512-BF16 "
                "CPUs only: exit 5 elsewhere)");
 }
 
