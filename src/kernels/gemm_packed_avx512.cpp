@@ -61,6 +61,8 @@ struct WidenedPanels {
   int64_t row_bytes() const { return K * kUnitBytes; }
   void pack(int64_t n, int64_t rows, int64_t k0, int64_t kc, float* panel) const {
     for (int64_t j0 = 0; j0 < rows; j0 += 16) {
+      prefetch_rows(weights() + ((n + j0 + 16) * K + k0) * kUnitBytes, row_bytes(), std::min<int64_t>(16, rows - j0 - 16),
+                    kc * kUnitBytes);
       for (int64_t k = 0; k < kc; k += 16) {
         const int64_t width = std::min<int64_t>(16, kc - k);
         const __mmask16 m = static_cast<__mmask16>((1u << width) - 1);

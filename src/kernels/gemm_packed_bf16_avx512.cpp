@@ -44,6 +44,8 @@ struct PairPanels {
   int64_t row_bytes() const { return K * 2; }
   void pack(int64_t n, int64_t rows, int64_t q0, int64_t qc, uint32_t* panel) const {
     for (int64_t j0 = 0; j0 < rows; j0 += 16) {
+      prefetch_rows(weights() + ((n + j0 + 16) * K + 2 * q0) * 2, row_bytes(), std::min<int64_t>(16, rows - j0 - 16),
+                    qc * kUnitBytes);
       for (int64_t q = 0; q < qc; q += 16) {
         const int64_t width = std::min<int64_t>(16, qc - q);
         const __mmask16 m = static_cast<__mmask16>((1u << width) - 1);
