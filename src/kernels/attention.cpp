@@ -3,6 +3,7 @@
 // reads kv head h / (H / KV). The inner loops (scores, softmax row, weighted sum of values) run per ISA
 // (kernels/attention_isa.h, kernels/forward_exp_isa.h: scalar twins, AVX-512), chosen like the matmuls by
 // active_isa().
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -50,11 +51,52 @@ double softmax_row_scalar(float* p, int64_t n, float* max_out) {
 
 }  // namespace kernels
 
+namespace {
+
+// The prefill path: each (head, block of up to 64 queries) as two small GEMMs (kernels/attention_block_avx512.cpp),
+// the softmax rows between them. Blocks are visited zig-zag (first, last, second, ...) so that each worker's
+// contiguous chunk holds early and late blocks alike.
+void attention_blocks(const float* q, int64_t T, int64_t H, int64_t KV, int64_t D, const float* k, const float* v,
+                      int64_t kv_stride, int64_t pos0, float scale, float* out, float* lse) {
+  const int64_t group = H / KV;
+  // 64 queries a block; fewer for long caches, keeping a block's scores within 4 MiB.
+  const int64_t block = std::clamp<int64_t>((int64_t{1} << 20) / (pos0 + T), 16, 64);
+  const int64_t blocks = (T + block - 1) / block;
+  parallel_for(blocks * H, [&](int64_t b, int64_t e) {
+    std::vector<float> scores, inv(static_cast<size_t>(block));
+    for (int64_t item = b; item < e; ++item) {
+      const int64_t order = item / H, h = item % H, kvh = h / group;
+      const int64_t blk = order % 2 == 0 ? order / 2 : blocks - 1 - order / 2;
+      const int64_t t0 = blk * block, rows = std::min(block, T - t0);
+      const int64_t n0 = pos0 + t0 + 1;  // causal: query row i sees keys [0, n0 + i)
+      const int64_t lds = (n0 + rows - 1 + 15) & ~int64_t{15};
+      scores.resize(static_cast<size_t>(rows * lds));
+      const int64_t ldq = H * D;
+      kernels::attention_block_scores_avx512(q + (t0 * H + h) * D, ldq, rows, k + kvh * D, kv_stride, D, n0, scale,
+                                             scores.data(), lds);
+      for (int64_t i = 0; i < rows; ++i) {
+        float mx = 0.0f;
+        const double sum = kernels::softmax_row_avx512(scores.data() + i * lds, n0 + i, &mx);
+        inv[static_cast<size_t>(i)] = static_cast<float>(1.0 / sum);
+        if (lse) lse[h * T + t0 + i] = mx + static_cast<float>(std::log(sum));
+      }
+      kernels::attention_block_values_avx512(scores.data(), lds, rows, inv.data(), v + kvh * D, kv_stride, D, n0,
+                                             out + (t0 * H + h) * D, ldq);
+    }
+  });
+}
+
+// Queries from this many on take the block path (fewer: decode, and short batches, one query at a time).
+constexpr int64_t kBlockQueries = 16;
+
+}  // namespace
+
 void attention(const float* q, int64_t T, int64_t H, int64_t KV, int64_t D, const float* k, const float* v,
                int64_t kv_stride, int64_t pos0, float scale, float* out, float* lse) {
   const int64_t group = H / KV;
   const int64_t S = pos0 + T;
   const bool simd = static_cast<int>(active_isa()) >= static_cast<int>(Isa::kAvx512);
+  if (simd && T >= kBlockQueries) return attention_blocks(q, T, H, KV, D, k, v, kv_stride, pos0, scale, out, lse);
   auto* scores = simd ? kernels::attention_scores_avx512 : kernels::attention_scores_scalar;
   auto* accumulate = simd ? kernels::attention_accumulate_avx512 : kernels::attention_accumulate_scalar;
   auto* softmax_row = simd ? kernels::softmax_row_avx512 : kernels::softmax_row_scalar;
