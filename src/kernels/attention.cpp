@@ -53,9 +53,36 @@ double softmax_row_scalar(float* p, int64_t n, float* max_out) {
 
 namespace {
 
-// The prefill path: each (head, block of up to 64 queries) as two small GEMMs (kernels/attention_block_avx512.cpp),
-// the softmax rows between them. Blocks are visited zig-zag (first, last, second, ...) so that each worker's
-// contiguous chunk holds early and late blocks alike.
+// Queries that share a KV head, as a block for kernels/attention_block_avx512.cpp: row i at q + i * ldq sees keys
+// [0, n0 + i * step); its output goes to out + i * ldo, its log-sum-exp (when lse is set) to lse[i * lse_stride].
+struct QueryRows {
+  const float* q;
+  int64_t ldq, rows, n0, step;
+  float* out;
+  int64_t ldo;
+  float* lse;
+  int64_t lse_stride;
+};
+
+// Scores, softmax rows, weighted values; `scores` and `inv` are the caller's scratch.
+void attend_rows(const QueryRows& r, const float* k, const float* v, int64_t kv_stride, int64_t D, float scale,
+                 std::vector<float>& scores, std::vector<float>& inv) {
+  const int64_t lds = (r.n0 + (r.rows - 1) * r.step + 15) & ~int64_t{15};
+  scores.resize(static_cast<size_t>(r.rows * lds));
+  inv.resize(static_cast<size_t>(r.rows));
+  kernels::attention_block_scores_avx512(r.q, r.ldq, r.rows, k, kv_stride, D, r.n0, r.step, scale, scores.data(), lds);
+  for (int64_t i = 0; i < r.rows; ++i) {
+    float mx = 0.0f;
+    const double sum = kernels::softmax_row_avx512(scores.data() + i * lds, r.n0 + i * r.step, &mx);
+    inv[static_cast<size_t>(i)] = static_cast<float>(1.0 / sum);
+    if (r.lse) r.lse[i * r.lse_stride] = mx + static_cast<float>(std::log(sum));
+  }
+  kernels::attention_block_values_avx512(scores.data(), lds, r.rows, inv.data(), v, kv_stride, D, r.n0, r.step, r.out,
+                                         r.ldo);
+}
+
+// 16+ queries (a prompt): each (head, block of up to 64 consecutive queries), causal. Blocks are visited zig-zag
+// (first, last, second, ...) so that each worker's contiguous chunk holds early and late blocks alike.
 void attention_blocks(const float* q, int64_t T, int64_t H, int64_t KV, int64_t D, const float* k, const float* v,
                       int64_t kv_stride, int64_t pos0, float scale, float* out, float* lse) {
   const int64_t group = H / KV;
@@ -63,30 +90,40 @@ void attention_blocks(const float* q, int64_t T, int64_t H, int64_t KV, int64_t 
   const int64_t block = std::clamp<int64_t>((int64_t{1} << 20) / (pos0 + T), 16, 64);
   const int64_t blocks = (T + block - 1) / block;
   parallel_for(blocks * H, [&](int64_t b, int64_t e) {
-    std::vector<float> scores, inv(static_cast<size_t>(block));
+    std::vector<float> scores, inv;
     for (int64_t item = b; item < e; ++item) {
       const int64_t order = item / H, h = item % H, kvh = h / group;
       const int64_t blk = order % 2 == 0 ? order / 2 : blocks - 1 - order / 2;
-      const int64_t t0 = blk * block, rows = std::min(block, T - t0);
-      const int64_t n0 = pos0 + t0 + 1;  // causal: query row i sees keys [0, n0 + i)
-      const int64_t lds = (n0 + rows - 1 + 15) & ~int64_t{15};
-      scores.resize(static_cast<size_t>(rows * lds));
-      const int64_t ldq = H * D;
-      kernels::attention_block_scores_avx512(q + (t0 * H + h) * D, ldq, rows, k + kvh * D, kv_stride, D, n0, scale,
-                                             scores.data(), lds);
-      for (int64_t i = 0; i < rows; ++i) {
-        float mx = 0.0f;
-        const double sum = kernels::softmax_row_avx512(scores.data() + i * lds, n0 + i, &mx);
-        inv[static_cast<size_t>(i)] = static_cast<float>(1.0 / sum);
-        if (lse) lse[h * T + t0 + i] = mx + static_cast<float>(std::log(sum));
-      }
-      kernels::attention_block_values_avx512(scores.data(), lds, rows, inv.data(), v + kvh * D, kv_stride, D, n0,
-                                             out + (t0 * H + h) * D, ldq);
+      const int64_t t0 = blk * block;
+      const QueryRows rows{q + (t0 * H + h) * D, H * D, std::min(block, T - t0), pos0 + t0 + 1, 1,
+                           out + (t0 * H + h) * D, H * D, lse ? lse + h * T + t0 : nullptr, 1};
+      attend_rows(rows, k + kvh * D, v + kvh * D, kv_stride, D, scale, scores, inv);
     }
   });
 }
 
-// Queries from this many on take the block path (fewer: decode, and short batches, one query at a time).
+// Fewer queries (decode steps): each (position, KV head) with its group of query heads as one block, which reads
+// the position's keys and values once for the group. Groups split into parts only where positions x KV heads
+// would leave workers idle.
+void attention_groups(const float* q, int64_t T, int64_t H, int64_t KV, int64_t D, const float* k, const float* v,
+                      int64_t kv_stride, int64_t pos0, float scale, float* out, float* lse) {
+  const int64_t group = H / KV;
+  const int64_t parts = std::clamp<int64_t>((num_threads() + T * KV - 1) / (T * KV), 1, group);
+  const int64_t per_part = (group + parts - 1) / parts;
+  parallel_for(T * KV * parts, [&](int64_t b, int64_t e) {
+    std::vector<float> scores, inv;
+    for (int64_t item = b; item < e; ++item) {
+      const int64_t t = item / (KV * parts), kvh = item / parts % KV, part = item % parts;
+      const int64_t h0 = kvh * group + part * per_part, heads = std::min(per_part, (kvh + 1) * group - h0);
+      if (heads <= 0) continue;
+      const QueryRows rows{q + (t * H + h0) * D, D, heads, pos0 + t + 1, 0,
+                           out + (t * H + h0) * D, D, lse ? lse + h0 * T + t : nullptr, T};
+      attend_rows(rows, k + kvh * D, v + kvh * D, kv_stride, D, scale, scores, inv);
+    }
+  });
+}
+
+// Queries from this many on take the block path over consecutive queries.
 constexpr int64_t kBlockQueries = 16;
 
 }  // namespace
@@ -95,11 +132,14 @@ void attention(const float* q, int64_t T, int64_t H, int64_t KV, int64_t D, cons
                int64_t kv_stride, int64_t pos0, float scale, float* out, float* lse) {
   const int64_t group = H / KV;
   const int64_t S = pos0 + T;
-  const bool simd = static_cast<int>(active_isa()) >= static_cast<int>(Isa::kAvx512);
-  if (simd && T >= kBlockQueries) return attention_blocks(q, T, H, KV, D, k, v, kv_stride, pos0, scale, out, lse);
-  auto* scores = simd ? kernels::attention_scores_avx512 : kernels::attention_scores_scalar;
-  auto* accumulate = simd ? kernels::attention_accumulate_avx512 : kernels::attention_accumulate_scalar;
-  auto* softmax_row = simd ? kernels::softmax_row_avx512 : kernels::softmax_row_scalar;
+  if (static_cast<int>(active_isa()) >= static_cast<int>(Isa::kAvx512)) {
+    if (T >= kBlockQueries) return attention_blocks(q, T, H, KV, D, k, v, kv_stride, pos0, scale, out, lse);
+    return attention_groups(q, T, H, KV, D, k, v, kv_stride, pos0, scale, out, lse);
+  }
+  // Scalar: one query at a time (the AVX-512 paths' twin).
+  auto* scores = kernels::attention_scores_scalar;
+  auto* accumulate = kernels::attention_accumulate_scalar;
+  auto* softmax_row = kernels::softmax_row_scalar;
   // Query t costs pos0 + t + 1 keys: visit queries zig-zag (0, T-1, 1, T-2, ...) so that each worker's
   // contiguous chunk holds early and late queries alike (causal work is otherwise back-loaded).
   parallel_for(T * H, [&](int64_t b, int64_t e) {

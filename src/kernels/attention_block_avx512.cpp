@@ -7,8 +7,9 @@
 //   tile sums reduced together by hsum16 (hsum1's order, as the one-query loop's 16-key groups and tail).
 // - Values: tiles of 3 queries x 64 of d, each probability times its row's weight, even and odd keys in separate
 //   accumulators added at the end, as attention_accumulate_avx512.
-// Causal: query row i sees keys [0, n0 + i). Scores past a row's keys may be written (within the row's lds, rounded
-// up to 4 keys past the block's last); values never read a probability past a row's keys.
+// Query row i sees keys [0, n0 + i * step): step 1 for a block of a head's consecutive queries (causal), step 0
+// for the query heads that share a KV head at one position (a decode step). Scores past a row's keys may be written
+// (within the row's lds, up to the block's last key); values never read a probability past a row's keys.
 // Shape legend: q rows of D floats at stride ldq; k/v rows of D floats at stride kv_stride; S (rows, keys) at
 // stride lds; o rows of D floats at stride ldo.
 // GCC 12's avx512fintrin.h self-initialises "undefined" vectors and warns about it (GCC bug 105593).
@@ -20,6 +21,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
 #include "kernels/attention_isa.h"
 
@@ -74,9 +76,9 @@ void scores_tile(const float* q, int64_t ldq, const float* k, int64_t kv_stride,
   if (R > 3) _mm_storeu_ps(S + 3 * lds, _mm512_extractf32x4_ps(sums, 3));
 }
 
-// o_i (64 of d from v's column) for R rows: keys [0, n_first) seen by every row, then key n_first + m by rows
-// m + 1 and on. Probabilities already carry their row's weight.
-template <int R>
+// o_i (64 of d from v's column) for R rows: keys [0, n_first) seen by every row, then (causal rows, step 1) key
+// n_first + m by rows m + 1 and on. Probabilities already carry their row's weight.
+template <int R, bool kCausal>
 void values_tile(const float* P, int64_t ldp, int64_t n_first, const float* v, int64_t kv_stride, int64_t width,
                  float* o, int64_t ldo) {
   __mmask16 m[4];
@@ -98,7 +100,7 @@ void values_tile(const float* P, int64_t ldp, int64_t n_first, const float* v, i
     }
   }
   // Key n_first + j - 1 for rows j and on only (a masked FMA leaves the other rows' sums as they are).
-  for (int j = 1; j < R; ++j) {
+  for (int j = 1; j < R && kCausal; ++j) {
     const int64_t t = n_first + j - 1;
     __m512 b[4];
     for (int c = 0; c < 4; ++c) b[c] = _mm512_maskz_loadu_ps(m[c], v + t * kv_stride + 16 * c);
@@ -117,39 +119,53 @@ void values_tile(const float* P, int64_t ldp, int64_t n_first, const float* v, i
     for (int c = 0; c < 4; ++c) _mm512_mask_storeu_ps(o + i * ldo + 16 * c, m[c], _mm512_add_ps(acc[i][0][c], acc[i][1][c]));
 }
 
+// fn(std::integral_constant<int, r>) for r in 1..3: a tile's row count as a template parameter.
+template <class Fn>
+void with_rows(int r, Fn&& fn) {
+  switch (r) {
+    case 3: return fn(std::integral_constant<int, 3>{});
+    case 2: return fn(std::integral_constant<int, 2>{});
+    default: return fn(std::integral_constant<int, 1>{});
+  }
+}
+
 }  // namespace
 
 void attention_block_scores_avx512(const float* q, int64_t ldq, int64_t rows, const float* k, int64_t kv_stride,
-                                   int64_t D, int64_t n0, float scale, float* S, int64_t lds) {
+                                   int64_t D, int64_t n0, int64_t step, float scale, float* S, int64_t lds) {
   for (int64_t i = 0; i < rows; i += kScoreRows) {
     const int r = static_cast<int>(std::min<int64_t>(kScoreRows, rows - i));
-    const int64_t keys = n0 + i + r - 1;  // the tile's last row's
     const float* qi = q + i * ldq;
     float* Si = S + i * lds;
+    if (r <= 2) {  // half a tile or less: the one-query loop's 16 keys per reduction do better
+      for (int ri = 0; ri < r; ++ri)
+        attention_scores_avx512(qi + ri * ldq, k, kv_stride, D, n0 + (i + ri) * step, scale, Si + ri * lds);
+      continue;
+    }
+    const int64_t keys = n0 + (i + r - 1) * step;  // the tile's last row's
     for (int64_t s = 0; s < keys; s += kScoreKeys) {
       const float* ks = k + s * kv_stride;
       if (s + kScoreKeys > keys) {  // the last keys: one product at a time, each row only its own keys
         for (int ri = 0; ri < r; ++ri)
-          attention_scores_avx512(qi + ri * ldq, ks, kv_stride, D, std::min(keys, n0 + i + ri) - s, scale,
+          attention_scores_avx512(qi + ri * ldq, ks, kv_stride, D, std::min(keys, n0 + (i + ri) * step) - s, scale,
                                   Si + ri * lds + s);
         break;
       }
-      switch (r) {
-        case 4: scores_tile<4>(qi, ldq, ks, kv_stride, D, scale, Si + s, lds); break;
-        case 3: scores_tile<3>(qi, ldq, ks, kv_stride, D, scale, Si + s, lds); break;
-        case 2: scores_tile<2>(qi, ldq, ks, kv_stride, D, scale, Si + s, lds); break;
-        default: scores_tile<1>(qi, ldq, ks, kv_stride, D, scale, Si + s, lds); break;
+      if (r == 4) {
+        scores_tile<4>(qi, ldq, ks, kv_stride, D, scale, Si + s, lds);
+      } else {
+        scores_tile<3>(qi, ldq, ks, kv_stride, D, scale, Si + s, lds);
       }
     }
   }
 }
 
 void attention_block_values_avx512(float* P, int64_t ldp, int64_t rows, const float* weight, const float* v,
-                                   int64_t kv_stride, int64_t D, int64_t n0, float* o, int64_t ldo) {
+                                   int64_t kv_stride, int64_t D, int64_t n0, int64_t step, float* o, int64_t ldo) {
   for (int64_t i = 0; i < rows; ++i) {  // p * weight, as attention_accumulate multiplies each probability
     float* p = P + i * ldp;
     const __m512 w = _mm512_set1_ps(weight[i]);
-    const int64_t n = n0 + i;
+    const int64_t n = n0 + i * step;
     int64_t s = 0;
     for (; s + 16 <= n; s += 16) _mm512_storeu_ps(p + s, _mm512_mul_ps(_mm512_loadu_ps(p + s), w));
     if (s < n) _mm512_mask_storeu_ps(p + s, lanes(n - s), _mm512_mul_ps(_mm512_maskz_loadu_ps(lanes(n - s), p + s), w));
@@ -159,10 +175,12 @@ void attention_block_values_avx512(float* P, int64_t ldp, int64_t rows, const fl
     for (int64_t i = 0; i < rows; i += kValueRows) {
       const float* Pi = P + i * ldp;
       float* oi = o + i * ldo + d0;
-      switch (std::min<int64_t>(kValueRows, rows - i)) {
-        case 3: values_tile<3>(Pi, ldp, n0 + i, v + d0, kv_stride, width, oi, ldo); break;
-        case 2: values_tile<2>(Pi, ldp, n0 + i, v + d0, kv_stride, width, oi, ldo); break;
-        default: values_tile<1>(Pi, ldp, n0 + i, v + d0, kv_stride, width, oi, ldo); break;
+      const int64_t n_first = n0 + i * step;
+      const int r = static_cast<int>(std::min<int64_t>(kValueRows, rows - i));
+      if (step == 1) {
+        with_rows(r, [&](auto R) { values_tile<R, true>(Pi, ldp, n_first, v + d0, kv_stride, width, oi, ldo); });
+      } else {
+        with_rows(r, [&](auto R) { values_tile<R, false>(Pi, ldp, n_first, v + d0, kv_stride, width, oi, ldo); });
       }
     }
   }

@@ -17,15 +17,16 @@ void attention_accumulate_scalar(const float* p, float weight, const float* v, i
 void attention_accumulate_avx512(const float* p, float weight, const float* v, int64_t kv_stride, int64_t D, int64_t n,
                                  float* o);
 
-// A block of `rows` queries of one head (the prefill path), query row i seeing keys [0, n0 + i); the same bits as
-// the one-query functions above give each row (those are the block path's twins, with their scalar twins).
-// S[i][s] = scale * q_i . k_s for s < n0 + i (entries past a row's keys, up to 4 past the block's last key rounded
-// up, may be written too, and are not read).
+// A block of `rows` queries sharing a KV head, query row i seeing keys [0, n0 + i * step) (step 1: a head's
+// consecutive queries, causal; step 0: the query heads of a group at one position); the same bits as the one-query
+// functions above give each row (those are the block path's twins, with their scalar twins).
+// S[i][s] = scale * q_i . k_s for s < n0 + i * step (entries past a row's keys, up to the block's last key, may be
+// written too, and are not read).
 void attention_block_scores_avx512(const float* q, int64_t ldq, int64_t rows, const float* k, int64_t kv_stride,
-                                   int64_t D, int64_t n0, float scale, float* S, int64_t lds);
-// P[i][s] *= weight[i] for s < n0 + i, then o_i = sum over those s of P[i][s] * v_s (P past a row's keys is not
-// read).
+                                   int64_t D, int64_t n0, int64_t step, float scale, float* S, int64_t lds);
+// P[i][s] *= weight[i] for s < n0 + i * step, then o_i = sum over those s of P[i][s] * v_s (P past a row's keys is
+// not read).
 void attention_block_values_avx512(float* P, int64_t ldp, int64_t rows, const float* weight, const float* v,
-                                   int64_t kv_stride, int64_t D, int64_t n0, float* o, int64_t ldo);
+                                   int64_t kv_stride, int64_t D, int64_t n0, int64_t step, float* o, int64_t ldo);
 
 }  // namespace dm::kernels

@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "devops_model/kernels/ops.h"
@@ -68,37 +69,39 @@ TEST(Attention, Avx512QueryBlocksMatchTheScalarTwin) {
 }
 
 // The block kernels give every row the bits of the one-query loops (a query's result does not depend on the block
-// it fell in): row tiles of 4 and 3 and their tails, key groups of 4 and their tails, head sizes with masked tails.
+// it fell in): consecutive queries (step 1) and a group of heads at one position (step 0), row tiles of 4 and 3
+// and their tails, key groups of 4 and their tails, head sizes with masked tails.
 TEST(Attention, BlockKernelsGiveEachQueryTheOneQueryBits) {
   if (static_cast<int>(best_isa()) < static_cast<int>(Isa::kAvx512)) GTEST_SKIP() << "this CPU has no AVX-512";
   std::mt19937 rng(14);
   std::uniform_real_distribution<float> u(-1, 1);
-  for (int64_t D : {8, 16, 64, 80, 128, 200})
-    for (int64_t rows : {1, 2, 3, 4, 5, 7, 13, 64})
-      for (int64_t n0 : {1, 2, 37, 64, 65, 130}) {
-        const int64_t n_all = n0 + rows - 1, stride = D + 5, ldq = D + 3, lds = n_all + 7, ldo = D + 1;
-        std::vector<float> q(static_cast<size_t>(rows * ldq)), k(static_cast<size_t>(n_all * stride)), v(k.size());
-        std::vector<float> weight(static_cast<size_t>(rows));
-        for (auto* vec : {&q, &k, &v, &weight})
-          for (auto& x : *vec) x = u(rng);
-        std::vector<float> S(static_cast<size_t>(rows * lds)), P(S.size()), o(static_cast<size_t>(rows * ldo));
-        kernels::attention_block_scores_avx512(q.data(), ldq, rows, k.data(), stride, D, n0, 0.125f, S.data(), lds);
-        for (int64_t i = 0; i < rows; ++i)
-          for (int64_t s = 0; s < lds; ++s) P[i * lds + s] = u(rng);
-        std::vector<float> P_block = P;
-        kernels::attention_block_values_avx512(P_block.data(), lds, rows, weight.data(), v.data(), stride, D, n0,
-                                               o.data(), ldo);
-        std::vector<float> want_s(static_cast<size_t>(n_all)), want_o(static_cast<size_t>(D));
-        for (int64_t i = 0; i < rows; ++i) {
-          const int64_t n = n0 + i;
-          kernels::attention_scores_avx512(q.data() + i * ldq, k.data(), stride, D, n, 0.125f, want_s.data());
-          for (int64_t s = 0; s < n; ++s)
-            ASSERT_EQ(S[i * lds + s], want_s[s]) << "D=" << D << " rows=" << rows << " n0=" << n0 << " i=" << i;
-          kernels::attention_accumulate_avx512(P.data() + i * lds, weight[i], v.data(), stride, D, n, want_o.data());
-          for (int64_t d = 0; d < D; ++d)
-            ASSERT_EQ(o[i * ldo + d], want_o[d]) << "D=" << D << " rows=" << rows << " n0=" << n0 << " i=" << i;
+  for (int64_t step : {0, 1})
+    for (int64_t D : {8, 16, 64, 80, 128, 200})
+      for (int64_t rows : {1, 2, 3, 4, 5, 7, 13, 64})
+        for (int64_t n0 : {1, 2, 37, 64, 65, 130}) {
+          const std::string at = "step=" + std::to_string(step) + " D=" + std::to_string(D) +
+                                 " rows=" + std::to_string(rows) + " n0=" + std::to_string(n0);
+          const int64_t n_all = n0 + (rows - 1) * step, stride = D + 5, ldq = D + 3, lds = n_all + 7, ldo = D + 1;
+          std::vector<float> q(static_cast<size_t>(rows * ldq)), k(static_cast<size_t>(n_all * stride)), v(k.size());
+          std::vector<float> weight(static_cast<size_t>(rows));
+          for (auto* vec : {&q, &k, &v, &weight})
+            for (auto& x : *vec) x = u(rng);
+          std::vector<float> S(static_cast<size_t>(rows * lds)), P(S.size()), o(static_cast<size_t>(rows * ldo));
+          kernels::attention_block_scores_avx512(q.data(), ldq, rows, k.data(), stride, D, n0, step, 0.125f, S.data(),
+                                                 lds);
+          for (auto& x : P) x = u(rng);
+          std::vector<float> P_block = P;
+          kernels::attention_block_values_avx512(P_block.data(), lds, rows, weight.data(), v.data(), stride, D, n0,
+                                                 step, o.data(), ldo);
+          std::vector<float> want_s(static_cast<size_t>(n_all)), want_o(static_cast<size_t>(D));
+          for (int64_t i = 0; i < rows; ++i) {
+            const int64_t n = n0 + i * step;
+            kernels::attention_scores_avx512(q.data() + i * ldq, k.data(), stride, D, n, 0.125f, want_s.data());
+            for (int64_t s = 0; s < n; ++s) ASSERT_EQ(S[i * lds + s], want_s[s]) << at << " i=" << i;
+            kernels::attention_accumulate_avx512(P.data() + i * lds, weight[i], v.data(), stride, D, n, want_o.data());
+            for (int64_t d = 0; d < D; ++d) ASSERT_EQ(o[i * ldo + d], want_o[d]) << at << " i=" << i;
+          }
         }
-      }
 }
 
 }  // namespace
