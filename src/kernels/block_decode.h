@@ -171,15 +171,17 @@ struct BlockQ3_K {
   // Scale i: low 4 bits in bytes 0-7 (i < 8: low nibble of byte i, else high nibble of byte i-8), top 2
   // bits in bytes 8-11 (bits 2(i/4).. of byte 8 + i%4). As 32-bit words w0, w1, w2: four
   // scales at a time.
-  static void scales(const uint8_t* b, Scales& s) {
+  // The 16 scales minus 32, as int8.
+  static __m128i raw_scales(const uint8_t* b) {
     const uint32_t w0 = load_u32(b + 96), w1 = load_u32(b + 100), w2 = load_u32(b + 104);
     constexpr uint32_t kLo4 = 0x0f0f0f0f, kLo2 = 0x03030303;
     const __m128i raw = _mm_setr_epi32(static_cast<int>((w0 & kLo4) | ((w2 & kLo2) << 4)),
                                        static_cast<int>((w1 & kLo4) | (((w2 >> 2) & kLo2) << 4)),
                                        static_cast<int>(((w0 >> 4) & kLo4) | (((w2 >> 4) & kLo2) << 4)),
                                        static_cast<int>(((w1 >> 4) & kLo4) | (((w2 >> 6) & kLo2) << 4)));
-    scale_bytes(sub8(raw, 32), load_f16(b + 108), 16, s.sc);
+    return sub8(raw, 32);
   }
+  static void scales(const uint8_t* b, Scales& s) { scale_bytes(raw_scales(b), load_f16(b + 108), 16, s.sc); }
   static __m128i group(const uint8_t* b, int g) {
     const int half = g >> 3, field = (g >> 1) & 3, l0 = 16 * (g & 1);
     const __m128i q = crumbs(load16(b + 32 + 32 * half + l0), 2 * field);

@@ -5,8 +5,8 @@
 // mn = -offset * sc), so per chunk and token:
 //   y += float(sum_4 u * q) * (sc * d)   per 32-bit lane (4 elements of one sub-block),
 //   y += mn * (d * sum of q over 16)     on the first lane of each 16 elements (lane_sum),
-// summed over the lanes at the end. Types: Q8_0, Q4_0, Q5_0 (pairs of 32-blocks per chunk), Q4_K, Q6_K
-// (4 chunks per 256-block); the others take the f32 kernels for few tokens (matmul.cpp, uses_int8_path).
+// summed over the lanes at the end. Every ggml block type: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 (pairs of 32-blocks per
+// chunk), Q2_K, Q3_K, Q4_K, Q5_K, Q6_K (4 chunks per 256-block).
 // Shape legend: acts (T, K) rows; W (N, K) in blocks, K a multiple of 64; y (T, N) with row stride ldy.
 // GCC 12's avx512fintrin.h self-initialises "undefined" vectors and warns about it (GCC bug 105593).
 #pragma GCC diagnostic ignored "-Wuninitialized"
@@ -111,6 +111,39 @@ using Q8_0Loader = BlockPairLoader<34, 128, Q8_0Quants>;
 using Q4_0Loader = BlockPairLoader<18, 8, Q4_0Quants>;
 using Q5_0Loader = BlockPairLoader<22, 16, Q5_0Quants>;
 
+// Two consecutive 32-blocks of kBlockBytes, each starting with its f16 d and f16 m: weight = d * u + m.
+template <int64_t kBlockBytes, class Quants>
+struct BlockPairMinLoader {
+  static constexpr int kChunks = 1;
+  static constexpr int64_t kElems = 64, kBytes = 2 * kBlockBytes;
+  const uint8_t* blk;
+  void begin(const uint8_t* b) { blk = b; }
+  Chunk chunk(int) const {
+    Chunk c;
+    c.u = Quants::unpack(blk, blk + kBlockBytes);
+    c.sc = two_scales(blk, blk + kBlockBytes);
+    c.mn = two_scales(blk + 2, blk + kBlockBytes + 2);
+    return c;
+  }
+};
+
+struct Q4_1Quants {  // nibbles at byte 4
+  static __m512i unpack(const uint8_t* a, const uint8_t* b) { return nibble_pairs(a + 4, b + 4); }
+};
+struct Q5_1Quants {  // 5th bits at byte 4 (bit j: element j), nibbles at byte 8
+  static __m512i unpack(const uint8_t* a, const uint8_t* b) {
+    uint32_t qa, qb;
+    std::memcpy(&qa, a + 4, 4);
+    std::memcpy(&qb, b + 4, 4);
+    const __m512i u = nibble_pairs(a + 8, b + 8);
+    return _mm512_mask_add_epi8(u, static_cast<__mmask64>(qa) | (static_cast<__mmask64>(qb) << 32), u,
+                                _mm512_set1_epi8(16));
+  }
+};
+
+using Q4_1Loader = BlockPairMinLoader<20, Q4_1Quants>;
+using Q5_1Loader = BlockPairMinLoader<24, Q5_1Quants>;
+
 // Lanes 0-7 take s[2j], lanes 8-15 s[2j + 1] (Q4_K: a scale per 32 elements).
 inline __m512 per32(__m512 s, int j) {
   const __m512i idx =
@@ -173,6 +206,79 @@ struct Q6_KLoader {
     c.u = _mm512_or_si512((j & 1) ? hi_nibbles(ql) : lo_nibbles(ql), hi2);
     c.sc = per16(sc, j);
     c.mn = _mm512_mul_ps(c.sc, _mm512_set1_ps(-32.0f));
+    return c;
+  }
+};
+
+// Q5_K: Q4_K's nibbles and scales, the 5th bit of element 64j + l (l < 32) in bit 2j of qh[l], of 64j + 32 + l
+// in bit 2j + 1.
+struct Q5_KLoader : Q4_KLoader {
+  static constexpr int64_t kBytes = 176;
+  Chunk chunk(int j) const {
+    const __m512i v = _mm512_broadcast_i64x4(load32(blk + 48 + 32 * j));
+    Chunk c;
+    c.u = nibbles(v, _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(4), 1));
+    const __m512i qh = _mm512_broadcast_i64x4(load32(blk + 16));
+    const __m512i bit = join(_mm256_set1_epi8(static_cast<char>(1 << (2 * j))),
+                             _mm256_set1_epi8(static_cast<char>(1 << (2 * j + 1))));
+    c.u = _mm512_mask_add_epi8(c.u, _mm512_test_epi8_mask(qh, bit), c.u, _mm512_set1_epi8(16));
+    c.sc = per32(sc, j);
+    c.mn = per32(mn, j);
+    return c;
+  }
+};
+
+// Q2_K and Q3_K: 2-bit fields, element 128h + 32f + l in bits 2f..2f+1 of byte 32h + l of the 64 bytes at
+// kQs. Chunk j is half j / 2, fields 2(j % 2) (bytes 0-31) and 2(j % 2) + 1 (bytes 32-63).
+template <int64_t kQs>
+inline __m512i two_bit_fields(const uint8_t* blk, int j) {
+  const __m512i v = _mm512_broadcast_i64x4(load32(blk + kQs + 32 * (j >> 1)));
+  const int f = 2 * (j & 1);
+  const __m512i shifts = join(_mm256_set1_epi16(static_cast<short>(2 * f)), _mm256_set1_epi16(static_cast<short>(2 * f + 2)));
+  return _mm512_and_si512(_mm512_srlv_epi16(v, shifts), _mm512_set1_epi8(3));
+}
+
+// scales[16] (low nibble: scale, high: min, per 16 elements), qs[64], d, dmin: d*sc*q - dmin*m.
+struct Q2_KLoader {
+  static constexpr int kChunks = 4;
+  static constexpr int64_t kElems = 256, kBytes = 84;
+  const uint8_t* blk;
+  __m512 sc, mn;  // the 16 d * scale, (-dmin) * min
+  void begin(const uint8_t* b) {
+    blk = b;
+    const __m512i raw = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b)));
+    sc = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_and_si512(raw, _mm512_set1_epi32(15))), _mm512_set1_ps(load_f16(b + 80)));
+    mn = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_srli_epi32(raw, 4)), _mm512_set1_ps(-load_f16(b + 82)));
+  }
+  Chunk chunk(int j) const {
+    Chunk c;
+    c.u = two_bit_fields<16>(blk, j);
+    c.sc = per16(sc, j);
+    c.mn = per16(mn, j);
+    return c;
+  }
+};
+
+// hmask[32] (bit 4h + f of byte l: the 3rd bit of element 128h + 32f + l, set means no -4), qs[64], scales[12],
+// d: d*(sc-32)*q, q = u - 4 with u = the 2 bits + 4 where the 3rd bit is set.
+struct Q3_KLoader {
+  static constexpr int kChunks = 4;
+  static constexpr int64_t kElems = 256, kBytes = 110;
+  const uint8_t* blk;
+  __m512 sc;  // the 16 d * (scale - 32)
+  void begin(const uint8_t* b) {
+    blk = b;
+    sc = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(BlockQ3_K::raw_scales(b))), _mm512_set1_ps(load_f16(b + 108)));
+  }
+  Chunk chunk(int j) const {
+    const int bit = 4 * (j >> 1) + 2 * (j & 1);
+    const __m512i hm = _mm512_broadcast_i64x4(load32(blk));
+    const __m512i sel = join(_mm256_set1_epi8(static_cast<char>(1 << bit)), _mm256_set1_epi8(static_cast<char>(1 << (bit + 1))));
+    Chunk c;
+    c.u = two_bit_fields<32>(blk, j);
+    c.u = _mm512_mask_add_epi8(c.u, _mm512_test_epi8_mask(hm, sel), c.u, _mm512_set1_epi8(4));
+    c.sc = per16(sc, j);
+    c.mn = _mm512_mul_ps(c.sc, _mm512_set1_ps(-4.0f));
     return c;
   }
 };
@@ -244,7 +350,12 @@ void matmul_rows_int8_few_avx512(const QuantizedActs& a, DType wt, const void* w
     case DType::kQ8_0: return rows<Q8_0Loader>(a, w, n0, n1, y, ldy);
     case DType::kQ4_0: return rows<Q4_0Loader>(a, w, n0, n1, y, ldy);
     case DType::kQ5_0: return rows<Q5_0Loader>(a, w, n0, n1, y, ldy);
+    case DType::kQ4_1: return rows<Q4_1Loader>(a, w, n0, n1, y, ldy);
+    case DType::kQ5_1: return rows<Q5_1Loader>(a, w, n0, n1, y, ldy);
+    case DType::kQ2_K: return rows<Q2_KLoader>(a, w, n0, n1, y, ldy);
+    case DType::kQ3_K: return rows<Q3_KLoader>(a, w, n0, n1, y, ldy);
     case DType::kQ4_K: return rows<Q4_KLoader>(a, w, n0, n1, y, ldy);
+    case DType::kQ5_K: return rows<Q5_KLoader>(a, w, n0, n1, y, ldy);
     case DType::kQ6_K: return rows<Q6_KLoader>(a, w, n0, n1, y, ldy);
     default: break;
   }

@@ -18,7 +18,7 @@ void matmul_rows(Isa isa, const float* x, int64_t T, int64_t K, DType wt, const 
 
 // Whether matmul() multiplies T tokens by (N, K) weights of type wt on the integer path (quantized
 // activations, AVX-512 VNNI): every block type from 8 tokens on (kTokenLanesMinTokens); fewer tokens for the
-// types with a few-token kernel (Q8_0, Q4_0, Q5_0, Q4_K, Q6_K) where K is a multiple of 64.
+// types with a few-token kernel (every block type) where K is a multiple of 64.
 bool uses_int8_path(Isa isa, DType wt, int64_t T, int64_t K);
 
 // Whether matmul() multiplies T tokens by (N, K) BF16 weights with the activations rounded to bf16 (vdpbf16ps,
@@ -29,7 +29,11 @@ bool uses_bf16_pairs_path(Isa isa, DType wt, int64_t T, int64_t K);
 
 // The types matmul_int8_decode_avx512.cpp has a loader for (its dispatch names the same ones).
 constexpr bool has_few_token_int8_kernel(DType wt) {
-  return wt == DType::kQ8_0 || wt == DType::kQ4_0 || wt == DType::kQ5_0 || wt == DType::kQ4_K || wt == DType::kQ6_K;
+  switch (wt) {
+    case DType::kQ8_0: case DType::kQ4_0: case DType::kQ4_1: case DType::kQ5_0: case DType::kQ5_1:
+    case DType::kQ2_K: case DType::kQ3_K: case DType::kQ4_K: case DType::kQ5_K: case DType::kQ6_K: return true;
+    default: return false;
+  }
 }
 
 // Decode kernels stream a few weight rows at once, more than the hardware prefetcher follows: each row is

@@ -1,5 +1,5 @@
 // The integer matmuls (AVX-512 VNNI: kernels/matmul_int8_avx512.cpp for 8+ tokens, every block type;
-// matmul_int8_decode_avx512.cpp for fewer, Q8_0/Q4_0/Q5_0/Q4_K/Q6_K) against their scalar twin (the f32
+// matmul_int8_decode_avx512.cpp for fewer, every block type where K is a multiple of 64) against their scalar twin (the f32
 // scalar kernel over the dequantized activations), both activation layouts, and the activation rounding
 // against llama.cpp's quantize_row_q8_0 written out here independently.
 #include <gtest/gtest.h>
