@@ -1,5 +1,5 @@
-// AVX-512 attention over a block of queries of one head (kernels/attention.cpp's prefill path), to the bit the
-// same arithmetic as the one-query loops of attention_avx512.cpp: a query's scores and outputs do not depend on
+// AVX-512 attention over a block of queries that share a KV head (kernels/attention.cpp's AVX-512 path), to the bit
+// the same arithmetic as the one-query loops of attention_avx512.cpp: a query's scores and outputs do not depend on
 // whether it was computed in a block or alone (a prompt split differently, by a prefix cache for one, gives the
 // same tokens). What changes is the reuse: per query, each key and value vector loaded feeds one FMA; here it feeds
 // one per query of the tile.
