@@ -69,10 +69,20 @@ inline __m512i nibble_pairs(const uint8_t* a, const uint8_t* b) {
   return nibbles(v, shifts);
 }
 
+// u + val where the byte of `bits` (32 bytes, both halves of a broadcast) has bit `lo` (u's bytes 0-31) or bit
+// `hi` (bytes 32-63) set: the high bit of Q5_K's quants, Q3_K's "no -4" bit.
+inline __m512i add_where_bits(__m512i u, const uint8_t* bits, int lo, int hi, char val) {
+  const __m512i sel = join(_mm256_set1_epi8(static_cast<char>(1 << lo)), _mm256_set1_epi8(static_cast<char>(1 << hi)));
+  return _mm512_mask_add_epi8(u, _mm512_test_epi8_mask(_mm512_broadcast_i64x4(load32(bits)), sel), u,
+                              _mm512_set1_epi8(val));
+}
+
 // Loaders: kChunks chunks per block (a pair of 32-blocks counts as one block); begin(blk) once per block.
 
 // Two consecutive 32-blocks of kBlockBytes, each starting with its f16 d: weight = d * (u - kOffset), u the
-// unsigned quants Quants::unpack(block a, block b) gives for both blocks' 64 elements.
+// unsigned quants Quants::unpack(block a, block b) gives for both blocks' 64 elements; kOffset = kStoredMin
+// (Q4_1, Q5_1): weight = d * u + m, the block's f16 m following d.
+inline constexpr int kStoredMin = 0;
 template <int64_t kBlockBytes, int kOffset, class Quants>
 struct BlockPairLoader {
   static constexpr int kChunks = 1;
@@ -83,7 +93,8 @@ struct BlockPairLoader {
     Chunk c;
     c.u = Quants::unpack(blk, blk + kBlockBytes);
     c.sc = two_scales(blk, blk + kBlockBytes);
-    c.mn = _mm512_mul_ps(c.sc, _mm512_set1_ps(-static_cast<float>(kOffset)));
+    c.mn = kOffset == kStoredMin ? two_scales(blk + 2, blk + kBlockBytes + 2)
+                                 : _mm512_mul_ps(c.sc, _mm512_set1_ps(-static_cast<float>(kOffset)));
     return c;
   }
 };
@@ -93,56 +104,27 @@ struct Q8_0Quants {  // int8 q at byte 2, made unsigned: q + 128
     return _mm512_xor_si512(join(load32(a + 2), load32(b + 2)), _mm512_set1_epi8(static_cast<char>(0x80)));
   }
 };
-struct Q4_0Quants {  // nibbles at byte 2
-  static __m512i unpack(const uint8_t* a, const uint8_t* b) { return nibble_pairs(a + 2, b + 2); }
+template <int64_t kNibbles>  // Q4_0 (nibbles at byte 2), Q4_1 (byte 4)
+struct NibbleQuants {
+  static __m512i unpack(const uint8_t* a, const uint8_t* b) { return nibble_pairs(a + kNibbles, b + kNibbles); }
 };
-struct Q5_0Quants {  // 5th bits at byte 2 (bit j: element j), nibbles at byte 6
+template <int64_t kBits, int64_t kNibbles>  // Q5_0 (5th bits at byte 2, bit j: element j; nibbles at 6), Q5_1 (4, 8)
+struct Nibble5Quants {
   static __m512i unpack(const uint8_t* a, const uint8_t* b) {
     uint32_t qa, qb;
-    std::memcpy(&qa, a + 2, 4);
-    std::memcpy(&qb, b + 2, 4);
-    const __m512i u = nibble_pairs(a + 6, b + 6);
+    std::memcpy(&qa, a + kBits, 4);
+    std::memcpy(&qb, b + kBits, 4);
+    const __m512i u = nibble_pairs(a + kNibbles, b + kNibbles);
     return _mm512_mask_add_epi8(u, static_cast<__mmask64>(qa) | (static_cast<__mmask64>(qb) << 32), u,
                                 _mm512_set1_epi8(16));
   }
 };
 
 using Q8_0Loader = BlockPairLoader<34, 128, Q8_0Quants>;
-using Q4_0Loader = BlockPairLoader<18, 8, Q4_0Quants>;
-using Q5_0Loader = BlockPairLoader<22, 16, Q5_0Quants>;
-
-// Two consecutive 32-blocks of kBlockBytes, each starting with its f16 d and f16 m: weight = d * u + m.
-template <int64_t kBlockBytes, class Quants>
-struct BlockPairMinLoader {
-  static constexpr int kChunks = 1;
-  static constexpr int64_t kElems = 64, kBytes = 2 * kBlockBytes;
-  const uint8_t* blk;
-  void begin(const uint8_t* b) { blk = b; }
-  Chunk chunk(int) const {
-    Chunk c;
-    c.u = Quants::unpack(blk, blk + kBlockBytes);
-    c.sc = two_scales(blk, blk + kBlockBytes);
-    c.mn = two_scales(blk + 2, blk + kBlockBytes + 2);
-    return c;
-  }
-};
-
-struct Q4_1Quants {  // nibbles at byte 4
-  static __m512i unpack(const uint8_t* a, const uint8_t* b) { return nibble_pairs(a + 4, b + 4); }
-};
-struct Q5_1Quants {  // 5th bits at byte 4 (bit j: element j), nibbles at byte 8
-  static __m512i unpack(const uint8_t* a, const uint8_t* b) {
-    uint32_t qa, qb;
-    std::memcpy(&qa, a + 4, 4);
-    std::memcpy(&qb, b + 4, 4);
-    const __m512i u = nibble_pairs(a + 8, b + 8);
-    return _mm512_mask_add_epi8(u, static_cast<__mmask64>(qa) | (static_cast<__mmask64>(qb) << 32), u,
-                                _mm512_set1_epi8(16));
-  }
-};
-
-using Q4_1Loader = BlockPairMinLoader<20, Q4_1Quants>;
-using Q5_1Loader = BlockPairMinLoader<24, Q5_1Quants>;
+using Q4_0Loader = BlockPairLoader<18, 8, NibbleQuants<2>>;
+using Q5_0Loader = BlockPairLoader<22, 16, Nibble5Quants<2, 6>>;
+using Q4_1Loader = BlockPairLoader<20, kStoredMin, NibbleQuants<4>>;
+using Q5_1Loader = BlockPairLoader<24, kStoredMin, Nibble5Quants<4, 8>>;
 
 // Lanes 0-7 take s[2j], lanes 8-15 s[2j + 1] (Q4_K: a scale per 32 elements).
 inline __m512 per32(__m512 s, int j) {
@@ -157,9 +139,12 @@ inline __m512 per16(__m512 s, int j) {
   return _mm512_permutexvar_ps(idx, s);
 }
 
-struct Q4_KLoader {
+// Q4_K (kQs 16) and Q5_K's low 4 bits (kQs 48): d, dmin, scales[12], then the nibbles at kQs, element 64j + l
+// the low nibble of byte 32j + l, 64j + 32 + l its high nibble.
+template <int64_t kQs, int64_t kBlockBytes>
+struct K4Loader {
   static constexpr int kChunks = 4;
-  static constexpr int64_t kElems = 256, kBytes = 144;
+  static constexpr int64_t kElems = 256, kBytes = kBlockBytes;
   const uint8_t* blk;
   __m512 sc, mn;  // lanes 0-7: the 8 sub-block scales / mins
   // In registers (scales_k4's array round trip stalls on store forwarding), with its arithmetic: one
@@ -172,12 +157,24 @@ struct Q4_KLoader {
     mn = _mm512_castps256_ps512(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(raw, 8))),
                                               _mm256_set1_ps(-load_f16(b + 2))));
   }
-  Chunk chunk(int j) const {  // elements 64j..64j+63: low then high nibbles of qs[32j..32j+31]
-    const __m512i v = _mm512_broadcast_i64x4(load32(blk + 16 + 32 * j));  // both halves: the 32 bytes
+  Chunk chunk(int j) const {  // elements 64j..64j+63: low then high nibbles of the 32 bytes
+    const __m512i v = _mm512_broadcast_i64x4(load32(blk + kQs + 32 * j));  // both halves: the 32 bytes
     Chunk c;
     c.u = nibbles(v, _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(4), 1));
     c.sc = per32(sc, j);
     c.mn = per32(mn, j);
+    return c;
+  }
+};
+
+using Q4_KLoader = K4Loader<16, 144>;
+
+// Q5_K: Q4_K's layout with qh[32] before the nibbles; the 5th bit of element 64j + l (l < 32) is bit 2j of
+// qh[l], of 64j + 32 + l bit 2j + 1.
+struct Q5_KLoader : K4Loader<48, 176> {
+  Chunk chunk(int j) const {
+    Chunk c = K4Loader::chunk(j);
+    c.u = add_where_bits(c.u, blk + 16, 2 * j, 2 * j + 1, 16);
     return c;
   }
 };
@@ -206,24 +203,6 @@ struct Q6_KLoader {
     c.u = _mm512_or_si512((j & 1) ? hi_nibbles(ql) : lo_nibbles(ql), hi2);
     c.sc = per16(sc, j);
     c.mn = _mm512_mul_ps(c.sc, _mm512_set1_ps(-32.0f));
-    return c;
-  }
-};
-
-// Q5_K: Q4_K's nibbles and scales, the 5th bit of element 64j + l (l < 32) in bit 2j of qh[l], of 64j + 32 + l
-// in bit 2j + 1.
-struct Q5_KLoader : Q4_KLoader {
-  static constexpr int64_t kBytes = 176;
-  Chunk chunk(int j) const {
-    const __m512i v = _mm512_broadcast_i64x4(load32(blk + 48 + 32 * j));
-    Chunk c;
-    c.u = nibbles(v, _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(4), 1));
-    const __m512i qh = _mm512_broadcast_i64x4(load32(blk + 16));
-    const __m512i bit = join(_mm256_set1_epi8(static_cast<char>(1 << (2 * j))),
-                             _mm256_set1_epi8(static_cast<char>(1 << (2 * j + 1))));
-    c.u = _mm512_mask_add_epi8(c.u, _mm512_test_epi8_mask(qh, bit), c.u, _mm512_set1_epi8(16));
-    c.sc = per32(sc, j);
-    c.mn = per32(mn, j);
     return c;
   }
 };
@@ -272,11 +251,8 @@ struct Q3_KLoader {
   }
   Chunk chunk(int j) const {
     const int bit = 4 * (j >> 1) + 2 * (j & 1);
-    const __m512i hm = _mm512_broadcast_i64x4(load32(blk));
-    const __m512i sel = join(_mm256_set1_epi8(static_cast<char>(1 << bit)), _mm256_set1_epi8(static_cast<char>(1 << (bit + 1))));
     Chunk c;
-    c.u = two_bit_fields<32>(blk, j);
-    c.u = _mm512_mask_add_epi8(c.u, _mm512_test_epi8_mask(hm, sel), c.u, _mm512_set1_epi8(4));
+    c.u = add_where_bits(two_bit_fields<32>(blk, j), blk, bit, bit + 1, 4);
     c.sc = per16(sc, j);
     c.mn = _mm512_mul_ps(c.sc, _mm512_set1_ps(-4.0f));
     return c;
