@@ -24,6 +24,7 @@
 
 #include "kernels/block_matmul.h"
 #include "kernels/hsum16_avx512.h"
+#include "kernels/prefetch.h"
 
 namespace dm::kernels {
 
@@ -126,12 +127,6 @@ void tile(const float* x, int64_t K, const void* w, int64_t n0, int64_t t0, floa
   }
   if (k < K) tile_step<WT, R, TT>(x, K, w, n0, t0, k, static_cast<__mmask16>((1u << (K - k)) - 1), acc);
   store_sums<R, TT>(acc, y, ldy, n0, t0);
-}
-
-// Slice `slice` of `slices` of the cache lines of [p, p + bytes), fetched into L1.
-inline void prefetch_slice(const char* p, int64_t bytes, int64_t slice, int64_t slices) {
-  const int64_t lines = (bytes + 63) / 64;
-  for (int64_t l = slice * lines / slices; l < (slice + 1) * lines / slices; ++l) _mm_prefetch(p + l * 64, _MM_HINT_T0);
 }
 
 template <DType WT>

@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/prefetch.h"
+
 namespace dm::kernels {
 
 // r[i][j] -> r[j][i] for a 16 x 16 block: pairs, then quads within 128-bit lanes, then the lanes themselves.
@@ -49,15 +51,6 @@ struct NextBlock {
       _mm_prefetch(base + (l / lines_per_row) * row_stride + (l % lines_per_row) * 64, _MM_HINT_T0);
   }
 };
-
-// Bytes [0, bytes) of `rows` weight rows (at row_stride from `first`) fetched into L1: a pack calls it for its
-// next 16-row group before transposing the current one. Each row is read in short runs (a depth block), too
-// short for the hardware prefetchers: without it, every group waited on DRAM (a third of the down projection's
-// time at 128 tokens, Qwen2.5-0.5B f32, where NextBlock's early prefetch had not stayed in cache).
-inline void prefetch_rows(const char* first, int64_t row_stride, int64_t rows, int64_t bytes) {
-  for (int64_t i = 0; i < rows; ++i)
-    for (int64_t b = 0; b < bytes; b += 64) _mm_prefetch(first + i * row_stride + b, _MM_HINT_T0);
-}
 
 inline constexpr int kPackedMr = 6;           // tokens per register tile
 inline constexpr int64_t kPackedNr = 64;      // outputs per panel (4 vectors)
